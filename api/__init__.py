@@ -1,0 +1,1 @@
+"""HTTP front door: auth, validation, routing, enqueue, relay of results and streams."""

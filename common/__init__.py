@@ -1,0 +1,1 @@
+"""What the API and the workers both speak: job envelope, channel events, Redis keys, errors, pricing."""

@@ -1,0 +1,56 @@
+"""The OpenAI error body and the exception that carries it to the HTTP edge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_TYPE_FOR_STATUS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "insufficient_quota",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
+    503: "service_unavailable",
+    504: "timeout",
+}
+
+
+def error_body(status: int, message: str, code: str | None = None, param: str | None = None,
+               type_: str | None = None) -> dict[str, Any]:
+    """`{"error": {...}}` as the OpenAI API returns it."""
+    return {"error": {"message": message, "type": type_ or _TYPE_FOR_STATUS.get(status, "api_error"),
+                      "code": code, "param": param}}
+
+
+class GatewayError(Exception):
+    """A request that ends in an OpenAI-format error with this status."""
+
+    def __init__(self, status: int, message: str, code: str | None = None, param: str | None = None,
+                 retry_after: float | None = None, type_: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.param = param
+        self.retry_after = retry_after
+        self.type_ = type_
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.status, self.message, self.code, self.param, self.type_)
+
+    def to_event(self) -> dict[str, Any]:
+        """The shape a worker publishes on the job channel."""
+        event: dict[str, Any] = {"status": self.status, "error": self.body()["error"]}
+        if self.retry_after is not None:
+            event["retry_after"] = self.retry_after
+        return event
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> GatewayError:
+        err = event["error"]
+        return cls(event["status"], err["message"], err.get("code"), err.get("param"),
+                   event.get("retry_after"), err.get("type"))

@@ -1,0 +1,57 @@
+"""The job envelope (API → worker, through the Celery queue) and the events on the reply channel
+(worker → API, through Redis pub/sub)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+EventType = Literal["start", "chunk", "result", "end", "error"]
+
+
+@dataclass
+class JobEnvelope:
+    """Everything a worker needs to run one completion, and nothing it must not see (no keys)."""
+
+    id: str
+    reply_to: str
+    tier: str
+    models: list[str]
+    body: dict[str, Any]
+    stream: bool
+    deadline: float
+    organization_id: str = ""
+    include_usage: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+    enqueued_at: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobEnvelope:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def remaining(self, now: float | None = None) -> float:
+        return self.deadline - (time.time() if now is None else now)
+
+
+def encode_event(job_id: str, type_: EventType, **fields: Any) -> bytes:
+    """One message on a reply channel: `{"id", "type", ...fields}`.
+
+    - start: `model` — the model that is answering (sent before the first chunk).
+    - chunk: `chunks` — a list of OpenAI `chat.completion.chunk` dicts, in order.
+    - result: `completion`, `cost` — a whole `chat.completion` (sync jobs).
+    - end: `model`, `usage`, `cost` — the stream is complete.
+    - error: `status`, `error`, optional `retry_after` — the job failed (see GatewayError.to_event).
+    """
+    return orjson.dumps({"id": job_id, "type": type_, **fields})
+
+
+def decode_event(raw: bytes | str) -> dict[str, Any]:
+    return orjson.loads(raw)

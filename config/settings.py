@@ -1,0 +1,281 @@
+"""Load, resolve and validate the configuration file.
+
+A bad file stops the start with the file name, the key path and what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ENV_PREFIX = "os.environ/"
+TIER_NAMES = ("tier1", "tier2", "tier3", "tier4")
+
+#: Wire protocol each LiteLLM provider prefix speaks.
+PROVIDER_PROTOCOLS = {
+    "openai": "openai", "together_ai": "openai", "groq": "openai", "ollama": "openai",
+    "hosted_vllm": "openai", "openrouter": "openai", "custom_openai": "openai",
+    "anthropic": "anthropic", "gemini": "gemini",
+}
+DEFAULT_API_BASES = {
+    "openai": "https://api.openai.com/v1",
+    "together_ai": "https://api.together.xyz/v1",
+    "groq": "https://api.groq.com/openai/v1",
+    "ollama": "http://127.0.0.1:11434/v1",
+    "openrouter": "https://openrouter.ai/api/v1",
+    "anthropic": "https://api.anthropic.com",
+    "gemini": "https://generativelanguage.googleapis.com",
+}
+KEYLESS_PROVIDERS = {"ollama", "hosted_vllm"}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names file, key path and reason."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class LitellmParams(_Open):
+    model: str
+    api_key: str | None = None
+    api_base: str | None = None
+    timeout: float | None = Field(default=None, gt=0)
+
+    @field_validator("model")
+    @classmethod
+    def _provider_known(cls, value: str) -> str:
+        provider = value.split("/", 1)[0]
+        if "/" not in value or provider not in PROVIDER_PROTOCOLS:
+            known = ", ".join(sorted(PROVIDER_PROTOCOLS))
+            raise ValueError(f"must be 'provider/model-id' with provider one of {known}; got {value!r}")
+        return value
+
+
+class ModelInfo(_Open):
+    tier: int = Field(ge=1, le=4)
+    input_cost_per_token: float = Field(default=0.0, ge=0)
+    output_cost_per_token: float = Field(default=0.0, ge=0)
+    max_input_tokens: int | None = Field(default=None, gt=0)
+    weight: float = Field(default=1.0, gt=0)
+
+
+class ModelEntry(_Strict):
+    model_name: str
+    litellm_params: LitellmParams
+    model_info: ModelInfo
+
+
+class RouterSettings(_Open):
+    routing_strategy: Literal["cheapest", "latency", "weighted", "simple-shuffle", "least-busy",
+                              "usage-based-routing", "latency-based-routing"] = "cheapest"
+    num_retries: int = Field(default=2, ge=0, le=10)
+    timeout: float = Field(default=60.0, gt=0)
+    allowed_fails: int = Field(default=3, ge=1)
+    cooldown_time: float = Field(default=30.0, ge=0)
+
+
+class LitellmSettings(_Open):
+    fallbacks: dict[str, list[str]] = Field(default_factory=dict)
+    cache: bool = False
+    cache_params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("fallbacks", mode="before")
+    @classmethod
+    def _accept_list_shape(cls, value: Any) -> Any:
+        """LiteLLM writes `[{a: [b, c]}, ...]`; the seed writes `{a: [b, c]}`. Both load."""
+        if isinstance(value, list):
+            merged: dict[str, Any] = {}
+            for item in value:
+                if not isinstance(item, dict):
+                    raise ValueError("each fallbacks entry must be a mapping {model: [fallbacks]}")
+                merged.update(item)
+            return merged
+        return value or {}
+
+
+class GeneralSettings(_Open):
+    master_key: str | None = None
+
+
+class TierSettings(_Strict):
+    name: str
+    description: str = ""
+    deadline_seconds: float = Field(default=60.0, gt=0)
+    backlog_limit: int = Field(default=1000, ge=1)
+
+
+class Plan(_Open):
+    max_tier: int = Field(ge=1, le=4)
+
+
+class Organization(_Open):
+    plan: str
+    name: str = ""
+
+
+class SimulatorSettings(_Strict):
+    mode: Literal["auto", "always", "never"] = "auto"
+    url: str = "http://127.0.0.1:4010"
+    protocols: list[str] = Field(default_factory=lambda: ["openai"])
+    ttft_ms: float = Field(default=40.0, ge=0)
+    token_delay_ms: float = Field(default=5.0, ge=0)
+
+
+class ServerSettings(_Strict):
+    port: int = Field(default=4000, ge=1, le=65535)
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    keepalive_seconds: float = Field(default=10.0, gt=0)
+    production: bool = False
+
+
+class Settings(_Strict):
+    model_list: list[ModelEntry]
+    router_settings: RouterSettings = Field(default_factory=RouterSettings)
+    litellm_settings: LitellmSettings = Field(default_factory=LitellmSettings)
+    general_settings: GeneralSettings = Field(default_factory=GeneralSettings)
+    tiers: dict[str, TierSettings]
+    routing: dict[str, Any] = Field(default_factory=dict)
+    plans: dict[str, Plan]
+    default_plan: str | None = None
+    organizations: dict[str, Organization] = Field(default_factory=dict)
+    simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Settings:
+        names = [m.model_name for m in self.model_list]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"model_list: model_name repeated: {', '.join(dupes)}")
+        unknown_tiers = sorted(set(self.tiers) - set(TIER_NAMES))
+        if unknown_tiers or set(self.tiers) != set(TIER_NAMES):
+            raise ValueError(f"tiers: must define exactly {', '.join(TIER_NAMES)}; got {', '.join(self.tiers)}")
+        for source, targets in self.litellm_settings.fallbacks.items():
+            for name in [source, *targets]:
+                if name not in names:
+                    raise ValueError(f"litellm_settings.fallbacks.{source}: unknown model {name!r}")
+        for org_id, org in self.organizations.items():
+            if org.plan not in self.plans:
+                raise ValueError(f"organizations.{org_id}.plan: unknown plan {org.plan!r}")
+        if self.default_plan is not None and self.default_plan not in self.plans:
+            raise ValueError(f"default_plan: unknown plan {self.default_plan!r}")
+        for tier in TIER_NAMES:
+            if not any(f"tier{m.model_info.tier}" == tier for m in self.model_list):
+                raise ValueError(f"model_list: no model serves {tier}")
+        return self
+
+    # --- derived views -------------------------------------------------------------------------
+
+    def deployments(self) -> dict[str, Deployment]:
+        """Every configured model, resolved to where and how it is called."""
+        return {m.model_name: _deployment(m, self.simulator) for m in self.model_list}
+
+    def plan_for(self, organization_id: str) -> tuple[str, Plan] | None:
+        org = self.organizations.get(organization_id)
+        plan_name = org.plan if org else self.default_plan
+        if plan_name is None:
+            return None
+        return plan_name, self.plans[plan_name]
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One configured model as a worker calls it."""
+
+    name: str
+    tier: str
+    provider: str
+    model_id: str
+    protocol: str
+    api_base: str
+    api_key: str | None
+    simulated: bool
+    input_cost_per_token: float
+    output_cost_per_token: float
+    max_input_tokens: int | None
+    weight: float
+    timeout: float | None
+
+    @property
+    def tier_number(self) -> int:
+        return int(self.tier.removeprefix("tier"))
+
+
+def _deployment(entry: ModelEntry, sim: SimulatorSettings) -> Deployment:
+    params, info = entry.litellm_params, entry.model_info
+    provider, model_id = params.model.split("/", 1)
+    protocol = PROVIDER_PROTOCOLS[provider]
+    needs_key = provider not in KEYLESS_PROVIDERS and not params.api_base
+    simulated = sim.mode == "always" or (sim.mode == "auto" and needs_key and not params.api_key)
+    if simulated:
+        protocol = protocol if protocol in sim.protocols else "openai"
+        api_base = sim.url.rstrip("/") + ("/v1" if protocol == "openai" else "")
+    else:
+        api_base = (params.api_base or DEFAULT_API_BASES.get(provider, "")).rstrip("/")
+    return Deployment(
+        name=entry.model_name, tier=f"tier{info.tier}", provider=provider, model_id=model_id,
+        protocol=protocol, api_base=api_base, api_key=None if simulated else params.api_key,
+        simulated=simulated, input_cost_per_token=info.input_cost_per_token,
+        output_cost_per_token=info.output_cost_per_token, max_input_tokens=info.max_input_tokens,
+        weight=info.weight, timeout=params.timeout,
+    )
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def default_config_path() -> Path:
+    env = os.environ.get("TIERGATE_CONFIG")
+    return Path(env) if env else Path(__file__).with_name("litellm_config.yaml")
+
+
+def resolve_env(value: Any, environ: dict[str, str] | os._Environ[str]) -> Any:
+    """Replace every `os.environ/NAME` string with that variable's value (None when unset)."""
+    if isinstance(value, str) and value.startswith(ENV_PREFIX):
+        found = environ.get(value[len(ENV_PREFIX):])
+        return found if found else None
+    if isinstance(value, dict):
+        return {k: resolve_env(v, environ) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_env(v, environ) for v in value]
+    return value
+
+
+def load_settings(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read and validate the config file; raise ConfigError naming the file, key path and reason."""
+    path = Path(path) if path else default_config_path()
+    environ = os.environ if environ is None else environ
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    raw = resolve_env(raw, environ)
+    master = environ.get("LITELLM_MASTER_KEY")
+    if master:
+        raw.setdefault("general_settings", {})
+        raw["general_settings"] = {**(raw["general_settings"] or {}), "master_key": master}
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: " + "; ".join(_describe(err) for err in exc.errors())) from None
+
+
+def _describe(err: Any) -> str:
+    where = ".".join(str(part) for part in err["loc"])
+    message = err["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message

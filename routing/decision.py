@@ -1,0 +1,55 @@
+"""The router's inputs and its output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelCandidate:
+    """What the router knows of a configured model: no keys, no URLs."""
+
+    name: str
+    tier: int
+    input_cost_per_token: float
+    output_cost_per_token: float
+    weight: float = 1.0
+    max_input_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class RouteRequest:
+    messages: list[dict[str, Any]]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    requested_model: str | None = None
+    plan_max_tier: int = 4
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    tier: str
+    models: tuple[str, ...]
+    reasons: tuple[str, ...]
+
+    @property
+    def tier_number(self) -> int:
+        return int(self.tier.removeprefix("tier"))
+
+    def reason_text(self) -> str:
+        """One line for the `x-gateway-route-reason` header (ASCII-safe is the caller's job)."""
+        return "; ".join(self.reasons)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tier": self.tier, "models": list(self.models), "reasons": list(self.reasons)}
+
+
+class RoutingError(Exception):
+    """The request names a model or tier that cannot be used: `status` is 400 or 403."""
+
+    def __init__(self, status: int, message: str, code: str, param: str = "model") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.param = param

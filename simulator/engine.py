@@ -1,0 +1,152 @@
+"""The protocol-independent part of the simulator: timing, faults, stream cancellation, stats.
+
+A protocol module (openai_protocol.py, …) says how requests are read and answers written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.sse import DisconnectAwareStream
+from simulator.behaviour import Behaviour, behaviour_for, directive_key
+from simulator.stats import SimStats
+from simulator.text import answer_pieces, default_answer_tokens
+
+
+@dataclass
+class SimRequest:
+    """A provider request reduced to what the simulator needs to answer it."""
+
+    model: str
+    seed_text: str
+    last_user_text: str
+    prompt_tokens: int
+    max_tokens: int | None
+    stream: bool
+    include_usage: bool = False
+    tool_call: dict[str, Any] | None = None   # answer with this tool call instead of text
+    created: int = field(default_factory=lambda: int(time.time()))
+    id: str = ""
+
+
+@dataclass
+class SimAnswer:
+    pieces: list[str]
+    finish_reason: str  # "stop" | "length" | "tool_calls" (protocols map it to their own words)
+
+    @property
+    def completion_tokens(self) -> int:
+        return len(self.pieces)
+
+
+class WireProtocol(Protocol):
+    name: str
+
+    def parse(self, request: Request, body: dict[str, Any]) -> SimRequest: ...
+    def whole(self, req: SimRequest, answer: SimAnswer) -> dict[str, Any]: ...
+    def stream_start(self, req: SimRequest) -> list[bytes]: ...
+    def stream_piece(self, req: SimRequest, piece: str, index: int) -> bytes: ...
+    def stream_end(self, req: SimRequest, answer: SimAnswer) -> list[bytes]: ...
+    def error(self, status: int, message: str) -> dict[str, Any]: ...
+    def malformed(self) -> bytes: ...
+
+
+class SimEngine:
+    def __init__(self, defaults: Behaviour) -> None:
+        self.defaults = defaults
+        self.stats = SimStats()
+        self._failures: Counter[str] = Counter()
+
+    def reset(self) -> None:
+        self.stats = SimStats()
+        self._failures.clear()
+
+    async def handle(self, protocol: WireProtocol, request: Request) -> Response | DisconnectAwareStream:
+        try:
+            body = orjson.loads(await request.body())
+            req = protocol.parse(request, body)
+        except (ValueError, KeyError, TypeError) as exc:
+            return _json(400, protocol.error(400, f"invalid request: {exc}"))
+        self.stats.record(protocol.name, req.model, body)
+        behaviour = behaviour_for(self.defaults, request.headers, req.last_user_text)
+        fault = await self._fault(protocol, behaviour, req)
+        if fault is not None:
+            return fault
+        answer = self._answer(req, behaviour)
+        if req.stream:
+            return DisconnectAwareStream(self._stream(protocol, req, answer, behaviour), headers={},
+                                         on_disconnect=self._count_cancel)
+        if behaviour.ttft_ms:
+            await asyncio.sleep(behaviour.ttft_ms / 1000)
+        return _json(200, protocol.whole(req, answer))
+
+    async def _fault(self, protocol: WireProtocol, behaviour: Behaviour, req: SimRequest) -> Response | None:
+        if behaviour.hang:
+            await asyncio.sleep(3600)
+        if behaviour.fail is not None and self._should_fail(behaviour, req):
+            if behaviour.ttft_ms:
+                await asyncio.sleep(behaviour.ttft_ms / 1000)
+            headers = {"retry-after": f"{behaviour.retry_after:g}"} if behaviour.retry_after is not None else {}
+            return _json(behaviour.fail, protocol.error(behaviour.fail, f"simulated {behaviour.fail}"), headers)
+        if behaviour.malformed:
+            return Response(protocol.malformed(), 200, media_type="application/json")
+        return None
+
+    def _should_fail(self, behaviour: Behaviour, req: SimRequest) -> bool:
+        if behaviour.fail_times is None:
+            return True
+        key = f"{directive_key(req.last_user_text)}|{req.model}"
+        self._failures[key] += 1
+        return self._failures[key] <= behaviour.fail_times
+
+    def _answer(self, req: SimRequest, behaviour: Behaviour) -> SimAnswer:
+        if req.tool_call is not None:
+            return SimAnswer([], "tool_calls")
+        tokens = behaviour.tokens if behaviour.tokens is not None else default_answer_tokens(req.seed_text)
+        if req.max_tokens is not None and tokens > req.max_tokens:
+            return SimAnswer(answer_pieces(req.seed_text, req.max_tokens), "length")
+        return SimAnswer(answer_pieces(req.seed_text, tokens), "stop")
+
+    async def _stream(self, protocol: WireProtocol, req: SimRequest, answer: SimAnswer,
+                      behaviour: Behaviour) -> AsyncIterator[bytes]:
+        stats = self.stats
+        stats.streams_started += 1
+        stats.active_streams += 1
+        try:
+            if behaviour.ttft_ms:
+                await asyncio.sleep(behaviour.ttft_ms / 1000)
+            for event in protocol.stream_start(req):
+                yield event
+            for index, piece in enumerate(answer.pieces):
+                if behaviour.cut_after is not None and index >= behaviour.cut_after:
+                    raise ConnectionAbortedError("simulated stream cut")
+                if index and behaviour.token_delay_ms:
+                    await asyncio.sleep(behaviour.token_delay_ms / 1000)
+                yield protocol.stream_piece(req, piece, index)
+            for event in protocol.stream_end(req, answer):
+                yield event
+            stats.streams_completed += 1
+        finally:
+            stats.active_streams -= 1
+
+    async def _count_cancel(self) -> None:
+        self.stats.streams_cancelled += 1
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status, headers=headers, media_type="application/json")
+
+
+def sse(data: Any, event: str | None = None) -> bytes:
+    prefix = f"event: {event}\n".encode() if event else b""
+    payload = data if isinstance(data, bytes) else orjson.dumps(data)
+    return prefix + b"data: " + payload + b"\n\n"
