@@ -265,6 +265,8 @@ def load_settings(path: str | Path | None = None, environ: dict[str, str] | None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping")
     raw = resolve_env(raw, environ)
+    if environ.get("TIERGATE_SIMULATOR_URL"):
+        raw["simulator"] = {**(raw.get("simulator") or {}), "url": environ["TIERGATE_SIMULATOR_URL"]}
     master = environ.get("LITELLM_MASTER_KEY")
     if master:
         raw.setdefault("general_settings", {})

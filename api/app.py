@@ -1,0 +1,46 @@
+"""The Starlette application: routes and the process's lifetime (Redis pool, reply listener)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from api.completions import chat_completions
+from api.endpoints import list_models, liveness, readiness, route_preview
+from api.state import Gateway
+from common.redis_url import redis_url
+from config import Settings, load_settings
+
+log = logging.getLogger("tiergate.api")
+
+
+def create_app(settings: Settings | None = None, redis_address: str | None = None) -> Starlette:
+    settings = settings or load_settings()
+    address = redis_address or redis_url()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        redis = aioredis.Redis.from_url(address, max_connections=256, socket_connect_timeout=2,
+                                        health_check_interval=30)
+        gateway = Gateway.build(settings, redis)
+        await gateway.listener.start()
+        app.state.gateway = gateway
+        try:
+            yield
+        finally:
+            await gateway.listener.stop()
+            await redis.aclose()
+
+    routes = [
+        Route("/ai/chat/completions", chat_completions, methods=["POST"]),
+        Route("/ai/models", list_models, methods=["GET"]),
+        Route("/ai/route", route_preview, methods=["POST"]),
+        Route("/health/liveness", liveness, methods=["GET"]),
+        Route("/health/readiness", readiness, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

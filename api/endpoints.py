@@ -1,0 +1,62 @@
+"""Small endpoints: models, routing decision, health."""
+
+from __future__ import annotations
+
+import time
+
+import redis.exceptions
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from api.auth import acting_organization, authenticate
+from api.completions import decide, read_body
+from api.errors import error_response
+from api.state import Gateway
+from api.validation import parse_chat_request
+from common.errors import GatewayError
+from config import TIER_NAMES
+
+
+async def list_models(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    try:
+        authenticate(request, gateway.settings.general_settings.master_key)
+    except GatewayError as exc:
+        return error_response(exc)
+    created = int(time.time())
+    data = [{
+        "id": d.name, "object": "model", "created": created, "owned_by": d.provider,
+        "tier": d.tier, "provider": d.provider, "provider_model": d.model_id, "simulated": d.simulated,
+        "input_cost_per_token": d.input_cost_per_token, "output_cost_per_token": d.output_cost_per_token,
+        "max_input_tokens": d.max_input_tokens, "available": True,
+    } for d in gateway.deployments.values()]
+    return JSONResponse({"object": "list", "data": data})
+
+
+async def route_preview(request: Request) -> Response:
+    """POST /ai/route: the decision for a chat body, without calling a model."""
+    gateway: Gateway = request.app.state.gateway
+    try:
+        caller = authenticate(request, gateway.settings.general_settings.master_key)
+        chat = parse_chat_request(await read_body(request, gateway.settings.server.max_body_bytes))
+        organization = acting_organization(caller, chat.metadata)
+        decision = decide(gateway, chat, caller, organization)
+    except GatewayError as exc:
+        return error_response(exc)
+    return JSONResponse({**decision.to_dict(), "organization_id": organization})
+
+
+async def liveness(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readiness(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    try:
+        await gateway.redis.ping()
+        workers = {tier: await gateway.live_workers.count(tier) for tier in TIER_NAMES}
+    except redis.exceptions.RedisError as exc:
+        return JSONResponse({"status": "unavailable", "redis": f"unreachable: {type(exc).__name__}"}, 503)
+    ready = all(workers.values()) and gateway.listener.connected
+    return JSONResponse({"status": "ok" if ready else "unavailable", "redis": "ok", "workers": workers},
+                        200 if ready else 503)

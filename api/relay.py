@@ -1,0 +1,74 @@
+"""One pub/sub connection per API process, dispatching job events to the requests waiting for them.
+
+Each process listens on its own reply channel (named in every job it enqueues), subscribed once at start,
+so no request subscribes, and no event can arrive before its listener exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from common import keys
+from common.jobs import decode_event
+
+log = logging.getLogger("tiergate.api")
+
+
+class ReplyListener:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._redis = redis
+        self.instance = uuid.uuid4().hex[:12]
+        self.channel = keys.reply_channel(self.instance)
+        self._waiting: dict[str, asyncio.Queue[dict[str, Any]]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen())
+        await asyncio.wait_for(self._subscribed.wait(), 10)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def register(self, job_id: str) -> asyncio.Queue[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._waiting[job_id] = queue
+        return queue
+
+    def unregister(self, job_id: str) -> None:
+        self._waiting.pop(job_id, None)
+
+    @property
+    def connected(self) -> bool:
+        return self._subscribed.is_set()
+
+    async def _listen(self) -> None:
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                self._subscribed.set()
+                while True:
+                    message = await pubsub.get_message(timeout=None)
+                    if message is not None:
+                        self._dispatch(message["data"])
+            except asyncio.CancelledError:
+                await pubsub.aclose()
+                raise
+            except Exception as exc:  # Redis went away: waiting requests hit their deadline; resubscribe
+                self._subscribed.clear()
+                log.warning("reply subscription lost (%s); resubscribing", exc)
+                await asyncio.sleep(0.5)
+
+    def _dispatch(self, raw: bytes) -> None:
+        event = decode_event(raw)
+        queue = self._waiting.get(event.get("id", ""))
+        if queue is not None:
+            queue.put_nowait(event)

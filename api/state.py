@@ -1,0 +1,31 @@
+"""What one API process holds for its lifetime, built once at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from api.jobs import LiveWorkers
+from api.relay import ReplyListener
+from config import Deployment, Settings
+from routing import ModelCandidate, Router
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    redis: aioredis.Redis
+    listener: ReplyListener
+    live_workers: LiveWorkers
+    router: Router
+    deployments: dict[str, Deployment]
+
+    @classmethod
+    def build(cls, settings: Settings, redis: aioredis.Redis) -> Gateway:
+        deployments = settings.deployments()
+        candidates = [ModelCandidate(d.name, d.tier_number, d.input_cost_per_token, d.output_cost_per_token,
+                                     d.weight, d.max_input_tokens) for d in deployments.values()]
+        router = Router(settings.routing, candidates, settings.litellm_settings.fallbacks,
+                        settings.router_settings.routing_strategy)
+        return cls(settings, redis, ReplyListener(redis), LiveWorkers(redis), router, deployments)

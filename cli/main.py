@@ -1,0 +1,112 @@
+"""`tiergate`: run the gateway, one of its roles, or its tools."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from config import ConfigError, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tiergate", description="LLM gateway: the cheapest tier that answers well")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="everything on one machine: Redis, API, workers, simulator")
+    up.add_argument("--port", type=int, default=int(os.environ.get("PORT", 4000)))
+    up.add_argument("--config", default=os.environ.get("TIERGATE_CONFIG"))
+    up.add_argument("--sim-port", type=int, default=None, help="simulator port (default: from the config)")
+    up.add_argument("--concurrency", type=int, default=200, help="provider calls each worker holds at once")
+    up.set_defaults(run=_run_up)
+
+    api = sub.add_parser("api", help="the HTTP front door alone")
+    api.add_argument("--host", default="0.0.0.0")
+    api.add_argument("--port", type=int, default=int(os.environ.get("PORT", 4000)))
+    api.add_argument("--workers", type=int, default=1, help="API processes behind the port")
+    api.add_argument("--config", default=os.environ.get("TIERGATE_CONFIG"))
+    api.set_defaults(run=_run_api)
+
+    worker = sub.add_parser("worker", help="a worker for the named tier queues")
+    worker.add_argument("--tiers", default="tier1,tier2,tier3,tier4")
+    worker.add_argument("--concurrency", type=int, default=200)
+    worker.add_argument("--config", default=os.environ.get("TIERGATE_CONFIG"))
+    worker.add_argument("--loglevel", default="info")
+    worker.set_defaults(run=_run_worker)
+
+    sim = sub.add_parser("sim", help="the provider simulator alone")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=4010)
+    sim.add_argument("--ttft-ms", type=float, default=None)
+    sim.add_argument("--token-delay-ms", type=float, default=None)
+    sim.add_argument("--config", default=os.environ.get("TIERGATE_CONFIG"))
+    sim.set_defaults(run=_run_sim)
+
+    try:
+        from cli.routing_commands import add_routing_commands
+    except ImportError:  # routing commands not installed in this build
+        pass
+    else:
+        add_routing_commands(sub)
+
+    args = parser.parse_args(argv)
+    if getattr(args, "config", None):
+        os.environ["TIERGATE_CONFIG"] = args.config
+    try:
+        return int(args.run(args) or 0)
+    except ConfigError as exc:
+        print(f"tiergate: bad configuration: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run_up(args: argparse.Namespace) -> int:
+    from cli.up import run_up
+
+    return run_up(args)
+
+
+def _run_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = load_settings()
+    if settings.server.production and not settings.general_settings.master_key:
+        print("tiergate: production mode needs LITELLM_MASTER_KEY", file=sys.stderr)
+        return 2
+    if not settings.general_settings.master_key:
+        print("tiergate: no master key (LITELLM_MASTER_KEY); every request will get 401", file=sys.stderr)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                loop="uvloop", http="httptools", log_level="warning", access_log=False, lifespan="on")
+    return 0
+
+
+def _run_worker(args: argparse.Namespace) -> int:
+    load_settings()  # fail on a bad config before Celery starts
+    os.environ["TIERGATE_TIERS"] = args.tiers
+    os.environ["TIERGATE_CONCURRENCY"] = str(args.concurrency)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from workers.celery_app import app
+
+    tiers = args.tiers.replace(" ", "")
+    app.worker_main(["worker", "-Q", tiers, "-P", "threads", "-c", str(args.concurrency),
+                     "-n", f"tiergate-{tiers.replace(',', '-')}-{os.getpid()}@%h", "--without-gossip",
+                     "--without-mingle", "-l", args.loglevel])
+    return 0
+
+
+def _run_sim(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from simulator.app import create_sim_app
+
+    sim_settings = load_settings().simulator
+    ttft = sim_settings.ttft_ms if args.ttft_ms is None else args.ttft_ms
+    delay = sim_settings.token_delay_ms if args.token_delay_ms is None else args.token_delay_ms
+    uvicorn.run(create_sim_app(ttft_ms=ttft, token_delay_ms=delay), host=args.host, port=args.port,
+                loop="uvloop", http="httptools", log_level="warning", access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

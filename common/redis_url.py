@@ -1,0 +1,25 @@
+"""Where Redis is: REDIS_URL, else REDIS_HOST / REDIS_PORT / REDIS_PASSWORD (the seed's names)."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import quote
+
+
+def redis_url(environ: dict[str, str] | None = None) -> str:
+    env = os.environ if environ is None else environ
+    if env.get("REDIS_URL"):
+        return env["REDIS_URL"]
+    host = env.get("REDIS_HOST", "127.0.0.1")
+    port = env.get("REDIS_PORT", "6379")
+    password = env.get("REDIS_PASSWORD")
+    auth = f":{quote(password, safe='')}@" if password else ""
+    return f"redis://{auth}{host}:{port}/0"
+
+
+def redacted(url: str) -> str:
+    """The URL with its password masked, for logs."""
+    if "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"

@@ -1,0 +1,1 @@
+"""Tier workers: the Celery app and task, provider adapters, retry and fallback."""

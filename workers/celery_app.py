@@ -1,0 +1,53 @@
+"""The Celery app: one queue per tier, one task that runs a completion job.
+
+Run with `tiergate worker --tiers tier1,tier2` (or `celery -A workers.celery_app worker -Q tier1 -P threads`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_ready
+from kombu import Exchange, Queue
+
+from common import keys
+from common.redis_url import redis_url
+from config import TIER_NAMES, load_settings
+from workers.runtime import get_runtime
+
+log = logging.getLogger("tiergate.worker")
+
+settings = load_settings()
+REDIS_URL = redis_url()
+
+app = Celery("tiergate", broker=REDIS_URL)
+app.conf.update(
+    task_serializer="json",
+    accept_content=["json"],
+    task_ignore_result=True,
+    # A job is acknowledged only when it has ended, so a worker killed mid-job does not lose it.
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_queues=[Queue(tier, Exchange(tier, type="direct"), routing_key=tier) for tier in TIER_NAMES],
+    task_default_queue="tier2",
+    broker_connection_retry_on_startup=True,
+    broker_transport_options={"visibility_timeout": 3600},
+    worker_hijack_root_logger=False,
+)
+
+
+@app.task(name=keys.COMPLETE_TASK)
+def complete(envelope: dict[str, Any]) -> None:
+    """Run one completion job; the answer goes back on the job's reply channel, not as a Celery result."""
+    get_runtime(settings, REDIS_URL).run_job(envelope)
+
+
+@worker_ready.connect
+def _start_runtime(**_: Any) -> None:
+    """Start the loop and heartbeat at boot, so readiness sees the worker before its first job."""
+    get_runtime(settings, REDIS_URL)
+    log.info("tiergate worker ready for %s", os.environ.get("TIERGATE_TIERS", "all tiers"))
