@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -18,6 +17,8 @@ from cli.local_redis import LocalRedis, find_or_start
 from common.redis_url import redacted, redis_url
 from config import load_settings
 
+DEVELOPMENT_KEY = "sk-master-key"
+
 
 def run_up(args: argparse.Namespace) -> int:
     env = dict(os.environ)
@@ -28,7 +29,8 @@ def run_up(args: argparse.Namespace) -> int:
     env["REDIS_URL"] = local_redis.url
     master_key = settings.general_settings.master_key
     if not master_key:
-        master_key = env["LITELLM_MASTER_KEY"] = "sk-dev-" + secrets.token_urlsafe(18)
+        # A known development key, so the README's examples work as written; the API binds 127.0.0.1 only.
+        master_key = env["LITELLM_MASTER_KEY"] = DEVELOPMENT_KEY
     children: list[subprocess.Popen[bytes]] = []
     stopping = False
 
@@ -85,11 +87,12 @@ def _wait_ready(base: str, children: list[subprocess.Popen[bytes]], stopping: ob
 
 
 def _announce(base: str, master_key: str, local_redis: LocalRedis, simulator: str | None) -> None:
+    note = "  (development key: set LITELLM_MASTER_KEY for your own)" if master_key == DEVELOPMENT_KEY else ""
     provider = f"simulator at {simulator} (no provider key set)" if simulator else "configured providers"
     print(f"""
 tiergate is up
   API:        {base}/ai   (OpenAI-compatible: base_url="{base}/ai")
-  master key: {master_key}
+  master key: {master_key}{note}
   Redis:      {redacted(local_redis.url)} ({local_redis.origin})
   providers:  {provider}
 

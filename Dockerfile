@@ -1,0 +1,13 @@
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY api api
+COPY workers workers
+COPY routing routing
+COPY config config
+COPY common common
+COPY simulator simulator
+COPY cli cli
+RUN pip install --no-cache-dir ".[dev]"
+EXPOSE 4000
+CMD ["tiergate", "api", "--port", "4000"]

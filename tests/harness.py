@@ -1,0 +1,191 @@
+"""Real processes for integration tests: a private redis-server, the simulator, Celery workers, the API.
+
+Nothing here mocks tiergate: each part is the same command a user runs (`tiergate sim|worker|api`).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+import yaml
+
+from cli.local_redis import answers, free_port, start_redis_server, wait_until_answers
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = ROOT / "config" / "litellm_config.yaml"
+MASTER_KEY = "sk-master-key"  # the development key of `tiergate up`, as the README uses
+
+
+def ensure_redis_server() -> None:
+    """Tests start their own redis-server; install Debian's package when it is missing."""
+    if shutil.which("redis-server"):
+        return
+    subprocess.run(["apt-get", "install", "-y", "-q", "redis-server"], check=True,
+                   stdout=subprocess.DEVNULL, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+
+
+@dataclass
+class RedisProcess:
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url)
+
+    @classmethod
+    def start(cls, port: int | None = None) -> RedisProcess:
+        ensure_redis_server()
+        port = port or free_port()
+        process = start_redis_server(port)
+        wait_until_answers(f"redis://127.0.0.1:{port}/0")
+        return cls(port, process)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def tiergate(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    handle = log.open("ab")
+    return subprocess.Popen([sys.executable, "-m", "cli.main", *args], env=env, stdout=handle,
+                            stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+
+
+def stop_process(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_http(url: str, seconds: float = 30.0, expect: int = 200,
+              processes: list[subprocess.Popen[bytes]] | None = None, log: Path | None = None) -> None:
+    deadline = time.monotonic() + seconds
+    last = "no answer"
+    while time.monotonic() < deadline:
+        for process in processes or []:
+            if process.poll() is not None:
+                tail = log.read_text()[-3000:] if log and log.exists() else ""
+                raise RuntimeError(f"{process.args} exited with {process.returncode} while starting:\n{tail}")
+        try:
+            response = httpx.get(url, timeout=1)
+            if response.status_code == expect:
+                return
+            last = f"{response.status_code} {response.text[:200]}"
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.1)
+    tail = log.read_text()[-3000:] if log and log.exists() else ""
+    raise RuntimeError(f"{url} not ready within {seconds}s (last: {last})\n{tail}")
+
+
+def write_config(path: Path, sim_url: str, overrides: dict[str, Any] | None = None) -> Path:
+    """The default config, pointed at this test's simulator, with `overrides` merged in (dicts deep-merged)."""
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    config["simulator"] = {**config.get("simulator", {}), "url": sim_url, "mode": "always",
+                           "ttft_ms": 0, "token_delay_ms": 0}
+    _merge(config, overrides or {})
+    path.write_text(yaml.safe_dump(config, allow_unicode=True))
+    return path
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+
+
+@dataclass
+class Gateway:
+    """A running tiergate: simulator, worker processes and API processes on one private Redis."""
+
+    workdir: Path
+    redis: RedisProcess
+    config_overrides: dict[str, Any] | None = None
+    sim_args: list[str] = field(default_factory=list)
+    worker_specs: list[tuple[str, int]] = field(default_factory=lambda: [("tier1,tier2,tier3,tier4", 50)])
+    api_processes: int = 1
+    api_port: int = 0
+    sim_port: int = 0
+    env: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def ai_url(self) -> str:
+        return f"{self.base_url}/ai"
+
+    @property
+    def sim_url(self) -> str:
+        return f"http://127.0.0.1:{self.sim_port}"
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / "gateway.log"
+
+    def start(self) -> Gateway:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.api_port = self.api_port or free_port()
+        self.sim_port = self.sim_port or free_port()
+        config = write_config(self.workdir / "config.yaml", self.sim_url, self.config_overrides)
+        self.env = {**os.environ, "REDIS_URL": self.redis.url, "LITELLM_MASTER_KEY": MASTER_KEY,
+                    "TIERGATE_CONFIG": str(config), "PYTHONUNBUFFERED": "1"}
+        for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "TOGETHER_API_KEY", "GROQ_API_KEY"):
+            self.env.pop(name, None)
+        self.processes["sim"] = tiergate("sim", "--port", str(self.sim_port), *self.sim_args, env=self.env,
+                                         log=self.log)
+        wait_http(f"{self.sim_url}/health", processes=[self.processes["sim"]], log=self.log)
+        for index, (tiers, concurrency) in enumerate(self.worker_specs):
+            self.start_worker(tiers, concurrency, name=f"worker{index}")
+        self.processes["api"] = tiergate("api", "--host", "127.0.0.1", "--port", str(self.api_port),
+                                         "--workers", str(self.api_processes), env=self.env, log=self.log)
+        wait_http(f"{self.base_url}/health/readiness", seconds=60, processes=list(self.processes.values()),
+                  log=self.log)
+        return self
+
+    def start_worker(self, tiers: str, concurrency: int, name: str) -> subprocess.Popen[bytes]:
+        process = tiergate("worker", "--tiers", tiers, "--concurrency", str(concurrency), "--loglevel", "warning",
+                           env=self.env, log=self.log)
+        self.processes[name] = process
+        return process
+
+    def stop(self) -> None:
+        for name in sorted(self.processes, key=lambda n: n != "api"):  # API first
+            stop_process(self.processes[name])
+
+    def headers(self, key: str = MASTER_KEY) -> dict[str, str]:
+        return {"authorization": f"Bearer {key}"}
+
+    def sim_stats(self) -> dict[str, Any]:
+        return httpx.get(f"{self.sim_url}/sim/stats", timeout=5).json()
+
+    def reset_sim(self) -> None:
+        httpx.post(f"{self.sim_url}/sim/reset", timeout=5)
+
+
+def redis_is_up(url: str) -> bool:
+    return answers(url)

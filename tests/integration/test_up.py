@@ -1,0 +1,82 @@
+"""`tiergate up` as a user runs it: one command, a working gateway, Ctrl-C stops everything."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from cli.local_redis import free_port
+from tests.harness import ROOT, ensure_redis_server
+
+pytestmark = pytest.mark.integration
+
+
+def _read_until(process: subprocess.Popen[str], pattern: str, seconds: float) -> str:
+    seen = ""
+    deadline = time.monotonic() + seconds
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        seen += line
+        if re.search(pattern, seen):
+            return seen
+    raise AssertionError(f"`tiergate up` never printed {pattern!r}; it printed:\n{seen[-3000:]}")
+
+
+def _port_answers(port: int) -> bool:
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/health/liveness", timeout=0.5)
+        return True
+    except httpx.HTTPError:
+        return False
+
+
+def test_up_starts_redis_simulator_workers_and_api_answers_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    ensure_redis_server()
+    port, sim_port, dead_redis = free_port(), free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "LITELLM_MASTER_KEY"}
+    env.update(REDIS_URL=f"redis://127.0.0.1:{dead_redis}/0", PYTHONUNBUFFERED="1")  # nothing answers there
+    process = subprocess.Popen([sys.executable, "-m", "cli.main", "up", "--port", str(port), "--sim-port",
+                                str(sim_port), "--concurrency", "20"], cwd=ROOT, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        banner = _read_until(process, r"Ctrl-C stops everything", 90)
+        key = re.search(r"master key: (\S+)", banner).group(1)  # type: ignore[union-attr]
+        assert "(redis-server)" in banner, "with no Redis at REDIS_URL, up must start its own"
+        assert f"curl http://127.0.0.1:{port}/ai/chat/completions" in banner
+
+        sdk = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/ai", api_key=key, max_retries=0)
+        answer = sdk.chat.completions.create(model="auto", messages=[{"role": "user", "content": "Olá!"}])
+        assert answer.choices[0].message.content
+        streamed = "".join(c.choices[0].delta.content or "" for c in sdk.chat.completions.create(
+            model="auto", messages=[{"role": "user", "content": "Olá!"}], stream=True) if c.choices)
+        assert streamed == answer.choices[0].message.content
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(30)
+    assert code == 0, f"up exited with {code} after Ctrl-C"
+    assert not _port_answers(port), "the API still answers after Ctrl-C"
+    assert not _port_answers(sim_port), "the simulator still answers after Ctrl-C"
+    leftovers = subprocess.run(["pgrep", "-f", f"--port {port}|--port {sim_port}"], capture_output=True, text=True)
+    assert leftovers.stdout.strip() == "", f"child processes left running: {leftovers.stdout}"
+
+
+def test_up_with_a_bad_config_stops_with_the_file_key_path_and_reason(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    config = (ROOT / "config" / "litellm_config.yaml").read_text()
+    bad.write_text(config.replace('tier1/llama-3.2-3b: ["tier1/gemini-flash"]', 'tier1/llama-3.2-3b: ["tier1/nope"]'))
+    result = subprocess.run([sys.executable, "-m", "cli.main", "up", "--config", str(bad)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert str(bad) in result.stderr and "litellm_settings.fallbacks" in result.stderr and "tier1/nope" in result.stderr
