@@ -20,10 +20,19 @@ class ModelCandidate:
 
 @dataclass(frozen=True)
 class RouteRequest:
+    """One turn to route. `organization_id` is the caller's (from the key); when None, metadata's is used.
+
+    `previous_tier` is the tier of this conversation's previous turn while the stickiness window is open
+    (the API reads it from Redis); `plan_name` only names the plan in the reasons.
+    """
+
     messages: list[dict[str, Any]]
     metadata: dict[str, Any] = field(default_factory=dict)
     requested_model: str | None = None
     plan_max_tier: int = 4
+    organization_id: str | None = None
+    previous_tier: int | None = None
+    plan_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,8 @@ class RouteDecision:
     tier: str
     models: tuple[str, ...]
     reasons: tuple[str, ...]
+    intent: str | None = None
+    complexity: float | None = None
 
     @property
     def tier_number(self) -> int:
@@ -41,7 +52,8 @@ class RouteDecision:
         return "; ".join(self.reasons)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"tier": self.tier, "models": list(self.models), "reasons": list(self.reasons)}
+        return {"tier": self.tier, "models": list(self.models), "reasons": list(self.reasons),
+                "intent": self.intent, "complexity": self.complexity}
 
 
 class RoutingError(Exception):

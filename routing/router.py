@@ -1,6 +1,7 @@
-"""First router: intent from metadata mapped to a tier, else a length heuristic.
+"""The router: intent and complexity give a tier, customer value and stickiness raise it, the plan caps it.
 
-The decision is capped at the plan's highest tier; a pinned tier or model is honoured when the plan allows.
+Built once per process from the `routing:` section of the config (keywords compiled then); `decide` is pure
+and takes well under a millisecond.
 """
 
 from __future__ import annotations
@@ -9,42 +10,89 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from routing.chain import model_chain
+from routing.complexity import Complexity, analyse
+from routing.customer import customer_floor
 from routing.decision import ModelCandidate, RouteDecision, RouteRequest, RoutingError
+from routing.intent import IntentMatch, detect_intent, metadata_intent
+from routing.settings import TIERS, RoutingSettings, parse_routing_settings
+from routing.stickiness import sticky_floor
+from routing.text import fold, normalise, user_texts
 
-TIERS = ("tier1", "tier2", "tier3", "tier4")
+#: Earlier user turns searched for the intent of a short turn that has none of its own.
+_CONTEXT_TURNS = 3
 
 
 class Router:
-    def __init__(self, settings: Mapping[str, Any], models: Iterable[ModelCandidate],
+    def __init__(self, settings: Mapping[str, Any] | RoutingSettings, models: Iterable[ModelCandidate],
                  fallbacks: Mapping[str, list[str]], strategy: str = "cheapest") -> None:
+        self.settings = settings if isinstance(settings, RoutingSettings) else parse_routing_settings(settings)
         self._models = {m.name: m for m in models}
         self._fallbacks = dict(fallbacks)
         self._strategy = strategy
-        self._intent_tiers = {k: _tier_number(v) for k, v in (settings.get("intent_tiers") or {}).items()}
-        thresholds = settings.get("length_thresholds") or {}
-        self._length_thresholds = sorted(
-            ((int(chars), _tier_number(tier)) for tier, chars in thresholds.items()), reverse=True)
+        self._chains = {(tier, cap): model_chain(tier, cap, self._models.values(), self._fallbacks, strategy)
+                        for tier in range(1, 5) for cap in range(tier, 5)}
 
     def decide(self, request: RouteRequest) -> RouteDecision:
         pinned = request.requested_model
         if pinned and pinned != "auto":
             return self._pinned(pinned, request.plan_max_tier)
-        tier, reasons = self._natural_tier(request)
+        tier, reasons, intent, complexity = self._natural_tier(request)
         if tier > request.plan_max_tier:
-            reasons.append(f"plan caps tier{tier} to tier{request.plan_max_tier}")
+            plan = f"plan {request.plan_name}" if request.plan_name else "plan"
+            reasons.append(f"{plan} caps tier{tier} to tier{request.plan_max_tier}")
             tier = request.plan_max_tier
-        return RouteDecision(f"tier{tier}", self._chain(tier, request.plan_max_tier), tuple(reasons))
+        return RouteDecision(f"tier{tier}", self._chain(tier, request.plan_max_tier), tuple(reasons),
+                             intent.name if intent else None, complexity.score)
 
-    def _natural_tier(self, request: RouteRequest) -> tuple[int, list[str]]:
-        intent = request.metadata.get("intent")
-        if isinstance(intent, str) and intent in self._intent_tiers:
-            tier = self._intent_tiers[intent]
-            return tier, [f"intent {intent} -> tier{tier}"]
-        length = len(_last_user_text(request.messages))
-        for threshold, tier in self._length_thresholds:
-            if length >= threshold:
-                return tier, [f"message length {length} >= {threshold} -> tier{tier}"]
-        return 1, [f"message length {length}: short -> tier1"]
+    def _natural_tier(self, request: RouteRequest) -> tuple[int, list[str], IntentMatch | None, Complexity]:
+        """The tier before the plan cap, with one reason per rule that set or raised it."""
+        texts = user_texts(request.messages)
+        text = texts[-1] if texts else ""
+        padded = normalise(text, folded := fold(text))
+        intent = self._intent(request.metadata, padded, folded, text, texts)
+        if intent is None:
+            tier = self.settings.default_tier
+            reasons = [f"no intent detected -> default tier{tier}"]
+        else:
+            tier = self.settings.intent_tiers[intent.name]
+            reasons = [intent.describe(tier)]
+        complexity = analyse(text, padded, len(texts), self.settings.complexity)
+        raised = min(complexity.tier, tier + self.settings.complexity.max_raise)
+        if raised > tier:
+            reasons.append(f"{complexity.describe()} raises to tier{raised}")
+            tier = raised
+        else:
+            reasons.append(complexity.describe())
+        metadata = request.metadata
+        organization = request.organization_id or _str_or_none(metadata.get("organization_id"))
+        for floor in (customer_floor(metadata, organization, self.settings.customer_value),
+                      sticky_floor(request.previous_tier, len(text), intent.name if intent else None,
+                                   self.settings.stickiness)):
+            if floor and floor[0] > tier:
+                tier = floor[0]
+                reasons.append(floor[1])
+        return tier, reasons, intent, complexity
+
+    def _intent(self, metadata: Mapping[str, Any], padded: str, folded: str, text: str,
+                texts: list[str]) -> IntentMatch | None:
+        """Metadata first; else detected; else, for a short turn, the intent of a recent earlier turn."""
+        given = metadata_intent(metadata, self.settings.intent_tiers)
+        if given:
+            return given
+        found = detect_intent(padded, folded, self.settings.intents)
+        if found or len(text) > self.settings.context_max_chars:
+            return found
+        for earlier in reversed(texts[-1 - _CONTEXT_TURNS:-1]):
+            earlier_folded = fold(earlier)
+            carried = detect_intent(normalise(earlier, earlier_folded), earlier_folded, self.settings.intents)
+            if carried and self.settings.intent_tiers[carried.name] > 1:
+                return IntentMatch(carried.name, "earlier turn", carried.evidence)
+        return None
+
+    def primary_prices(self, tier: int) -> tuple[float, float]:
+        """(input, output) cost per token of the model a turn of `tier` goes to first."""
+        first = self._models[self._chains[(tier, 4)][0]]
+        return first.input_cost_per_token, first.output_cost_per_token
 
     def _pinned(self, requested: str, plan_max: int) -> RouteDecision:
         if requested in TIERS:
@@ -65,7 +113,8 @@ class Router:
         return RouteDecision(f"tier{tier}", self._chain(tier, plan_max), (reason,))
 
     def _chain(self, tier: int, plan_max: int) -> tuple[str, ...]:
-        return model_chain(tier, plan_max, self._models.values(), self._fallbacks, self._strategy)
+        cap = max(tier, min(4, plan_max))
+        return self._chains[(tier, cap)]
 
 
 def _tier_number(name: str) -> int:
@@ -74,12 +123,5 @@ def _tier_number(name: str) -> int:
     return int(name.removeprefix("tier"))
 
 
-def _last_user_text(messages: list[dict[str, Any]]) -> str:
-    for message in reversed(messages):
-        if message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, str):
-                return content
-            if isinstance(content, list):
-                return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ""
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

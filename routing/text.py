@@ -1,7 +1,7 @@
 """Text normalisation and keyword matching, shared by intent detection and complexity analysis.
 
 Matching works on a normalised form: lowercase, no accents, punctuation and emoji turned into spaces, letters
-repeated three times or more collapsed ("oiii" -> "oi"), single spaces, padded with one space each side.
+repeated three times or more, or a doubled vowel ending a word, collapsed ("oiii", "holaa"), single spaces, padded with one space each side.
 A keyword is then a plain substring test, which is fast enough to run hundreds per turn well under 0.1 ms.
 """
 
@@ -11,9 +11,10 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 _NON_WORD = re.compile(r"[^a-z0-9$%]+")
-_REPEATS = re.compile(r"([a-z])\1{2,}")
+_REPEATS = re.compile(r"([a-z])\1{2,}|([aeiou])\2\b")
 
 
 def _accent_table() -> dict[int, str]:
@@ -31,11 +32,19 @@ def _accent_table() -> dict[int, str]:
 _ACCENTS = _accent_table()
 
 
-def normalise(text: str) -> str:
-    """The padded matching form of `text` (see the module docstring)."""
-    folded = text.lower().translate(_ACCENTS)
-    words = _NON_WORD.sub(" ", folded)
-    return " " + _REPEATS.sub(r"\1", words).strip() + " "
+def _single(match: re.Match[str]) -> str:
+    return match.group(1) or match.group(2)
+
+
+def fold(text: str) -> str:
+    """Lowercase without accents, punctuation kept (numbers like "2.000" stay whole)."""
+    return text.lower().translate(_ACCENTS)
+
+
+def normalise(text: str, folded: str | None = None) -> str:
+    """The padded matching form of `text` (see the module docstring); pass `folded` when already computed."""
+    words = _NON_WORD.sub(" ", fold(text) if folded is None else folded)
+    return " " + _REPEATS.sub(_single, words).strip() + " "
 
 
 @dataclass(frozen=True)
@@ -64,3 +73,17 @@ class KeywordSet:
 
     def count(self, padded: str) -> int:
         return sum(1 for needle, _ in self.needles if needle in padded)
+
+
+def user_texts(messages: list[dict[str, Any]]) -> list[str]:
+    """The text of every user message, oldest first (content parts joined; images ignored)."""
+    texts = []
+    for message in messages:
+        if not isinstance(message, dict) or message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):
+            texts.append(" ".join(str(p.get("text", "")) for p in content if isinstance(p, dict)))
+    return texts

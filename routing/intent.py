@@ -1,0 +1,60 @@
+"""Intent: from metadata when given, else detected from the turn's words, else carried from an earlier turn."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from routing.settings import IntentRule, QuantityRule
+
+
+@dataclass(frozen=True)
+class IntentMatch:
+    name: str
+    source: str  # "metadata", "detected" or "earlier turn"
+    evidence: tuple[str, ...] = ()
+
+    def describe(self, tier: int) -> str:
+        found = f": {', '.join(self.evidence[:4])}" if self.evidence else ""
+        return f"intent {self.name} ({self.source}{found}) -> tier{tier}"
+
+
+def detect_intent(padded: str, folded: str, rules: Iterable[IntentRule]) -> IntentMatch | None:
+    """The intent with the highest keyword score; `rules` come higher tier first, so a tie goes up."""
+    best: IntentMatch | None = None
+    best_score = 0
+    words = padded.count(" ") - 1
+    for rule in rules:
+        if rule.max_words is not None and words > rule.max_words:
+            continue
+        strong, weak = rule.strong.matches(padded), rule.keywords.matches(padded)
+        quantities = _large_quantities(folded, rule.quantity)
+        score = 3 * (len(strong) + len(quantities)) + len(weak)
+        if score > best_score:
+            best, best_score = IntentMatch(rule.name, "detected", (*quantities, *strong, *weak)), score
+    return best
+
+
+def metadata_intent(metadata: Mapping[str, object], intent_tiers: Mapping[str, int]) -> IntentMatch | None:
+    intent = metadata.get("intent")
+    if isinstance(intent, str) and intent.strip().lower() in intent_tiers:
+        return IntentMatch(intent.strip().lower(), "metadata")
+    return None
+
+
+def _large_quantities(folded: str, rule: QuantityRule | None) -> list[str]:
+    """Phrases like "300 licencas" or "2.000 paineis": the size of a deal, when at least the configured minimum."""
+    if rule is None:
+        return []
+    return [match.group(0) for match in rule.pattern.finditer(folded)
+            if _quantity(match.group(1), bool(match.group(2))) >= rule.minimum]
+
+
+def _quantity(digits: str, thousands: bool) -> float:
+    """'2.000' and '2,000' are two thousand; '1,5' is one and a half; 'mil' multiplies."""
+    if re.fullmatch(r"\d{1,3}([.,]\d{3})+", digits):
+        value = float(re.sub(r"[.,]", "", digits))
+    else:
+        value = float(digits.replace(",", "."))
+    return value * 1000 if thousands else value

@@ -1,0 +1,236 @@
+"""The `routing:` section of the config, parsed into frozen dataclasses.
+
+Every bad value raises ValueError naming its key path (`routing.complexity.thresholds.tier3: ...`), so a bad
+config stops the start with a message the operator can act on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from routing.text import KeywordSet, normalise
+
+TIERS = ("tier1", "tier2", "tier3", "tier4")
+FEATURES = ("chars_per_100", "question", "list_item", "code", "number", "money", "comparison",
+            "technical_term", "commercial_term", "depth")
+
+
+@dataclass(frozen=True)
+class QuantityRule:
+    """A number followed by one of `units` ("45 lojas", "1,000 seats") at least `minimum` counts as strong."""
+
+    minimum: float
+    pattern: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class IntentRule:
+    """How one intent is detected: keywords score 1, strong keywords and quantities score 3."""
+
+    name: str
+    keywords: KeywordSet
+    strong: KeywordSet
+    max_words: int | None = None
+    quantity: QuantityRule | None = None
+
+
+@dataclass(frozen=True)
+class ComplexitySettings:
+    weights: Mapping[str, float]
+    caps: Mapping[str, float]
+    thresholds: tuple[tuple[int, float], ...]  # (tier, minimum score), highest tier first
+    max_raise: int
+    technical_terms: KeywordSet
+    commercial_terms: KeywordSet
+    comparison_terms: KeywordSet
+
+
+@dataclass(frozen=True)
+class CustomerValueSettings:
+    vip_min_tier: int
+    vip_customer_tiers: frozenset[str]
+    vip_customers: Mapping[str, frozenset[str]]
+    lead_value_tiers: tuple[tuple[float, int], ...]  # (minimum lead value, tier), highest value first
+
+
+@dataclass(frozen=True)
+class StickinessSettings:
+    ttl_seconds: int
+    max_drop: int
+    follow_up_max_chars: int
+    follow_up_intents: frozenset[str]
+
+
+@dataclass(frozen=True)
+class RoutingSettings:
+    default_tier: int
+    intent_tiers: Mapping[str, int]
+    intents: tuple[IntentRule, ...]  # detection order breaks ties: higher tier first
+    context_max_chars: int
+    complexity: ComplexitySettings
+    customer_value: CustomerValueSettings
+    stickiness: StickinessSettings
+
+
+def parse_routing_settings(raw: Mapping[str, Any] | None) -> RoutingSettings:
+    """Validate the raw `routing:` mapping; ValueError names the key path of the first bad value."""
+    section = _mapping(raw or {}, "routing")
+    _only(section, _KNOWN_KEYS, "routing")
+    intent_tiers = {name: _tier(value, f"routing.intent_tiers.{name}")
+                    for name, value in _mapping(section.get("intent_tiers", {}), "routing.intent_tiers").items()}
+    intents = _intents(section.get("intents", {}), intent_tiers)
+    return RoutingSettings(
+        default_tier=_tier(section.get("default_tier", "tier2"), "routing.default_tier"),
+        intent_tiers=intent_tiers,
+        intents=intents,
+        context_max_chars=_int(section.get("context_max_chars", 80), "routing.context_max_chars", 0),
+        complexity=_complexity(_mapping(section.get("complexity", {}), "routing.complexity")),
+        customer_value=_customer_value(_mapping(section.get("customer_value", {}), "routing.customer_value")),
+        stickiness=_stickiness(_mapping(section.get("stickiness", {}), "routing.stickiness")),
+    )
+
+
+_KNOWN_KEYS = {"default_tier", "intent_tiers", "intents", "context_max_chars", "complexity", "customer_value",
+               "stickiness"}
+
+
+def _intents(raw: Any, intent_tiers: Mapping[str, int]) -> tuple[IntentRule, ...]:
+    rules = []
+    for name, spec in _mapping(raw, "routing.intents").items():
+        path = f"routing.intents.{name}"
+        if name not in intent_tiers:
+            raise ValueError(f"{path}: intent has no tier in routing.intent_tiers")
+        spec = _mapping(spec, path)
+        _only(spec, {"keywords", "strong", "max_words", "quantity"}, path)
+        max_words = spec.get("max_words")
+        rules.append(IntentRule(
+            name=name,
+            keywords=KeywordSet.compile(_strings(spec.get("keywords", []), f"{path}.keywords")),
+            strong=KeywordSet.compile(_strings(spec.get("strong", []), f"{path}.strong")),
+            max_words=None if max_words is None else _int(max_words, f"{path}.max_words", 1),
+            quantity=_quantity_rule(spec.get("quantity"), f"{path}.quantity"),
+        ))
+    return tuple(sorted(rules, key=lambda rule: -intent_tiers[rule.name]))
+
+
+def _quantity_rule(raw: Any, path: str) -> QuantityRule | None:
+    if raw is None:
+        return None
+    spec = _mapping(raw, path)
+    _only(spec, {"min", "units"}, path)
+    units = [normalise(unit.removesuffix("*")).strip() + (r"\w*" if unit.endswith("*") else r"\b")
+             for unit in _strings(spec.get("units", []), f"{path}.units")]
+    if not units:
+        raise ValueError(f"{path}.units: must name at least one unit")
+    alternatives = "|".join(sorted(units, key=len, reverse=True))
+    pattern = re.compile(rf"(\d[\d.,]*\d|\d)\s*(mil\s+|k\s+)?(?:-\s*)?(?:{alternatives})")
+    return QuantityRule(_number(spec.get("min", 20), f"{path}.min", 1), pattern)
+
+
+def _complexity(section: Mapping[str, Any]) -> ComplexitySettings:
+    path = "routing.complexity"
+    _only(section, {"weights", "caps", "thresholds", "max_raise", "technical_terms", "commercial_terms",
+                    "comparison_terms"}, path)
+    weights = _feature_numbers(section.get("weights", {}), f"{path}.weights")
+    caps = _feature_numbers(section.get("caps", {}), f"{path}.caps")
+    thresholds = [(_tier(tier, f"{path}.thresholds"), _number(score, f"{path}.thresholds.{tier}"))
+                  for tier, score in _mapping(section.get("thresholds", {}), f"{path}.thresholds").items()]
+    thresholds.sort(reverse=True)
+    scores = [score for _, score in thresholds]
+    if scores != sorted(scores, reverse=True):
+        raise ValueError(f"{path}.thresholds: a higher tier must need a higher score; got {dict(thresholds)}")
+    return ComplexitySettings(
+        weights=weights, caps=caps, thresholds=tuple(thresholds),
+        max_raise=_int(section.get("max_raise", 1), f"{path}.max_raise", 0, 3),
+        technical_terms=KeywordSet.compile(_strings(section.get("technical_terms", []), f"{path}.technical_terms")),
+        commercial_terms=KeywordSet.compile(_strings(section.get("commercial_terms", []),
+                                                     f"{path}.commercial_terms")),
+        comparison_terms=KeywordSet.compile(_strings(section.get("comparison_terms", []),
+                                                     f"{path}.comparison_terms")),
+    )
+
+
+def _customer_value(section: Mapping[str, Any]) -> CustomerValueSettings:
+    path = "routing.customer_value"
+    _only(section, {"vip_min_tier", "vip_customer_tiers", "vip_customers", "lead_value_tiers"}, path)
+    vip_customers = {
+        str(org): frozenset(_strings(ids, f"{path}.vip_customers.{org}"))
+        for org, ids in _mapping(section.get("vip_customers", {}), f"{path}.vip_customers").items()}
+    lead_tiers = [(_number(amount, f"{path}.lead_value_tiers.{tier}", 0), _tier(tier, f"{path}.lead_value_tiers"))
+                  for tier, amount in _mapping(section.get("lead_value_tiers", {}),
+                                               f"{path}.lead_value_tiers").items()]
+    return CustomerValueSettings(
+        vip_min_tier=_tier(section.get("vip_min_tier", "tier3"), f"{path}.vip_min_tier"),
+        vip_customer_tiers=frozenset(s.lower() for s in _strings(section.get("vip_customer_tiers", ["vip"]),
+                                                                 f"{path}.vip_customer_tiers")),
+        vip_customers=vip_customers,
+        lead_value_tiers=tuple(sorted(lead_tiers, reverse=True)),
+    )
+
+
+def _stickiness(section: Mapping[str, Any]) -> StickinessSettings:
+    path = "routing.stickiness"
+    _only(section, {"ttl_seconds", "max_drop", "follow_up_max_chars", "follow_up_intents"}, path)
+    return StickinessSettings(
+        ttl_seconds=_int(section.get("ttl_seconds", 1800), f"{path}.ttl_seconds", 0),
+        max_drop=_int(section.get("max_drop", 1), f"{path}.max_drop", 0, 3),
+        follow_up_max_chars=_int(section.get("follow_up_max_chars", 60), f"{path}.follow_up_max_chars", 0),
+        follow_up_intents=frozenset(_strings(section.get("follow_up_intents", ["closing", "small_talk"]),
+                                             f"{path}.follow_up_intents")),
+    )
+
+
+# --- value checks ----------------------------------------------------------------------------------------
+
+
+def _mapping(value: Any, path: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{path}: must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def _only(section: Mapping[str, Any], allowed: set[str], path: str) -> None:
+    unknown = sorted(set(section) - allowed)
+    if unknown:
+        raise ValueError(f"{path}.{unknown[0]}: unknown key; expected one of {', '.join(sorted(allowed))}")
+
+
+def _tier(value: Any, path: str) -> int:
+    if value not in TIERS:
+        raise ValueError(f"{path}: must be one of {', '.join(TIERS)}, got {value!r}")
+    return int(str(value).removeprefix("tier"))
+
+
+def _number(value: Any, path: str, minimum: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{path}: must be a number, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{path}: must be >= {minimum}, got {value!r}")
+    return float(value)
+
+
+def _int(value: Any, path: str, minimum: int, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum and value > maximum):
+        bounds = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise ValueError(f"{path}: must be an integer {bounds}, got {value!r}")
+    return value
+
+
+def _strings(value: Any, path: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str | int) for item in value):
+        raise ValueError(f"{path}: must be a list of strings")
+    return [str(item) for item in value]
+
+
+def _feature_numbers(value: Any, path: str) -> dict[str, float]:
+    numbers = {}
+    for name, number in _mapping(value, path).items():
+        if name not in FEATURES:
+            raise ValueError(f"{path}.{name}: unknown feature; expected one of {', '.join(FEATURES)}")
+        numbers[name] = _number(number, f"{path}.{name}", 0)
+    return numbers
