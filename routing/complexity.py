@@ -6,13 +6,16 @@ import re
 from dataclasses import dataclass
 
 from routing.settings import ComplexitySettings
+from routing.text import Found
 
 _QUESTIONS = re.compile(r"\?+")
-_LIST_ITEMS = re.compile(r"(?m)^\s*(?:[-*•]|\d{1,2}[.)])\s+|(?<![\w.,])\d{1,2}\)\s")
-_CODE = re.compile(r"```|Traceback \(|\b\w+(?:Error|Exception)\b|^\s+at \S+\(|\{\s*\"\w+\"\s*:|</?[a-z]+[^>]*>"
-                   r"|\bline \d+\b|\b(?:def|function|const|import|SELECT)\s", re.MULTILINE)
+_LIST_LINES = re.compile(r"(?m)^[ \t]*(?:[-*•]|\d{1,2}[.)])[ \t]")
+_INLINE_ITEMS = re.compile(r"\d\)\s")  # "1) funil, 2) automacao"
 _NUMBERS = re.compile(r"\d+(?:[.,]\d+)*")
-_MONEY = re.compile(r"r\$|us\$|€|\$\s*\d|\d\s*%|\breais\b|\bd[oó]lares\b|\bdollars?\b", re.IGNORECASE)
+#: Substrings that only code, a stack trace, JSON or markup contain; plain `in` tests, cheaper than a regex.
+_CODE_MARKERS = ("```", "Traceback", "Error:", "Exception", '{"', '": ', "</", "/>", '  File "', "\n    at ",
+                 "SELECT ", "def ", "=>", "();")
+_MONEY_MARKERS = ("$", "€", "%")
 
 
 @dataclass(frozen=True)
@@ -26,18 +29,18 @@ class Complexity:
         return f"complexity {self.score:.1f}{found}"
 
 
-def analyse(text: str, padded: str, user_turns: int, settings: ComplexitySettings) -> Complexity:
-    """Score the last user message; `padded` is its normalised form, `user_turns` the conversation depth."""
+def analyse(text: str, found: Found, user_turns: int, settings: ComplexitySettings) -> Complexity:
+    """Score the last user message; `found` is its vocabulary scan, `user_turns` the conversation depth."""
     features = {
         "chars_per_100": len(text) / 100,
         "question": len(_QUESTIONS.findall(text)),
-        "list_item": len(_LIST_ITEMS.findall(text)),
-        "code": 1.0 if _CODE.search(text) else 0.0,
+        "list_item": _list_items(text),
+        "code": 1.0 if any(marker in text for marker in _CODE_MARKERS) else 0.0,
         "number": len(_NUMBERS.findall(text)),
-        "money": len(_MONEY.findall(text)),
-        "comparison": settings.comparison_terms.count(padded),
-        "technical_term": settings.technical_terms.count(padded),
-        "commercial_term": settings.commercial_terms.count(padded),
+        "money": sum(text.count(marker) for marker in _MONEY_MARKERS),
+        "comparison": settings.comparison_terms.count(found),
+        "technical_term": settings.technical_terms.count(found),
+        "commercial_term": settings.commercial_terms.count(found),
         "depth": max(0, user_turns - 1),
     }
     score = 0.0
@@ -45,6 +48,12 @@ def analyse(text: str, padded: str, user_turns: int, settings: ComplexitySetting
         score += weight * min(features[name], settings.caps.get(name, float("inf")))
     tier = next((tier for tier, minimum in settings.thresholds if score >= minimum), 1)
     return Complexity(round(score, 2), tier, _signals(len(text), features))
+
+
+def _list_items(text: str) -> int:
+    """Bulleted or numbered lines, else inline numbered items."""
+    lines = len(_LIST_LINES.findall(text)) if "\n" in text else 0
+    return lines or (len(_INLINE_ITEMS.findall(text)) if ")" in text else 0)
 
 
 def _signals(chars: int, features: dict[str, float]) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from routing.settings import IntentRule, QuantityRule
+from routing.text import Found
 
 
 @dataclass(frozen=True)
@@ -20,15 +21,17 @@ class IntentMatch:
         return f"intent {self.name} ({self.source}{found}) -> tier{tier}"
 
 
-def detect_intent(padded: str, folded: str, rules: Iterable[IntentRule]) -> IntentMatch | None:
-    """The intent with the highest keyword score; `rules` come higher tier first, so a tie goes up."""
+def detect_intent(found: Found, words: int, folded: str, rules: Iterable[IntentRule]) -> IntentMatch | None:
+    """The intent with the highest keyword score; `rules` come higher tier first, so a tie goes up.
+
+    `found` is the vocabulary scan of the text, `words` its word count, `folded` its folded form (for quantities).
+    """
     best: IntentMatch | None = None
     best_score = 0
-    words = padded.count(" ") - 1
     for rule in rules:
         if rule.max_words is not None and words > rule.max_words:
             continue
-        strong, weak = rule.strong.matches(padded), rule.keywords.matches(padded)
+        strong, weak = rule.strong.matches(found), rule.keywords.matches(found)
         quantities = _large_quantities(folded, rule.quantity)
         score = 3 * (len(strong) + len(quantities)) + len(weak)
         if score > best_score:

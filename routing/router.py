@@ -16,7 +16,7 @@ from routing.decision import ModelCandidate, RouteDecision, RouteRequest, Routin
 from routing.intent import IntentMatch, detect_intent, metadata_intent
 from routing.settings import TIERS, RoutingSettings, parse_routing_settings
 from routing.stickiness import sticky_floor
-from routing.text import fold, normalise, user_texts
+from routing.text import Found, fold, normalise, user_texts
 
 #: Earlier user turns searched for the intent of a short turn that has none of its own.
 _CONTEXT_TURNS = 3
@@ -48,15 +48,17 @@ class Router:
         """The tier before the plan cap, with one reason per rule that set or raised it."""
         texts = user_texts(request.messages)
         text = texts[-1] if texts else ""
-        padded = normalise(text, folded := fold(text))
-        intent = self._intent(request.metadata, padded, folded, text, texts)
+        folded = fold(text)
+        padded = normalise(text, folded)
+        found = self.settings.vocabulary.scan(padded)
+        intent = self._intent(request.metadata, found, padded, folded, texts)
         if intent is None:
             tier = self.settings.default_tier
             reasons = [f"no intent detected -> default tier{tier}"]
         else:
             tier = self.settings.intent_tiers[intent.name]
             reasons = [intent.describe(tier)]
-        complexity = analyse(text, padded, len(texts), self.settings.complexity)
+        complexity = analyse(text, found, len(texts), self.settings.complexity)
         raised = min(complexity.tier, tier + self.settings.complexity.max_raise)
         if raised > tier:
             reasons.append(f"{complexity.describe()} raises to tier{raised}")
@@ -73,21 +75,25 @@ class Router:
                 reasons.append(floor[1])
         return tier, reasons, intent, complexity
 
-    def _intent(self, metadata: Mapping[str, Any], padded: str, folded: str, text: str,
+    def _intent(self, metadata: Mapping[str, Any], found: Found, padded: str, folded: str,
                 texts: list[str]) -> IntentMatch | None:
         """Metadata first; else detected; else, for a short turn, the intent of a recent earlier turn."""
         given = metadata_intent(metadata, self.settings.intent_tiers)
         if given:
             return given
-        found = detect_intent(padded, folded, self.settings.intents)
-        if found or len(text) > self.settings.context_max_chars:
-            return found
+        detected = self._detect(found, padded, folded)
+        if detected or len(texts[-1] if texts else "") > self.settings.context_max_chars:
+            return detected
         for earlier in reversed(texts[-1 - _CONTEXT_TURNS:-1]):
             earlier_folded = fold(earlier)
-            carried = detect_intent(normalise(earlier, earlier_folded), earlier_folded, self.settings.intents)
+            earlier_padded = normalise(earlier, earlier_folded)
+            carried = self._detect(self.settings.vocabulary.scan(earlier_padded), earlier_padded, earlier_folded)
             if carried and self.settings.intent_tiers[carried.name] > 1:
                 return IntentMatch(carried.name, "earlier turn", carried.evidence)
         return None
+
+    def _detect(self, found: Found, padded: str, folded: str) -> IntentMatch | None:
+        return detect_intent(found, padded.count(" ") - 1, folded, self.settings.intents)
 
     def primary_prices(self, tier: int) -> tuple[float, float]:
         """(input, output) cost per token of the model a turn of `tier` goes to first."""

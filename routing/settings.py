@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from routing.text import KeywordSet, normalise
+from routing.text import KeywordSet, Vocabulary, normalise
 
 TIERS = ("tier1", "tier2", "tier3", "tier4")
 FEATURES = ("chars_per_100", "question", "list_item", "code", "number", "money", "comparison",
@@ -69,6 +69,7 @@ class RoutingSettings:
     default_tier: int
     intent_tiers: Mapping[str, int]
     intents: tuple[IntentRule, ...]  # detection order breaks ties: higher tier first
+    vocabulary: Vocabulary  # every keyword list above, scanned once per text
     context_max_chars: int
     complexity: ComplexitySettings
     customer_value: CustomerValueSettings
@@ -81,13 +82,15 @@ def parse_routing_settings(raw: Mapping[str, Any] | None) -> RoutingSettings:
     _only(section, _KNOWN_KEYS, "routing")
     intent_tiers = {name: _tier(value, f"routing.intent_tiers.{name}")
                     for name, value in _mapping(section.get("intent_tiers", {}), "routing.intent_tiers").items()}
-    intents = _intents(section.get("intents", {}), intent_tiers)
+    vocabulary = Vocabulary()
+    intents = _intents(section.get("intents", {}), intent_tiers, vocabulary)
     return RoutingSettings(
         default_tier=_tier(section.get("default_tier", "tier2"), "routing.default_tier"),
         intent_tiers=intent_tiers,
         intents=intents,
+        vocabulary=vocabulary,
         context_max_chars=_int(section.get("context_max_chars", 80), "routing.context_max_chars", 0),
-        complexity=_complexity(_mapping(section.get("complexity", {}), "routing.complexity")),
+        complexity=_complexity(_mapping(section.get("complexity", {}), "routing.complexity"), vocabulary),
         customer_value=_customer_value(_mapping(section.get("customer_value", {}), "routing.customer_value")),
         stickiness=_stickiness(_mapping(section.get("stickiness", {}), "routing.stickiness")),
     )
@@ -97,7 +100,7 @@ _KNOWN_KEYS = {"default_tier", "intent_tiers", "intents", "context_max_chars", "
                "stickiness"}
 
 
-def _intents(raw: Any, intent_tiers: Mapping[str, int]) -> tuple[IntentRule, ...]:
+def _intents(raw: Any, intent_tiers: Mapping[str, int], vocabulary: Vocabulary) -> tuple[IntentRule, ...]:
     rules = []
     for name, spec in _mapping(raw, "routing.intents").items():
         path = f"routing.intents.{name}"
@@ -108,8 +111,8 @@ def _intents(raw: Any, intent_tiers: Mapping[str, int]) -> tuple[IntentRule, ...
         max_words = spec.get("max_words")
         rules.append(IntentRule(
             name=name,
-            keywords=KeywordSet.compile(_strings(spec.get("keywords", []), f"{path}.keywords")),
-            strong=KeywordSet.compile(_strings(spec.get("strong", []), f"{path}.strong")),
+            keywords=_keywords(vocabulary, spec, "keywords", path),
+            strong=_keywords(vocabulary, spec, "strong", path),
             max_words=None if max_words is None else _int(max_words, f"{path}.max_words", 1),
             quantity=_quantity_rule(spec.get("quantity"), f"{path}.quantity"),
         ))
@@ -130,7 +133,7 @@ def _quantity_rule(raw: Any, path: str) -> QuantityRule | None:
     return QuantityRule(_number(spec.get("min", 20), f"{path}.min", 1), pattern)
 
 
-def _complexity(section: Mapping[str, Any]) -> ComplexitySettings:
+def _complexity(section: Mapping[str, Any], vocabulary: Vocabulary) -> ComplexitySettings:
     path = "routing.complexity"
     _only(section, {"weights", "caps", "thresholds", "max_raise", "technical_terms", "commercial_terms",
                     "comparison_terms"}, path)
@@ -145,11 +148,9 @@ def _complexity(section: Mapping[str, Any]) -> ComplexitySettings:
     return ComplexitySettings(
         weights=weights, caps=caps, thresholds=tuple(thresholds),
         max_raise=_int(section.get("max_raise", 1), f"{path}.max_raise", 0, 3),
-        technical_terms=KeywordSet.compile(_strings(section.get("technical_terms", []), f"{path}.technical_terms")),
-        commercial_terms=KeywordSet.compile(_strings(section.get("commercial_terms", []),
-                                                     f"{path}.commercial_terms")),
-        comparison_terms=KeywordSet.compile(_strings(section.get("comparison_terms", []),
-                                                     f"{path}.comparison_terms")),
+        technical_terms=_keywords(vocabulary, section, "technical_terms", path),
+        commercial_terms=_keywords(vocabulary, section, "commercial_terms", path),
+        comparison_terms=_keywords(vocabulary, section, "comparison_terms", path),
     )
 
 
@@ -225,6 +226,10 @@ def _strings(value: Any, path: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(item, str | int) for item in value):
         raise ValueError(f"{path}: must be a list of strings")
     return [str(item) for item in value]
+
+
+def _keywords(vocabulary: Vocabulary, section: Mapping[str, Any], name: str, path: str) -> KeywordSet:
+    return vocabulary.add(f"{path}.{name}", _strings(section.get(name, []), f"{path}.{name}"))
 
 
 def _feature_numbers(value: Any, path: str) -> dict[str, float]:

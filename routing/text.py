@@ -1,8 +1,9 @@
 """Text normalisation and keyword matching, shared by intent detection and complexity analysis.
 
 Matching works on a normalised form: lowercase, no accents, punctuation and emoji turned into spaces, letters
-repeated three times or more, or a doubled vowel ending a word, collapsed ("oiii", "holaa"), single spaces, padded with one space each side.
-A keyword is then a plain substring test, which is fast enough to run hundreds per turn well under 0.1 ms.
+repeated three times or more, or a doubled vowel ending a word, collapsed ("oiii", "holaa"; in messages up to 200
+characters), single spaces, padded with one space each side.
+Keywords are then looked up word by word (see Vocabulary).
 """
 
 from __future__ import annotations
@@ -13,66 +14,117 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-_NON_WORD = re.compile(r"[^a-z0-9$%]+")
-_REPEATS = re.compile(r"([a-z])\1{2,}|([aeiou])\2\b")
-
-
-def _accent_table() -> dict[int, str]:
-    """Map every accented Latin letter to its base letter once, so `str.translate` does it per turn."""
-    table: dict[int, str] = {}
-    for code in range(0xC0, 0x250):
-        char = chr(code)
-        base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
-        if base != char and base.isascii():
-            table[code] = base
-    table[ord("ß")] = "ss"
-    return table
-
-
-_ACCENTS = _accent_table()
-
-
-def _single(match: re.Match[str]) -> str:
-    return match.group(1) or match.group(2)
+#: Folded text is ASCII: everything but letters, digits, $ and % becomes a space.
+_SPACES = str.maketrans({chr(c): " " for c in range(128) if not (chr(c).isalnum() or chr(c) in "$%")})
+#: Elongations ("oiii", "holaa") are a short-message habit; the regex is the costliest step on long texts.
+_ELONGATION_MAX_CHARS = 200
+_TRIPLES = re.compile(r"([a-z])\1{2,}")
+_FINAL_DOUBLE_VOWEL = re.compile(r"([aeiou])\1\b")
 
 
 def fold(text: str) -> str:
-    """Lowercase without accents, punctuation kept (numbers like "2.000" stay whole)."""
-    return text.lower().translate(_ACCENTS)
+    """Lowercase ASCII without accents, punctuation kept (numbers like "2.000" stay whole); emoji dropped."""
+    if text.isascii():
+        return text.lower()
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
 
 
 def normalise(text: str, folded: str | None = None) -> str:
     """The padded matching form of `text` (see the module docstring); pass `folded` when already computed."""
-    words = _NON_WORD.sub(" ", fold(text) if folded is None else folded)
-    return " " + _REPEATS.sub(_single, words).strip() + " "
+    words = " ".join((fold(text) if folded is None else folded).translate(_SPACES).split())
+    if len(words) <= _ELONGATION_MAX_CHARS:
+        words = _FINAL_DOUBLE_VOWEL.sub(r"\1", _TRIPLES.sub(r"\1", words))
+    return " " + words + " "
+
+
+#: What one scan of a text found: keyword set key -> the configured keywords present, in order of appearance.
+Found = dict[str, list[str]]
 
 
 @dataclass(frozen=True)
 class KeywordSet:
-    """Keywords compiled to substring needles: `word` matches the whole word, `stem*` any word starting so.
+    """A handle on one configured keyword list inside a Vocabulary; reads what `Vocabulary.scan` found."""
 
-    Phrases ("bom dia", "se eu fech*") work the same way. Keywords are normalised like the text, so the config
-    may write them with or without accents.
+    key: str
+
+    def matches(self, found: Found) -> list[str]:
+        return found.get(self.key, [])
+
+    def count(self, found: Found) -> int:
+        return len(found.get(self.key, ()))
+
+
+@dataclass(frozen=True)
+class _Entry:
+    rest: tuple[str, ...]  # the words after the first one; the last may be a stem
+    stem: bool
+    key: str
+    keyword: str
+
+
+class Vocabulary:
+    """Every keyword list of the config, indexed by first word so one pass over a text finds all of them.
+
+    `word` matches that whole word, `stem*` any word starting so, and a phrase ("bom dia", "se eu fech*") its
+    words in a row; only the last word may be a stem. Keywords are normalised like the text, so the config may
+    write them with or without accents. A scan costs a few dictionary look-ups per word of the text, whatever
+    the number of keywords.
     """
 
-    needles: tuple[tuple[str, str], ...]
+    def __init__(self) -> None:
+        self._exact: dict[str, list[_Entry]] = {}
+        self._stems: dict[str, list[tuple[str, _Entry]]] = {}  # first two letters -> (stem, entry)
 
-    @classmethod
-    def compile(cls, keywords: Iterable[str]) -> KeywordSet:
-        needles: dict[str, str] = {}
+    def add(self, key: str, keywords: Iterable[str]) -> KeywordSet:
         for keyword in keywords:
             stem = keyword.endswith("*")
-            core = normalise(keyword.removesuffix("*")).strip()
-            if core:
-                needles[" " + core + ("" if stem else " ")] = keyword
-        return cls(tuple(needles.items()))
+            words = normalise(keyword.removesuffix("*")).split()
+            if not words:
+                raise ValueError(f"{key}: empty keyword {keyword!r}")
+            if any(word.endswith("*") for word in words):
+                raise ValueError(f"{key}: {keyword!r}: only the last word may end with *")
+            entry = _Entry(tuple(words[1:]), stem, key, keyword)
+            if stem and len(words) == 1:
+                if len(words[0]) < 2:
+                    raise ValueError(f"{key}: {keyword!r}: a stem needs at least two letters")
+                self._stems.setdefault(words[0][:2], []).append((words[0], entry))
+            else:
+                self._exact.setdefault(words[0], []).append(entry)
+        return KeywordSet(key)
 
-    def matches(self, padded: str) -> list[str]:
-        """The configured keywords found in an already normalised text."""
-        return [keyword for needle, keyword in self.needles if needle in padded]
+    def scan(self, padded: str) -> Found:
+        words = padded.split()
+        found: Found = {}
+        exact, stems = self._exact.get, self._stems.get
+        for position, word in enumerate(words):
+            entries = exact(word)
+            if entries:
+                for entry in entries:
+                    if not entry.rest or _follows(words, position + 1, entry):
+                        _record(found, entry)
+            candidates = stems(word[:2])
+            if candidates:
+                for stem, entry in candidates:
+                    if word.startswith(stem):
+                        _record(found, entry)
+        return found
 
-    def count(self, padded: str) -> int:
-        return sum(1 for needle, _ in self.needles if needle in padded)
+
+def _follows(words: list[str], start: int, entry: _Entry) -> bool:
+    """The entry's remaining words come next in `words` (the last one as a prefix when a stem)."""
+    end = start + len(entry.rest)
+    if end > len(words):
+        return False
+    tail = words[start:end]
+    if entry.stem:
+        return tail[:-1] == list(entry.rest[:-1]) and tail[-1].startswith(entry.rest[-1])
+    return tail == list(entry.rest)
+
+
+def _record(found: Found, entry: _Entry) -> None:
+    keywords = found.setdefault(entry.key, [])
+    if entry.keyword not in keywords:
+        keywords.append(entry.keyword)
 
 
 def user_texts(messages: list[dict[str, Any]]) -> list[str]:

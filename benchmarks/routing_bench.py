@@ -1,0 +1,50 @@
+"""Decision time of the router over the labelled turns: p50, p99 and max, in microseconds.
+
+    .venv/bin/python benchmarks/routing_bench.py [FILE ...] [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cli.routing_commands import build_router  # noqa: E402
+from config import load_settings  # noqa: E402
+from routing.evaluation import parse_turn  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="*", type=Path,
+                        default=[DATA / "routing_tuning.jsonl", DATA / "routing_heldout.jsonl"])
+    parser.add_argument("--rounds", type=int, default=50, help="passes over the turns")
+    args = parser.parse_args()
+    settings = load_settings()
+    plans = {name: plan.max_tier for name, plan in settings.plans.items()}
+    router = build_router(settings)
+    requests = [parse_turn(json.loads(line), plans, n).request()
+                for path in args.files for n, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
+    for request in requests:  # warm-up: first calls pay for caches and lazy imports
+        router.decide(request)
+    timings = []
+    for _ in range(args.rounds):
+        for request in requests:
+            start = time.perf_counter_ns()
+            router.decide(request)
+            timings.append(time.perf_counter_ns() - start)
+    timings.sort()
+    p50, p99 = timings[len(timings) // 2], timings[int(len(timings) * 0.99)]
+    print(f"{len(requests)} turns x {args.rounds} rounds = {len(timings)} decisions")
+    print(f"p50 {p50 / 1000:.1f} us   p99 {p99 / 1000:.1f} us   max {timings[-1] / 1000:.1f} us")
+    return 0 if p99 < 500_000 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
