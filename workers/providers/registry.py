@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import cast
 
-from workers.providers import openai_compat
+from workers.providers import anthropic, gemini, openai_compat
 from workers.providers.base import Adapter
 
 _ADAPTERS: dict[str, Adapter] = {
     "openai": cast(Adapter, openai_compat),
+    "anthropic": cast(Adapter, anthropic),
+    "gemini": cast(Adapter, gemini),
 }
 
 

@@ -1,0 +1,210 @@
+"""Google Gemini generateContent / streamGenerateContent, translated to and from OpenAI chat completions."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from config import Deployment
+from workers.providers import shapes
+from workers.providers.base import ProviderCall, ProviderError, SSEEvent, classify_status
+
+FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "RECITATION": "content_filter",
+                  "BLOCKLIST": "content_filter", "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter",
+                  "IMAGE_SAFETY": "content_filter"}
+#: JSON Schema keywords OpenAI tools use that Gemini's OpenAPI subset refuses with a 400.
+UNSUPPORTED_SCHEMA_KEYS = frozenset({"additionalProperties", "$schema", "strict", "$defs", "definitions", "$ref"})
+_CONTEXT_ERROR = re.compile(r"(input token count|exceeds the maximum number of tokens|too many tokens)", re.I)
+
+
+def request(deployment: Deployment, body: dict[str, Any], stream: bool) -> ProviderCall:
+    system, contents = _contents(body.get("messages") or [])
+    payload: dict[str, Any] = {"contents": contents}
+    if system:
+        payload["systemInstruction"] = {"parts": [{"text": system}]}
+    config = _generation_config(body)
+    if config:
+        payload["generationConfig"] = config
+    payload.update(_tools(body))
+    action = "streamGenerateContent?alt=sse" if stream else "generateContent"
+    headers = {"content-type": "application/json"}
+    if deployment.api_key:
+        headers["x-goog-api-key"] = deployment.api_key
+    return ProviderCall(f"{deployment.api_base}/v1beta/models/{deployment.model_id}:{action}", headers, payload)
+
+
+def _contents(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    # A functionResponse names its function; OpenAI's tool message only has the call id.
+    names = {call.get("id"): call["function"]["name"]
+             for m in messages for call in (m.get("tool_calls") or []) if m.get("role") == "assistant"}
+    return shapes.fold_turns(messages, lambda m: _parts(m, names), "model", "parts")
+
+
+def _parts(message: dict[str, Any], names: dict[Any, str]) -> list[dict[str, Any]]:
+    if message.get("role") == "tool":
+        name = names.get(message.get("tool_call_id")) or message.get("name") or "tool"
+        return [{"functionResponse": {"name": name,
+                                      "response": {"content": shapes.text_of(message.get("content"))}}}]
+    parts = [p for p in (_part(part) for part in shapes.parts_of(message.get("content"))) if p]
+    for call in message.get("tool_calls") or []:
+        parts.append({"functionCall": {"name": call["function"]["name"], "args": shapes.tool_arguments(call)}})
+    return parts
+
+
+def _part(part: dict[str, Any]) -> dict[str, Any] | None:
+    if part.get("type") == "text":
+        return {"text": part["text"]} if part.get("text") else None
+    if part.get("type") == "image_url":
+        url = (part.get("image_url") or {}).get("url", "")
+        inline = shapes.data_url(url)
+        if inline:
+            return {"inlineData": {"mimeType": inline[0], "data": inline[1]}}
+        return {"fileData": {"mimeType": "image/jpeg", "fileUri": url}}
+    if part.get("type") == "input_audio":
+        audio = part.get("input_audio") or {}
+        return {"inlineData": {"mimeType": f"audio/{audio.get('format', 'wav')}", "data": audio.get("data", "")}}
+    return None
+
+
+def _generation_config(body: dict[str, Any]) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    for ours, theirs in (("temperature", "temperature"), ("top_p", "topP"), ("seed", "seed"),
+                         ("presence_penalty", "presencePenalty"), ("frequency_penalty", "frequencyPenalty")):
+        if body.get(ours) is not None:
+            config[theirs] = body[ours]
+    max_tokens = shapes.max_tokens_of(body)
+    if max_tokens:
+        config["maxOutputTokens"] = max_tokens
+    stop = shapes.stop_list(body)
+    if stop:
+        config["stopSequences"] = stop
+    if (body.get("response_format") or {}).get("type") in ("json_object", "json_schema"):
+        config["responseMimeType"] = "application/json"
+    return config
+
+
+def _tools(body: dict[str, Any]) -> dict[str, Any]:
+    tools = body.get("tools")
+    if not tools:
+        return {}
+    declarations = []
+    for tool in tools:
+        function = tool["function"]
+        declaration = {"name": function["name"], "description": function.get("description", "")}
+        if function.get("parameters"):
+            declaration["parameters"] = _schema(function["parameters"])
+        declarations.append(declaration)
+    result: dict[str, Any] = {"tools": [{"functionDeclarations": declarations}]}
+    choice = _tool_config(body.get("tool_choice"))
+    if choice:
+        result["toolConfig"] = {"functionCallingConfig": choice}
+    return result
+
+
+def _schema(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: _schema(v) for k, v in schema.items() if k not in UNSUPPORTED_SCHEMA_KEYS}
+    if isinstance(schema, list):
+        return [_schema(v) for v in schema]
+    return schema
+
+
+def _tool_config(choice: Any) -> dict[str, Any] | None:
+    if choice == "required":
+        return {"mode": "ANY"}
+    if choice == "none":
+        return {"mode": "NONE"}
+    if isinstance(choice, dict) and choice.get("function"):
+        return {"mode": "ANY", "allowedFunctionNames": [choice["function"]["name"]]}
+    return None
+
+
+def response(deployment: Deployment, data: dict[str, Any]) -> dict[str, Any]:
+    candidates = data.get("candidates")
+    if candidates is None and not data.get("promptFeedback"):
+        raise ProviderError("malformed", "answer has no candidates")
+    candidate = (candidates or [{}])[0]
+    parts = (candidate.get("content") or {}).get("parts") or []
+    text = "".join(p["text"] for p in parts if "text" in p and not p.get("thought"))
+    calls = [_call(p["functionCall"]) for p in parts if "functionCall" in p]
+    finish = _finish(candidate.get("finishReason"), bool(calls)) if candidates else "content_filter"
+    return shapes.completion(deployment.name, str(data.get("responseId", "")), text if text or not calls else None,
+                             calls, finish, _usage(data.get("usageMetadata") or {}))
+
+
+def _call(function_call: dict[str, Any]) -> dict[str, Any]:
+    # Gemini's calls may lack ids; OpenAI clients need one to send the result back.
+    call_id = function_call.get("id") or f"call_{uuid.uuid4().hex[:24]}"
+    return shapes.tool_call(call_id, function_call.get("name", ""), function_call.get("args"))
+
+
+def _finish(reason: str | None, called: bool) -> str:
+    if called and reason in (None, "STOP"):
+        return "tool_calls"  # Gemini says STOP after a function call; OpenAI clients look for tool_calls
+    return FINISH_REASONS.get(reason or "STOP", "stop")
+
+
+def _usage(metadata: dict[str, Any]) -> dict[str, int]:
+    completion = int(metadata.get("candidatesTokenCount") or 0) + int(metadata.get("thoughtsTokenCount") or 0)
+    return shapes.usage(int(metadata.get("promptTokenCount") or 0), completion)
+
+
+class GeminiStreamTranslator:
+    """Each SSE event is a partial GenerateContentResponse: text parts, whole function calls, a finish reason."""
+
+    def __init__(self, deployment: Deployment, completion_id: str, created: int) -> None:
+        self._id = shapes.StreamIdentity(completion_id, created, deployment.name)
+        self._started = False
+        self._calls = 0
+        self.usage: dict[str, int] | None = None
+
+    def translate(self, event: SSEEvent) -> list[dict[str, Any]]:
+        data = shapes.parse_event(event.data)
+        if isinstance(data.get("error"), dict):
+            raise error(int(data["error"].get("code") or 500), data, {})
+        if data.get("usageMetadata"):
+            self.usage = _usage(data["usageMetadata"])
+        chunks = [] if self._started else [self._id.chunk({"role": "assistant", "content": ""})]
+        self._started = True
+        candidate = (data.get("candidates") or [{}])[0]
+        for part in (candidate.get("content") or {}).get("parts") or []:
+            if part.get("text") and not part.get("thought"):
+                chunks.append(self._id.chunk({"content": part["text"]}))
+            elif "functionCall" in part:
+                call = _call(part["functionCall"])
+                chunks.append(self._id.chunk({"tool_calls": [{"index": self._calls, **call}]}))
+                self._calls += 1
+        if candidate.get("finishReason"):
+            chunks.append(self._id.chunk({}, _finish(candidate["finishReason"], self._calls > 0)))
+        return chunks
+
+
+def stream_translator(deployment: Deployment, completion_id: str, created: int) -> GeminiStreamTranslator:
+    return GeminiStreamTranslator(deployment, completion_id, created)
+
+
+def error(status: int, payload: Any, headers: dict[str, str]) -> ProviderError:
+    message, reasons, retry_delay = str(payload)[:300], "", None
+    if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+        message = str(payload["error"].get("message") or message)
+        details = payload["error"].get("details") or []
+        reasons = " ".join(str(d.get("reason", "")) for d in details if isinstance(d, dict))
+        retry_delay = next((d.get("retryDelay") for d in details if isinstance(d, dict) and d.get("retryDelay")),
+                           None)
+    if "API_KEY_INVALID" in reasons:  # Gemini answers a bad key with 400, not 401
+        return ProviderError("auth", message, status)
+    if status == 400 and _CONTEXT_ERROR.search(message):
+        return ProviderError("context_length", message, status)
+    found = classify_status(status, message, headers)
+    if found.kind == "rate_limit" and found.retry_after is None and retry_delay:
+        found.retry_after = _seconds(str(retry_delay))
+    return found
+
+
+def _seconds(duration: str) -> float | None:
+    """A protobuf Duration as JSON ("30s", "1.5s") in seconds."""
+    try:
+        return float(duration.removesuffix("s"))
+    except ValueError:
+        return None

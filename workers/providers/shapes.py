@@ -1,0 +1,129 @@
+"""OpenAI-side shapes the non-OpenAI adapters build and read: chunks, completions, content parts, tool calls."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from workers.providers.base import ProviderError
+
+
+@dataclass(frozen=True)
+class StreamIdentity:
+    """What every chunk of one answer carries: our completion id, creation time and the model name."""
+
+    id: str
+    created: int
+    model: str
+
+    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]}
+
+
+def completion(model: str, response_id: str, content: str | None, tool_calls: list[dict[str, Any]],
+               finish_reason: str, usage: dict[str, int]) -> dict[str, Any]:
+    """A `chat.completion` with one choice (the gateway sets the final id)."""
+    message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    return {"id": response_id, "object": "chat.completion", "created": int(time.time()), "model": model,
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
+            "usage": usage}
+
+
+def usage(prompt: int, completion_tokens: int) -> dict[str, int]:
+    return {"prompt_tokens": prompt, "completion_tokens": completion_tokens,
+            "total_tokens": prompt + completion_tokens}
+
+
+def tool_call(call_id: str, name: str, arguments: Any) -> dict[str, Any]:
+    """An OpenAI assistant tool call; `arguments` is a dict from the provider, sent on as a JSON string."""
+    return {"id": call_id, "type": "function",
+            "function": {"name": name, "arguments": orjson.dumps(arguments or {}).decode()}}
+
+
+def tool_arguments(call: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of an OpenAI tool call as an object (providers other than OpenAI want JSON, not a string)."""
+    raw = (call.get("function") or {}).get("arguments") or "{}"
+    if isinstance(raw, dict):
+        return raw
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return {"_raw": raw}  # a model wrote broken JSON earlier in the chat; keep it visible, do not fail
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def text_of(content: Any) -> str:
+    """The text of an OpenAI message content (a string or a list of parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+def parts_of(content: Any) -> list[dict[str, Any]]:
+    """OpenAI content as a list of parts, a plain string becoming one text part."""
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    if isinstance(content, list):
+        return [p for p in content if isinstance(p, dict)]
+    return []
+
+
+def data_url(url: str) -> tuple[str, str] | None:
+    """(media type, base64 data) of a `data:` URL, None for a plain URL."""
+    if not url.startswith("data:") or ";base64," not in url:
+        return None
+    header, data = url[5:].split(";base64,", 1)
+    return header or "application/octet-stream", data
+
+
+def parse_event(data: str) -> dict[str, Any]:
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ProviderError("malformed", f"stream event is not JSON: {data[:80]!r}") from exc
+    if not isinstance(value, dict):
+        raise ProviderError("malformed", f"stream event is not an object: {data[:80]!r}")
+    return value
+
+
+def max_tokens_of(body: dict[str, Any]) -> int | None:
+    value = body.get("max_completion_tokens") or body.get("max_tokens")
+    return int(value) if value else None
+
+
+def stop_list(body: dict[str, Any]) -> list[str] | None:
+    stop = body.get("stop")
+    if stop is None:
+        return None
+    return [stop] if isinstance(stop, str) else list(stop)
+
+
+def fold_turns(messages: list[dict[str, Any]], convert: Callable[[dict[str, Any]], list[dict[str, Any]]],
+               assistant_role: str, parts_key: str) -> tuple[str, list[dict[str, Any]]]:
+    """(system text, turns) for providers that keep the system prompt apart and want user/assistant turns to
+    alternate: system and developer messages are lifted out, tool results go in user turns, and consecutive
+    turns of one role are merged. `convert` gives a message's provider parts (none: the message is dropped)."""
+    system: list[str] = []
+    turns: list[dict[str, Any]] = []
+    for message in messages:
+        if message.get("role") in ("system", "developer"):
+            system.append(text_of(message.get("content")))
+            continue
+        parts = convert(message)
+        if not parts:
+            continue
+        role = assistant_role if message.get("role") == "assistant" else "user"
+        if turns and turns[-1]["role"] == role:
+            turns[-1][parts_key].extend(parts)
+        else:
+            turns.append({"role": role, parts_key: parts})
+    return "\n\n".join(s for s in system if s), turns
