@@ -115,19 +115,53 @@ class TierSettings(_Strict):
     backlog_limit: int = Field(default=1000, ge=1)
 
 
-class Plan(_Open):
+class PlanLimits(_Open):
+    """What a plan allows; an organization may override any of it. None means unlimited."""
+
+    rpm: int | None = Field(default=None, ge=1)
+    tpm: int | None = Field(default=None, ge=1)
+    max_concurrent: int | None = Field(default=None, ge=1)
+    user_rpm: int | None = Field(default=None, ge=1)
+    monthly_budget_usd: float | None = Field(default=None, ge=0)
+    budget_soft_ratio: float = Field(default=0.8, gt=0, le=1)
+    budget_soft_max_tier: int | None = Field(default=None, ge=1, le=4)
+
+
+class Plan(PlanLimits):
     max_tier: int = Field(ge=1, le=4)
 
 
 class Organization(_Open):
     plan: str
     name: str = ""
+    rpm: int | None = Field(default=None, ge=1)
+    tpm: int | None = Field(default=None, ge=1)
+    max_concurrent: int | None = Field(default=None, ge=1)
+    user_rpm: int | None = Field(default=None, ge=1)
+    monthly_budget_usd: float | None = Field(default=None, ge=0)
+
+
+class AuditSettings(_Strict):
+    retention_days: float = Field(default=30, gt=0)
+    max_records: int = Field(default=1_000_000, ge=1000)
+    #: prompts and answers in the audit trail: masked personal data ("redacted") or not at all ("none")
+    content: Literal["redacted", "none"] = "redacted"
+
+
+class BudgetSettings(_Strict):
+    alert_webhook: str | None = None
+
+
+class SecuritySettings(_Strict):
+    max_messages: int = Field(default=256, ge=1)
+    max_message_chars: int = Field(default=200_000, ge=100)
+    block_prompt_injection: bool = False
 
 
 class SimulatorSettings(_Strict):
     mode: Literal["auto", "always", "never"] = "auto"
     url: str = "http://127.0.0.1:4010"
-    protocols: list[str] = Field(default_factory=lambda: ["openai"])
+    protocols: list[str] = Field(default_factory=lambda: ["openai", "anthropic", "gemini"])
     ttft_ms: float = Field(default=40.0, ge=0)
     token_delay_ms: float = Field(default=5.0, ge=0)
 
@@ -151,6 +185,9 @@ class Settings(_Strict):
     organizations: dict[str, Organization] = Field(default_factory=dict)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    budgets: BudgetSettings = Field(default_factory=BudgetSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Settings:

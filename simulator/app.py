@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from simulator import openai_protocol
+from simulator import anthropic_protocol, gemini_protocol, openai_protocol
 from simulator.behaviour import Behaviour
 from simulator.engine import SimEngine
 
@@ -17,6 +17,12 @@ def create_sim_app(ttft_ms: float = 0.0, token_delay_ms: float = 0.0) -> Starlet
 
     async def openai_chat(request: Request):  # type: ignore[no-untyped-def]
         return await engine.handle(openai_protocol, request)  # type: ignore[arg-type]
+
+    async def anthropic_messages(request: Request):  # type: ignore[no-untyped-def]
+        return await engine.handle(anthropic_protocol, request)  # type: ignore[arg-type]
+
+    async def gemini_generate(request: Request):  # type: ignore[no-untyped-def]
+        return await engine.handle(gemini_protocol, request)  # type: ignore[arg-type]
 
     async def stats(request: Request) -> JSONResponse:
         return JSONResponse(engine.stats.to_dict())
@@ -30,6 +36,10 @@ def create_sim_app(ttft_ms: float = 0.0, token_delay_ms: float = 0.0) -> Starlet
 
     routes = [
         Route("/v1/chat/completions", openai_chat, methods=["POST"]),
+        Route("/v1/messages", anthropic_messages, methods=["POST"]),
+        # target: "model:generateContent"; Google serves both API versions, and SDKs pick either
+        Route("/v1beta/models/{target}", gemini_generate, methods=["POST"]),
+        Route("/v1/models/{target}", gemini_generate, methods=["POST"]),
         Route("/sim/stats", stats),
         Route("/sim/reset", reset, methods=["POST"]),
         Route("/health", health),

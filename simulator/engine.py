@@ -57,6 +57,7 @@ class WireProtocol(Protocol):
     def stream_piece(self, req: SimRequest, piece: str, index: int) -> bytes: ...
     def stream_end(self, req: SimRequest, answer: SimAnswer) -> list[bytes]: ...
     def error(self, status: int, message: str) -> dict[str, Any]: ...
+    def too_long(self, prompt_tokens: int, limit: int) -> dict[str, Any]: ...
     def malformed(self) -> bytes: ...
 
 
@@ -76,8 +77,8 @@ class SimEngine:
             req = protocol.parse(request, body)
         except (ValueError, KeyError, TypeError) as exc:
             return _json(400, protocol.error(400, f"invalid request: {exc}"))
-        self.stats.record(protocol.name, req.model, body)
-        behaviour = behaviour_for(self.defaults, request.headers, req.last_user_text)
+        self.stats.record(protocol.name, req.model, body, directive_key(req.last_user_text))
+        behaviour = behaviour_for(self.defaults, request.headers, req.last_user_text, req.model)
         fault = await self._fault(protocol, behaviour, req)
         if fault is not None:
             return fault
@@ -97,6 +98,8 @@ class SimEngine:
                 await asyncio.sleep(behaviour.ttft_ms / 1000)
             headers = {"retry-after": f"{behaviour.retry_after:g}"} if behaviour.retry_after is not None else {}
             return _json(behaviour.fail, protocol.error(behaviour.fail, f"simulated {behaviour.fail}"), headers)
+        if behaviour.context is not None and req.prompt_tokens > behaviour.context:
+            return _json(400, protocol.too_long(req.prompt_tokens, behaviour.context))
         if behaviour.malformed:
             return Response(protocol.malformed(), 200, media_type="application/json")
         return None

@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from simulator.engine import SimAnswer, SimRequest, sse
 from simulator.text import content_text, prompt_tokens
+from simulator.tools import planned_call
 
 name = "openai"
 
@@ -30,10 +31,13 @@ def parse(request: Request, body: dict[str, Any]) -> SimRequest:
 def _tool_call_for(body: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any] | None:
     """With tools offered and no tool result yet in the conversation, call the first tool."""
     tools = body.get("tools") or []
-    if not tools or body.get("tool_choice") == "none" or messages[-1].get("role") == "tool":
+    choice = body.get("tool_choice")
+    if not tools or choice == "none" or messages[-1].get("role") == "tool":
         return None
-    function = tools[0].get("function", {})
-    return {"id": "call_sim" + uuid.uuid4().hex[:12], "name": function.get("name", "tool"), "arguments": "{}"}
+    functions = [t.get("function", {}) for t in tools]
+    wanted = (choice.get("function") or {}).get("name") if isinstance(choice, dict) else None
+    function = next((f for f in functions if f.get("name") == wanted), functions[0])
+    return planned_call(function.get("name", "tool"), function.get("parameters"), "call_sim")
 
 
 def _usage(req: SimRequest, answer: SimAnswer) -> dict[str, int]:
@@ -98,3 +102,10 @@ def error(status: int, message: str) -> dict[str, Any]:
 
 def malformed() -> bytes:
     return b'{"id": "chatcmpl-sim", "object": "chat.completion", "choices": [{'
+
+
+def too_long(prompt_tokens: int, limit: int) -> dict[str, Any]:
+    message = (f"This model's maximum context length is {limit} tokens. However, your messages resulted in "
+               f"{prompt_tokens} tokens. Please reduce the length of the messages.")
+    return {"error": {"message": message, "type": "invalid_request_error", "param": "messages",
+                      "code": "context_length_exceeded"}}

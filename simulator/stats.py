@@ -18,14 +18,17 @@ class SimStats:
     active_streams: int = 0
     recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=100))
 
-    def record(self, protocol: str, model: str, body: dict[str, Any]) -> None:
+    def record(self, protocol: str, model: str, body: dict[str, Any], directive: str | None = None) -> None:
         self.requests += 1
         self.by_model[model] += 1
+        if directive:
+            self.by_directive[f"{directive} {model}"] += 1
         self.recent.append({"protocol": protocol, "model": model, "body": body})
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "requests": self.requests, "by_model": dict(self.by_model),
+            "by_directive": dict(self.by_directive),  # "[sim …] model-id": calls, to count each test's tries
             "streams_started": self.streams_started, "streams_completed": self.streams_completed,
             "streams_cancelled": self.streams_cancelled, "active_streams": self.active_streams,
             "recent": list(self.recent),

@@ -1,0 +1,112 @@
+"""Gemini generateContent and streamGenerateContent?alt=sse, as generativelanguage.googleapis.com writes them."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from simulator.engine import SimAnswer, SimRequest, sse
+from simulator.text import count_text_tokens
+from simulator.tools import planned_call
+
+name = "gemini"
+
+FINISH_REASONS = {"stop": "STOP", "length": "MAX_TOKENS", "tool_calls": "STOP"}
+STATUSES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+            429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+
+
+def parse(request: Request, body: dict[str, Any]) -> SimRequest:
+    model, _, action = request.path_params["target"].partition(":")
+    if action not in ("generateContent", "streamGenerateContent"):
+        raise ValueError(f"unknown method {action!r}")
+    contents = body["contents"]
+    if not isinstance(contents, list) or not contents:
+        raise ValueError("contents: must be a non-empty list")
+    last_user = next((_text(c) for c in reversed(contents) if c.get("role", "user") == "user" and _text(c)), "")
+    config = body.get("generationConfig") or {}
+    return SimRequest(
+        model=model, seed_text=model + "|" + last_user, last_user_text=last_user,
+        prompt_tokens=_prompt_tokens(body), max_tokens=config.get("maxOutputTokens"),
+        stream=action == "streamGenerateContent", tool_call=_tool_call_for(body, contents),
+        id=uuid.uuid4().hex[:22],
+    )
+
+
+def _text(content: dict[str, Any]) -> str:
+    return " ".join(str(p["text"]) for p in content.get("parts") or [] if isinstance(p, dict) and "text" in p)
+
+
+def _prompt_tokens(body: dict[str, Any]) -> int:
+    total = count_text_tokens(_text(body.get("systemInstruction") or {}))
+    for content in body["contents"]:
+        total += count_text_tokens(orjson.dumps(content.get("parts") or []).decode())
+    return max(1, total)
+
+
+def _tool_call_for(body: dict[str, Any], contents: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """With functions declared and the last turn not a function response, call the allowed (or first) one."""
+    declarations = [d for tool in body.get("tools") or [] for d in tool.get("functionDeclarations") or []]
+    config = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
+    answered = any("functionResponse" in p for p in contents[-1].get("parts") or [])
+    if not declarations or config.get("mode") == "NONE" or answered:
+        return None
+    allowed = config.get("allowedFunctionNames") or []
+    declaration = next((d for d in declarations if d.get("name") in allowed), declarations[0])
+    return planned_call(declaration.get("name", "tool"), declaration.get("parameters"), "")
+
+
+def _usage(req: SimRequest, answer: SimAnswer) -> dict[str, Any]:
+    output = answer.completion_tokens + (8 if req.tool_call else 0)
+    return {"promptTokenCount": req.prompt_tokens, "candidatesTokenCount": output,
+            "totalTokenCount": req.prompt_tokens + output,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": req.prompt_tokens}]}
+
+
+def _response(req: SimRequest, parts: list[dict[str, Any]], finish: str | None,
+              usage: dict[str, Any] | None) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
+    if finish:
+        candidate["finishReason"] = finish
+    data: dict[str, Any] = {"candidates": [candidate], "modelVersion": req.model, "responseId": req.id}
+    if usage:
+        data["usageMetadata"] = usage
+    return data
+
+
+def _call_part(req: SimRequest) -> dict[str, Any]:
+    assert req.tool_call is not None
+    return {"functionCall": {"name": req.tool_call["name"], "args": orjson.loads(req.tool_call["arguments"])}}
+
+
+def whole(req: SimRequest, answer: SimAnswer) -> dict[str, Any]:
+    parts = [_call_part(req)] if req.tool_call else [{"text": "".join(answer.pieces)}]
+    return _response(req, parts, FINISH_REASONS[answer.finish_reason], _usage(req, answer))
+
+
+def stream_start(req: SimRequest) -> list[bytes]:
+    return [sse(_response(req, [_call_part(req)], None, None))] if req.tool_call else []
+
+
+def stream_piece(req: SimRequest, piece: str, index: int) -> bytes:
+    return sse(_response(req, [{"text": piece}], None, None))
+
+
+def stream_end(req: SimRequest, answer: SimAnswer) -> list[bytes]:
+    return [sse(_response(req, [{"text": ""}], FINISH_REASONS[answer.finish_reason], _usage(req, answer)))]
+
+
+def error(status: int, message: str) -> dict[str, Any]:
+    return {"error": {"code": status, "message": message, "status": STATUSES.get(status, "UNKNOWN")}}
+
+
+def malformed() -> bytes:
+    return b'{"candidates": [{"content": {"parts": [{'
+
+
+def too_long(prompt_tokens: int, limit: int) -> dict[str, Any]:
+    return error(400, f"The input token count ({prompt_tokens}) exceeds the maximum number of tokens allowed "
+                      f"({limit}).")
