@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import math
 import re
-from typing import Any
+
+from common.tokens import content_text, prompt_tokens
+from common.tokens import text_tokens as count_text_tokens
+
+__all__ = ["answer_pieces", "content_text", "count_text_tokens", "default_answer_tokens", "prompt_tokens"]
 
 _SENTENCES = (
     "Olá! Obrigado pelo contato, fico feliz em ajudar.",
@@ -40,26 +43,3 @@ def answer_pieces(seed_text: str, tokens: int) -> list[str]:
 def default_answer_tokens(seed_text: str) -> int:
     """Between 20 and 60 tokens, fixed for a given prompt."""
     return 20 + hashlib.blake2b(seed_text.encode(), digest_size=1).digest()[0] % 41
-
-
-def count_text_tokens(text: str) -> int:
-    """About four characters a token, as BPE tokenizers give for Portuguese prose."""
-    return max(1, math.ceil(len(text) / 4)) if text else 0
-
-
-def prompt_tokens(messages: list[dict[str, Any]]) -> int:
-    """Chat-format overhead (4 a message, 3 priming) plus the content's tokens."""
-    total = 3
-    for message in messages:
-        total += 4 + count_text_tokens(content_text(message.get("content")))
-        for call in message.get("tool_calls") or []:
-            total += count_text_tokens(str(call))
-    return total
-
-
-def content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
-    return ""
