@@ -10,9 +10,11 @@ import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from api import admin
 from api.completions import chat_completions
 from api.endpoints import list_models, liveness, readiness, route_preview
 from api.state import Gateway
+from api.usage import usage
 from common.redis_url import redis_url
 from config import Settings, load_settings
 
@@ -40,6 +42,13 @@ def create_app(settings: Settings | None = None, redis_address: str | None = Non
         Route("/ai/chat/completions", chat_completions, methods=["POST"]),
         Route("/ai/models", list_models, methods=["GET"]),
         Route("/ai/route", route_preview, methods=["POST"]),
+        Route("/ai/usage", usage, methods=["GET"]),
+        Route("/ai/admin/organizations", admin.list_organizations, methods=["GET"]),
+        Route("/ai/admin/organizations", admin.create_organization, methods=["POST"]),
+        Route("/ai/admin/keys", admin.list_keys, methods=["GET"]),
+        Route("/ai/admin/keys", admin.create_key, methods=["POST"]),
+        Route("/ai/admin/keys/{key_id}", admin.revoke_key, methods=["DELETE"]),
+        Route("/ai/admin/audit", admin.list_audit, methods=["GET"]),
         Route("/health/liveness", liveness, methods=["GET"]),
         Route("/health/readiness", readiness, methods=["GET"]),
     ]

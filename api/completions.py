@@ -1,10 +1,12 @@
-"""POST /ai/chat/completions: authenticate, validate, route, enqueue, then answer or relay the stream."""
+"""POST /ai/chat/completions: authenticate, validate, route, admit, enqueue, then answer or relay the stream."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
+from dataclasses import dataclass, field
 
 import orjson
 import redis.exceptions
@@ -15,29 +17,64 @@ from api import jobs
 from api.auth import Caller, acting_organization, authenticate
 from api.errors import error_response
 from api.headers import gateway_headers
+from api.ratelimit import Admission
 from api.state import Gateway
 from api.streaming import relay_stream
+from api.tenancy import OrgPolicy
 from api.validation import ChatRequest, parse_chat_request
 from api.waiting import ClientGone, next_event, wait_disconnect
+from common.audit import append_audit, refusal_record
 from common.errors import GatewayError
 from common.jobs import JobEnvelope
+from common.tokens import prompt_tokens
 from routing import RouteDecision, RouteRequest, RoutingError
+
+
+@dataclass
+class Intake:
+    """What is known of a request so far; enough for its audit record if it is refused."""
+
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    received_at: float = field(default_factory=time.time)
+    caller: Caller | None = None
+    chat: ChatRequest | None = None
+    organization: str | None = None
+    decision: RouteDecision | None = None
 
 
 async def chat_completions(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
+    intake = Intake()
     try:
-        caller = authenticate(request, gateway.settings.general_settings.master_key)
-        chat = parse_chat_request(await read_body(request, gateway.settings.server.max_body_bytes))
-        organization = acting_organization(caller, chat.metadata)
-        decision = decide(gateway, chat, caller, organization)
-        job = await admit(gateway, request, chat, decision, organization)
+        job, decision, admission = await _accept(gateway, request, intake)
     except GatewayError as exc:
-        return error_response(exc)
-    headers = gateway_headers(job.id, decision, decision.models[0])
-    if chat.stream:
-        return await relay_stream(gateway, request, job, chat, decision, headers)
-    return await answer_whole(gateway, request, job, decision)
+        await _audit_refusal(gateway, intake, exc)
+        return error_response(exc, {"x-request-id": intake.request_id})
+    headers = {**gateway_headers(job.id, decision, decision.models[0]), **admission.headers()}
+    if job.stream:
+        return await relay_stream(gateway, request, job, decision, headers)
+    try:
+        return await answer_whole(gateway, request, job, decision, headers)
+    finally:
+        await gateway.finish(job.id, job.organization_id)
+
+
+async def _accept(gateway: Gateway, request: Request, intake: Intake) -> tuple[JobEnvelope, RouteDecision, Admission]:
+    intake.caller = await authenticate(request, gateway.tenancy)
+    intake.chat = chat = parse_chat_request(await read_body(request, gateway.settings.server.max_body_bytes),
+                                            gateway.settings.security)
+    intake.organization = acting_organization(intake.caller, chat.metadata)
+    policy = await policy_for(gateway, intake.caller, intake.organization)
+    intake.decision = decision = await decide(gateway, chat, policy)
+    job = await admit(gateway, request, chat, decision, intake)
+    try:
+        admission = await gateway.limiter.admit(policy, job.id, job.user_id, job.estimated_tokens,
+                                                hold_seconds=job.deadline - time.time() + 5)
+    except redis.exceptions.RedisError:
+        raise _queue_unavailable() from None
+    job.tokens_key = admission.tokens_key
+    job.budget_usd, job.budget_soft_ratio = policy.monthly_budget_usd, policy.budget_soft_ratio
+    return job, decision, admission
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -52,22 +89,36 @@ async def read_body(request: Request, limit: int) -> bytes:
     return body
 
 
-def decide(gateway: Gateway, chat: ChatRequest, caller: Caller, organization: str) -> RouteDecision:
-    plan = gateway.settings.plan_for(organization)
-    if plan is None:
-        if not caller.is_master:
-            raise GatewayError(403, f"organization {organization!r} has no plan", "unknown_organization")
-        max_tier = 4
-    else:
-        max_tier = plan[1].max_tier
+async def policy_for(gateway: Gateway, caller: Caller, organization: str) -> OrgPolicy:
     try:
-        return gateway.router.decide(RouteRequest(chat.messages, chat.metadata, chat.model, max_tier))
+        policy = await gateway.tenancy.policy(organization)
+    except redis.exceptions.RedisError:
+        raise _queue_unavailable() from None
+    if policy is None:
+        raise GatewayError(403, f"organization {organization!r} is not known and there is no default plan",
+                           "unknown_organization", "metadata.organization_id")
+    return policy
+
+
+async def decide(gateway: Gateway, chat: ChatRequest, policy: OrgPolicy) -> RouteDecision:
+    """The route, with the plan's cap and, past the soft budget threshold, the budget's cap."""
+    max_tier, plan_name = policy.max_tier, policy.plan
+    if policy.monthly_budget_usd and chat.model in (None, "auto"):
+        spent = await gateway.limiter.spend_usd(policy.organization_id)
+        ratio = spent / policy.monthly_budget_usd
+        if ratio >= policy.budget_soft_ratio and policy.budget_soft_max_tier < max_tier:
+            max_tier = policy.budget_soft_max_tier
+            plan_name = f"{policy.plan} with {ratio:.0%} of the monthly budget spent"
+    request = RouteRequest(chat.messages, chat.metadata, chat.model, max_tier,
+                           organization_id=policy.organization_id, plan_name=plan_name)
+    try:
+        return gateway.router.decide(request)
     except RoutingError as exc:
         raise GatewayError(exc.status, exc.message, exc.code, exc.param) from None
 
 
 async def admit(gateway: Gateway, request: Request, chat: ChatRequest, decision: RouteDecision,
-                organization: str) -> JobEnvelope:
+                intake: Intake) -> JobEnvelope:
     """The job for this request, once its tier can take it (503 at once when no worker serves the tier)."""
     tier = gateway.settings.tiers[decision.tier]
     budget = tier.deadline_seconds
@@ -78,49 +129,69 @@ async def admit(gateway: Gateway, request: Request, chat: ChatRequest, decision:
         if await gateway.live_workers.count(decision.tier) == 0:
             raise GatewayError(503, f"no live worker serves {decision.tier}", "no_worker", retry_after=5)
     except redis.exceptions.RedisError:
-        raise GatewayError(503, "the job queue is unavailable", "queue_unavailable", retry_after=2) from None
+        raise _queue_unavailable() from None
+    assert intake.caller is not None and intake.organization is not None
     return JobEnvelope(
-        id=uuid.uuid4().hex, reply_to=gateway.listener.channel, tier=decision.tier, models=list(decision.models),
-        body=chat.body, stream=chat.stream, deadline=time.time() + budget, organization_id=organization,
-        include_usage=chat.include_usage, metadata=chat.metadata,
+        id=intake.request_id, reply_to=gateway.listener.channel, tier=decision.tier, models=list(decision.models),
+        body=chat.body, stream=chat.stream, deadline=time.time() + budget, organization_id=intake.organization,
+        include_usage=chat.include_usage, metadata=chat.metadata, received_at=intake.received_at,
+        key_id=intake.caller.key_id, route=decision.to_dict(), flags=chat.flags,
+        estimated_tokens=prompt_tokens(chat.messages),
     )
 
 
-async def answer_whole(gateway: Gateway, request: Request, job: JobEnvelope, decision: RouteDecision) -> Response:
+async def answer_whole(gateway: Gateway, request: Request, job: JobEnvelope, decision: RouteDecision,
+                       headers: dict[str, str]) -> Response:
     queue = gateway.listener.register(job.id)
     disconnected = asyncio.ensure_future(wait_disconnect(request.receive))
     try:
-        await _enqueue(gateway, job)
+        await enqueue(gateway, job)
         while True:
             event = await next_event(queue, job.deadline, disconnected)
             if event is None:
                 continue
             if event["type"] == "result":
-                headers = gateway_headers(job.id, decision, event["model"])
-                headers["x-gateway-cost-usd"] = f"{event['cost']:.9f}"
-                return Response(orjson.dumps(event["completion"]), 200, headers=headers,
+                answered = {**headers, "x-gateway-model": event["model"], "x-gateway-cost-usd": f"{event['cost']:.9f}"}
+                return Response(orjson.dumps(event["completion"]), 200, headers=answered,
                                 media_type="application/json")
             if event["type"] == "error":
-                return error_response(GatewayError.from_event(event), gateway_headers(job.id, decision, "none"))
+                return error_response(GatewayError.from_event(event), headers)
     except GatewayError as exc:
-        return error_response(exc, gateway_headers(job.id, decision, "none"))
+        return error_response(exc, headers)
     except TimeoutError:
         await jobs.cancel(gateway.redis, job.id)
-        return error_response(GatewayError(504, "the request did not finish before its deadline",
-                                           "deadline_exceeded"), gateway_headers(job.id, decision, "none"))
+        return error_response(deadline_error(), headers)
     except ClientGone:
         await jobs.cancel(gateway.redis, job.id)
         return Response(status_code=499)
     finally:
         disconnected.cancel()
-        gateway.listener.unregister(job.id)
 
 
-async def _enqueue(gateway: Gateway, job: JobEnvelope) -> None:
+async def enqueue(gateway: Gateway, job: JobEnvelope) -> None:
     try:
         await jobs.enqueue(gateway.redis, job)
     except redis.exceptions.RedisError:
-        raise GatewayError(503, "the job queue is unavailable", "queue_unavailable", retry_after=2) from None
+        raise _queue_unavailable() from None
+
+
+def deadline_error() -> GatewayError:
+    return GatewayError(504, "the request did not finish before its deadline", "deadline_exceeded")
+
+
+def _queue_unavailable() -> GatewayError:
+    return GatewayError(503, "the job queue is unavailable", "queue_unavailable", retry_after=2)
+
+
+async def _audit_refusal(gateway: Gateway, intake: Intake, error: GatewayError) -> None:
+    chat = intake.chat
+    record = refusal_record(
+        intake.request_id, error.status, error.code, error.message, organization_id=intake.organization,
+        key_id=intake.caller.key_id if intake.caller else None, metadata=chat.metadata if chat else None,
+        messages=chat.messages if chat else None, content_mode=gateway.settings.audit.content,
+        flags=chat.flags if chat else None, route=intake.decision.to_dict() if intake.decision else None)
+    with contextlib.suppress(redis.exceptions.RedisError):  # Redis down: the refusal is answer enough
+        await append_audit(gateway.redis, record, gateway.settings.audit.max_records)
 
 
 def _header_seconds(value: str | None) -> float | None:
@@ -129,3 +200,5 @@ def _header_seconds(value: str | None) -> float | None:
     except ValueError:
         raise GatewayError(400, "x-gateway-timeout: must be a number of seconds", "invalid_request") from None
     return seconds if seconds and seconds > 0 else None
+
+

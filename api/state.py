@@ -7,7 +7,10 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from api.jobs import LiveWorkers
+from api.ratelimit import RateLimiter
 from api.relay import ReplyListener
+from api.tenancy import Tenancy
+from common.usage import UsageRecorder
 from config import Deployment, Settings
 from routing import ModelCandidate, Router
 
@@ -20,6 +23,9 @@ class Gateway:
     live_workers: LiveWorkers
     router: Router
     deployments: dict[str, Deployment]
+    tenancy: Tenancy
+    limiter: RateLimiter
+    usage: UsageRecorder
 
     @classmethod
     def build(cls, settings: Settings, redis: aioredis.Redis) -> Gateway:
@@ -28,4 +34,10 @@ class Gateway:
                                      d.weight, d.max_input_tokens) for d in deployments.values()]
         router = Router(settings.routing, candidates, settings.litellm_settings.fallbacks,
                         settings.router_settings.routing_strategy)
-        return cls(settings, redis, ReplyListener(redis), LiveWorkers(redis), router, deployments)
+        return cls(settings, redis, ReplyListener(redis), LiveWorkers(redis), router, deployments,
+                   Tenancy(settings, redis), RateLimiter(redis), UsageRecorder(redis, settings.audit.max_records))
+
+    async def finish(self, job_id: str, organization_id: str) -> None:
+        """A request has ended, however: stop listening for its job and give back its concurrency slot."""
+        self.listener.unregister(job_id)
+        await self.limiter.release(organization_id, job_id)

@@ -13,10 +13,8 @@ from starlette.responses import Response
 
 from api import jobs
 from api.errors import error_response
-from api.headers import gateway_headers
 from api.sse import SSE_HEADERS, DisconnectAwareStream
 from api.state import Gateway
-from api.validation import ChatRequest
 from api.waiting import next_event
 from common.errors import GatewayError
 from common.jobs import JobEnvelope
@@ -30,50 +28,56 @@ def sse_data(payload: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
-async def relay_stream(gateway: Gateway, request: Request, job: JobEnvelope, chat: ChatRequest,
-                       decision: RouteDecision, headers: dict[str, str]) -> Response | DisconnectAwareStream:
+async def relay_stream(gateway: Gateway, request: Request, job: JobEnvelope, decision: RouteDecision,
+                       headers: dict[str, str]) -> Response | DisconnectAwareStream:
     """Wait briefly for the worker's first event so the headers name the model that answers and an early
     failure keeps its HTTP status; past the keep-alive interval, start the stream anyway."""
+    from api.completions import deadline_error, enqueue  # one definition of each, shared with sync answers
+
     queue = gateway.listener.register(job.id)
     try:
-        await jobs.enqueue(gateway.redis, job)
+        await enqueue(gateway, job)
         first = await next_event(queue, job.deadline, wait_at_most=gateway.settings.server.keepalive_seconds)
     except TimeoutError:
-        gateway.listener.unregister(job.id)
         await jobs.cancel(gateway.redis, job.id)
-        return error_response(GatewayError(504, "the request did not finish before its deadline",
-                                           "deadline_exceeded"), headers)
-    except Exception:
-        gateway.listener.unregister(job.id)
-        return error_response(GatewayError(503, "the job queue is unavailable", "queue_unavailable",
-                                           retry_after=2), headers)
+        await gateway.finish(job.id, job.organization_id)
+        return error_response(deadline_error(), headers)
+    except GatewayError as exc:
+        await gateway.finish(job.id, job.organization_id)
+        return error_response(exc, headers)
     if first is not None and first["type"] == "error":
-        gateway.listener.unregister(job.id)
+        await gateway.finish(job.id, job.organization_id)
         return error_response(GatewayError.from_event(first), headers)
     if first is not None and first["type"] == "start":
-        headers = gateway_headers(job.id, decision, first["model"])
+        headers = {**headers, "x-gateway-model": first["model"]}
 
     async def on_disconnect() -> None:
         await jobs.cancel(gateway.redis, job.id)
 
-    events = _sse_events(gateway, job, chat, queue, first)
+    events = _sse_events(gateway, job, queue, first, deadline_error())
     return DisconnectAwareStream(events, {**headers, **SSE_HEADERS}, on_disconnect=on_disconnect)
 
 
-async def _sse_events(gateway: Gateway, job: JobEnvelope, chat: ChatRequest, queue: asyncio.Queue[dict[str, Any]],
-                      first: dict[str, Any] | None) -> AsyncIterator[bytes]:
+async def _sse_events(gateway: Gateway, job: JobEnvelope, queue: asyncio.Queue[dict[str, Any]],
+                      first: dict[str, Any] | None, on_deadline: GatewayError) -> AsyncIterator[bytes]:
     keepalive = gateway.settings.server.keepalive_seconds
     event = first
+    finishing: dict[str, Any] | None = None  # the finish_reason chunk, held until the cost is known
     try:
         while True:
             if event is not None:
                 kind = event["type"]
                 if kind == "chunk":
-                    yield b"".join(sse_data(chunk) for chunk in event["chunks"])
+                    out = []
+                    for chunk in event["chunks"]:
+                        if chunk["choices"] and chunk["choices"][0].get("finish_reason"):
+                            finishing = chunk
+                        else:
+                            out.append(sse_data(chunk))
+                    if out:
+                        yield b"".join(out)
                 elif kind == "end":
-                    if chat.include_usage:
-                        yield sse_data(_usage_chunk(job, event))
-                    yield DONE
+                    yield b"".join(sse_data(chunk) for chunk in _closing_chunks(job, event, finishing)) + DONE
                     return
                 elif kind == "error":
                     yield sse_data({"error": event["error"]}) + DONE
@@ -82,15 +86,22 @@ async def _sse_events(gateway: Gateway, job: JobEnvelope, chat: ChatRequest, que
                 event = await next_event(queue, job.deadline, wait_at_most=keepalive)
             except TimeoutError:
                 await jobs.cancel(gateway.redis, job.id)
-                error = GatewayError(504, "the request did not finish before its deadline", "deadline_exceeded")
-                yield sse_data(error.body()) + DONE
+                yield sse_data(on_deadline.body()) + DONE
                 return
             if event is None:
                 yield KEEPALIVE
     finally:
-        gateway.listener.unregister(job.id)
+        await gateway.finish(job.id, job.organization_id)
 
 
-def _usage_chunk(job: JobEnvelope, end: dict[str, Any]) -> dict[str, Any]:
-    return {"id": f"chatcmpl-{job.id}", "object": "chat.completion.chunk", "created": int(time.time()),
-            "model": end["model"], "choices": [], "usage": end.get("usage")}
+def _closing_chunks(job: JobEnvelope, end: dict[str, Any], finishing: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The finish_reason chunk, then the usage chunk when asked for; the last of them carries the cost
+    (`x_gateway.cost_usd`). No choice-less chunk is sent unless asked for: clients index choices[0]."""
+    cost = {"cost_usd": end.get("cost", 0.0), "request_id": job.id}
+    chunks = [finishing] if finishing else []
+    if job.include_usage:
+        chunks.append({"id": f"chatcmpl-{job.id}", "object": "chat.completion.chunk", "created": int(time.time()),
+                       "model": end["model"], "choices": [], "usage": end.get("usage")})
+    if chunks:
+        chunks[-1] = {**chunks[-1], "x_gateway": cost}
+    return chunks

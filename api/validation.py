@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from common.audit import injection_suspected
 from common.errors import GatewayError
+from config.settings import SecuritySettings
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 PART_TYPES = frozenset({"text", "image_url", "input_audio", "file", "refusal"})
@@ -21,6 +24,8 @@ OPENAI_FIELDS = frozenset({
     "prompt_cache_key", "safety_identifier", "functions", "function_call",
 })
 TIERGATE_FIELDS = frozenset({"metadata", "cache", "timeout"})
+#: C0 controls but tab, newline and carriage return, and DEL: never meaningful in a chat, sometimes an attack.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _RANGES = {"temperature": (0.0, 2.0), "top_p": (0.0, 1.0), "presence_penalty": (-2.0, 2.0),
            "frequency_penalty": (-2.0, 2.0)}
 
@@ -34,9 +39,11 @@ class ChatRequest:
     include_usage: bool
     metadata: dict[str, Any] = field(default_factory=dict)
     timeout: float | None = None
+    flags: list[str] = field(default_factory=list)   # for the audit record, e.g. "prompt_injection"
 
 
-def parse_chat_request(raw: bytes) -> ChatRequest:
+def parse_chat_request(raw: bytes, security: SecuritySettings | None = None) -> ChatRequest:
+    security = security or SecuritySettings()
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -46,7 +53,7 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     for name in body:
         if name not in OPENAI_FIELDS and name not in TIERGATE_FIELDS:
             raise _bad(name, f"unrecognized request argument supplied: {name}")
-    messages = _messages(body.get("messages"))
+    messages = _messages(body.get("messages"), security)
     _parameters(body)
     model = body.get("model")
     if model is not None and (not isinstance(model, str) or not model.strip()):
@@ -60,16 +67,22 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     timeout = body.get("timeout")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
         raise _bad("timeout", "timeout: must be a positive number of seconds")
+    flags = ["prompt_injection"] if injection_suspected(messages) else []
+    if flags and security.block_prompt_injection:
+        raise GatewayError(400, "messages: the request looks like a prompt-injection attempt and was refused",
+                           "prompt_injection", "messages")
     forward = {k: v for k, v in body.items()
                if k not in TIERGATE_FIELDS and k not in ("model", "stream", "stream_options")}
-    return ChatRequest(forward, messages, model, stream, include_usage, metadata, timeout)
+    return ChatRequest(forward, messages, model, stream, include_usage, metadata, timeout, flags)
 
 
-def _messages(messages: Any) -> list[dict[str, Any]]:
+def _messages(messages: Any, security: SecuritySettings) -> list[dict[str, Any]]:
     if messages is None:
         raise _bad("messages", "messages: required")
     if not isinstance(messages, list) or not messages:
         raise _bad("messages", "messages: must be a non-empty array")
+    if len(messages) > security.max_messages:
+        raise _bad("messages", f"messages: at most {security.max_messages} messages; got {len(messages)}")
     for index, message in enumerate(messages):
         where = f"messages[{index}]"
         if not isinstance(message, dict):
@@ -78,6 +91,7 @@ def _messages(messages: Any) -> list[dict[str, Any]]:
         if role not in ROLES:
             raise _bad(f"{where}.role", f"{where}.role: must be one of {', '.join(sorted(ROLES))}; got {role!r}")
         _content(message, where)
+        _clean_text(message, where, security.max_message_chars)
     return messages
 
 
@@ -97,6 +111,24 @@ def _content(message: dict[str, Any], where: str) -> None:
                        f"{where}.content[{index}]: must be a content part with type in {', '.join(sorted(PART_TYPES))}")
         if part["type"] == "text" and not isinstance(part.get("text"), str):
             raise _bad(f"{where}.content[{index}].text", f"{where}.content[{index}].text: must be a string")
+
+
+def _clean_text(message: dict[str, Any], where: str, limit: int) -> None:
+    """Strip control characters in place and hold each message to the size limit."""
+    content = message.get("content")
+    if isinstance(content, str):
+        message["content"] = content = _CONTROL.sub("", content)
+        size = len(content)
+    elif isinstance(content, list):
+        size = 0
+        for part in content:
+            if isinstance(part.get("text"), str):
+                part["text"] = _CONTROL.sub("", part["text"])
+                size += len(part["text"])
+    else:
+        size = 0
+    if size > limit:
+        raise _bad(f"{where}.content", f"{where}.content: at most {limit} characters; got {size}")
 
 
 def _parameters(body: dict[str, Any]) -> None:

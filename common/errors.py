@@ -30,8 +30,10 @@ class GatewayError(Exception):
     """A request that ends in an OpenAI-format error with this status."""
 
     def __init__(self, status: int, message: str, code: str | None = None, param: str | None = None,
-                 retry_after: float | None = None, type_: str | None = None) -> None:
+                 retry_after: float | None = None, type_: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
+        self.headers = headers or {}
         self.status = status
         self.message = message
         self.code = code

@@ -28,6 +28,20 @@ class JobEnvelope:
     include_usage: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
     enqueued_at: float = field(default_factory=time.time)
+    # For usage and the audit record, which the worker writes once the job has ended:
+    received_at: float = 0.0
+    key_id: str = ""
+    route: dict[str, Any] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+    tokens_key: str = ""          # the rate-limit window to reconcile with the real token count
+    estimated_tokens: int = 0     # what admission took from that window
+    budget_usd: float | None = None   # the organization's monthly budget, for threshold alerts
+    budget_soft_ratio: float = 0.8
+
+    @property
+    def user_id(self) -> str | None:
+        user = self.metadata.get("user_id")
+        return str(user)[:128] if user is not None else None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

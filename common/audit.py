@@ -1,0 +1,90 @@
+"""The audit record: one per request, accepted or refused, with no key and no unmasked personal data."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from common import keys
+from common.redaction import redact, redact_messages
+
+#: Obvious prompt-injection phrasings (pt/es/en); flagged in the record, blocked only when configured.
+_INJECTION = re.compile(
+    r"(ignore|disregard|forget)\s+(all\s+|the\s+)?(previous|prior|above)\s+(instructions|prompts?|rules)"
+    r"|ignore\s+(as\s+|todas\s+as\s+)?instru[cç][oõ]es\s+anteriores|esque[cç]a\s+(as\s+|todas\s+as\s+)?instru"
+    r"|ignora\s+(las\s+)?instrucciones\s+anteriores|you\s+are\s+now\s+(dan|in\s+developer\s+mode)"
+    r"|(reveal|show|print|mostre|revele)\s+(me\s+)?(your|the|seu|o)\s+(system\s+prompt|prompt\s+do\s+sistema)",
+    re.IGNORECASE,
+)
+
+
+def injection_suspected(messages: list[dict[str, Any]]) -> bool:
+    for message in messages:
+        content = message.get("content")
+        text = content if isinstance(content, str) else orjson.dumps(content).decode() if content else ""
+        if message.get("role") in ("user", "tool") and _INJECTION.search(text):
+            return True
+    return False
+
+
+def content_for_audit(messages: list[dict[str, Any]], mode: str) -> list[dict[str, Any]] | None:
+    return redact_messages(messages) if mode == "redacted" else None
+
+
+def answer_for_audit(text: str | None, mode: str) -> str | None:
+    return redact(text) if mode == "redacted" and text is not None else None
+
+
+def safe_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Metadata as stored: every key kept (unknown ones too, for the trail), string values redacted."""
+    return {str(k)[:64]: redact(v) if isinstance(v, str) else v for k, v in metadata.items()}
+
+
+def refusal_record(request_id: str, status: int, code: str | None, message: str, *, organization_id: str | None,
+                   key_id: str | None, metadata: dict[str, Any] | None = None,
+                   messages: list[dict[str, Any]] | None = None, content_mode: str = "redacted",
+                   flags: list[str] | None = None, route: dict[str, Any] | None = None) -> dict[str, Any]:
+    metadata = metadata or {}
+    return {
+        "time": time.time(), "request_id": request_id, "accepted": False, "status": status,
+        "error": {"code": code, "message": redact(message)[:300]}, "organization_id": organization_id,
+        "user_id": metadata.get("user_id"), "conversation_id": metadata.get("conversation_id"), "key_id": key_id,
+        "route": route, "attempts": [], "model": None, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
+        "latency_ms": 0.0, "cache_hit": False, "metadata": safe_metadata(metadata), "flags": flags or [],
+        "messages": content_for_audit(messages, content_mode) if messages else None, "answer": None,
+    }
+
+
+async def append_audit(redis: aioredis.Redis, record: dict[str, Any], max_records: int) -> None:
+    await redis.xadd(keys.AUDIT_STREAM, {"record": orjson.dumps(record)}, maxlen=max_records, approximate=True)
+
+
+async def read_audit(redis: aioredis.Redis, *, start: float | None = None, end: float | None = None,
+                     organization_id: str | None = None, status: int | None = None, request_id: str | None = None,
+                     limit: int = 100, batch: int = 1000) -> list[dict[str, Any]]:
+    """Records in time order whose fields match; stream ids are milliseconds, so the time range is an id range."""
+    low = f"{int(start * 1000)}-0" if start else "-"
+    high = f"{int(end * 1000)}-18446744073709551615" if end else "+"
+    found: list[dict[str, Any]] = []
+    while len(found) < limit:
+        entries = await redis.xrange(keys.AUDIT_STREAM, low, high, count=batch)
+        for _entry_id, fields in entries:
+            record = orjson.loads(fields[b"record"])
+            if _matches(record, organization_id, status, request_id):
+                found.append(record)
+                if len(found) >= limit:
+                    break
+        if len(entries) < batch:
+            break
+        low = "(" + entries[-1][0].decode()
+    return found
+
+
+def _matches(record: dict[str, Any], organization_id: str | None, status: int | None, request_id: str | None) -> bool:
+    return ((organization_id is None or record.get("organization_id") == organization_id)
+            and (status is None or record.get("status") == status)
+            and (request_id is None or record.get("request_id") == request_id))

@@ -1,0 +1,96 @@
+"""Counting a request's usage and cost exactly once: spend, daily breakdowns, audit record, token reconciliation.
+
+One Lua script does it all atomically, guarded by a per-request marker, so a retried or redelivered job
+never counts twice and `/ai/usage` always equals the audit trail.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from common import keys
+
+NANO = 1_000_000_000
+METRICS = ("requests", "prompt_tokens", "completion_tokens", "cost_nusd", "cache_hits", "errors")
+
+_RECORD = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return {0, 0, 0} end
+local after = redis.call('INCRBY', KEYS[2], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+for i = 10, #ARGV, 2 do redis.call('HINCRBY', KEYS[3], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[3], ARGV[4])
+redis.call('SADD', KEYS[4], ARGV[5])
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', 'record', ARGV[6])
+if ARGV[9] == '1' and redis.call('EXISTS', KEYS[6]) == 1 then redis.call('INCRBY', KEYS[6], ARGV[8]) end
+return {1, after - tonumber(ARGV[2]), after}
+"""
+
+
+@dataclass(frozen=True)
+class UsageEntry:
+    request_id: str
+    organization_id: str
+    tier: str
+    model: str | None
+    user_id: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    cache_hit: bool
+    error: bool
+    time: float
+
+    @property
+    def cost_nusd(self) -> int:
+        return round(self.cost_usd * NANO)
+
+    def counters(self) -> dict[str, int]:
+        """HINCRBY fields: totals, then the same metrics by tier, model and user."""
+        values = {"requests": 1, "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                  "cost_nusd": self.cost_nusd, "cache_hits": int(self.cache_hit), "errors": int(self.error)}
+        dims = [("total", "")]
+        dims += [("tier", self.tier), ("model", self.model or "none")]
+        if self.user_id:
+            dims.append(("user", self.user_id))
+        return {f"{dim}|{name}|{metric}" if name else f"{dim}|{metric}": value
+                for dim, name in dims for metric, value in values.items() if value}
+
+
+@dataclass(frozen=True)
+class Recorded:
+    counted: bool          # False when this request had already been counted
+    spend_before_nusd: int
+    spend_after_nusd: int
+
+
+def period_of(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m")
+
+
+def day_of(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d")
+
+
+class UsageRecorder:
+    def __init__(self, redis: aioredis.Redis, audit_max_records: int) -> None:
+        self._script = redis.register_script(_RECORD)
+        self._audit_max = audit_max_records
+
+    async def record(self, entry: UsageEntry, audit: dict[str, Any], tokens_key: str | None = None,
+                     token_delta: int = 0) -> Recorded:
+        args: list[Any] = [
+            7 * 86400, entry.cost_nusd, 40 * 86400, 400 * 86400, entry.organization_id, orjson.dumps(audit),
+            self._audit_max, token_delta, 1 if tokens_key else 0,
+        ]
+        for field, value in entry.counters().items():
+            args += [field, value]
+        script_keys = [keys.usage_recorded(entry.request_id), keys.spend(entry.organization_id, period_of(entry.time)),
+                       keys.usage_day(entry.organization_id, day_of(entry.time)), keys.USAGE_ORGANIZATIONS,
+                       keys.AUDIT_STREAM, tokens_key or keys.usage_recorded(entry.request_id)]
+        counted, before, after = await self._script(keys=script_keys, args=args)
+        return Recorded(bool(counted), int(before), int(after))

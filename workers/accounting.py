@@ -1,0 +1,89 @@
+"""After a job: count its usage and cost once, write its audit record, reconcile its token estimate,
+and raise budget alerts. The worker that made the call is the one party that knows all of it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import asdict
+from typing import Any
+
+import httpx
+import redis.asyncio as aioredis
+
+from common import keys
+from common.audit import answer_for_audit, content_for_audit, safe_metadata
+from common.budget import crossed_levels
+from common.jobs import JobEnvelope
+from common.usage import UsageEntry, UsageRecorder, period_of
+from config import Settings
+from workers.execute import JobOutcome
+
+log = logging.getLogger("tiergate.accounting")
+
+
+class Accountant:
+    def __init__(self, redis: aioredis.Redis, settings: Settings, http: httpx.AsyncClient) -> None:
+        self._redis = redis
+        self._settings = settings
+        self._http = http
+        self._recorder = UsageRecorder(redis, settings.audit.max_records)
+        self._webhooks: set[asyncio.Future[None]] = set()
+
+    async def settle(self, job: JobEnvelope, outcome: JobOutcome | None, status: int,
+                     answer: str | None = None) -> None:
+        """Record a job that ran (outcome) or was dropped or cancelled before it produced anything (None)."""
+        usage = (outcome.usage if outcome else None) or {}
+        prompt = int(usage.get("prompt_tokens") or 0)
+        completion = int(usage.get("completion_tokens") or 0)
+        now = time.time()
+        entry = UsageEntry(
+            request_id=job.id, organization_id=job.organization_id, tier=job.tier,
+            model=outcome.model if outcome else None, user_id=job.user_id, prompt_tokens=prompt,
+            completion_tokens=completion, cost_usd=outcome.cost if outcome else 0.0, cache_hit=False,
+            error=status >= 400, time=now)
+        audit = self._audit_record(job, outcome, status, entry, answer, now)
+        delta = (prompt + completion - job.estimated_tokens) if usage else 0
+        recorded = await self._recorder.record(entry, audit, job.tokens_key or None, delta)
+        if not recorded.counted:
+            log.info("usage of %s was already counted; not counting again", job.id)
+            return
+        for level in crossed_levels(recorded.spend_before_nusd, recorded.spend_after_nusd, job.budget_usd,
+                                    job.budget_soft_ratio):
+            await self._alert(job.organization_id, level, recorded.spend_after_nusd / 1e9, job.budget_usd or 0)
+
+    def _audit_record(self, job: JobEnvelope, outcome: JobOutcome | None, status: int, entry: UsageEntry,
+                      answer: str | None, now: float) -> dict[str, Any]:
+        mode = self._settings.audit.content
+        return {
+            "time": now, "request_id": job.id, "accepted": True, "status": status,
+            "organization_id": job.organization_id, "user_id": job.user_id,
+            "conversation_id": job.metadata.get("conversation_id"), "key_id": job.key_id, "route": job.route,
+            "attempts": [asdict(a) for a in outcome.attempts] if outcome else [], "model": entry.model,
+            "prompt_tokens": entry.prompt_tokens, "completion_tokens": entry.completion_tokens,
+            "cost_usd": entry.cost_usd, "latency_ms": round((now - (job.received_at or job.enqueued_at)) * 1000, 1),
+            "cache_hit": False, "stream": job.stream, "metadata": safe_metadata(job.metadata), "flags": job.flags,
+            "messages": content_for_audit(job.body.get("messages") or [], mode),
+            "answer": answer_for_audit(answer, mode),
+        }
+
+    async def _alert(self, organization_id: str, level: str, spent: float, budget: float) -> None:
+        """Once per organization, month and level: a log line and, when configured, a webhook."""
+        marker = keys.budget_alert(organization_id, period_of(time.time()), level)
+        if not await self._redis.set(marker, 1, nx=True, ex=40 * 86400):
+            return
+        log.warning("budget alert: organization %s crossed its %s budget threshold: $%.4f of $%.2f",
+                    organization_id, level, spent, budget)
+        webhook = self._settings.budgets.alert_webhook
+        if webhook:
+            payload = {"organization_id": organization_id, "level": level, "spent_usd": spent, "budget_usd": budget}
+            sending = asyncio.ensure_future(self._post(webhook, payload))
+            self._webhooks.add(sending)
+            sending.add_done_callback(self._webhooks.discard)
+
+    async def _post(self, url: str, payload: dict[str, Any]) -> None:
+        try:
+            await self._http.post(url, json=payload, timeout=5)
+        except httpx.HTTPError as exc:
+            log.warning("budget alert webhook failed: %s", type(exc).__name__)
