@@ -13,6 +13,7 @@ from api.completions import decide, read_body
 from api.errors import error_response
 from api.state import Gateway
 from api.validation import parse_chat_request
+from common import keys
 from common.errors import GatewayError
 from config import TIER_NAMES
 
@@ -24,13 +25,24 @@ async def list_models(request: Request) -> Response:
     except GatewayError as exc:
         return error_response(exc)
     created = int(time.time())
+    cooling = await _cooldowns_left(gateway, list(gateway.deployments), time.time())
     data = [{
         "id": d.name, "object": "model", "created": created, "owned_by": d.provider,
         "tier": d.tier, "provider": d.provider, "provider_model": d.model_id, "simulated": d.simulated,
         "input_cost_per_token": d.input_cost_per_token, "output_cost_per_token": d.output_cost_per_token,
-        "max_input_tokens": d.max_input_tokens, "available": True,
+        "max_input_tokens": d.max_input_tokens, "available": cooling.get(d.name) is None,
+        "cooldown_seconds_left": cooling.get(d.name),
     } for d in gateway.deployments.values()]
     return JSONResponse({"object": "list", "data": data})
+
+
+async def _cooldowns_left(gateway: Gateway, names: list[str], now: float) -> dict[str, float]:
+    """Seconds of cooldown left per model in cooldown (workers/resilience.py writes it); {} when Redis is away."""
+    try:
+        values = await gateway.redis.mget([keys.model_cooldown(n) for n in names])
+    except redis.exceptions.RedisError:
+        return {}
+    return {n: round(float(v) - now, 1) for n, v in zip(names, values, strict=True) if v and float(v) > now}
 
 
 async def route_preview(request: Request) -> Response:

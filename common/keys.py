@@ -30,3 +30,26 @@ def worker_heartbeat(tier: str) -> str:
 
 def sim_stats() -> str:
     return f"{PREFIX}:sim:stats"
+
+
+# --- model health, shared by every worker process (workers/resilience.py) and shown by GET /ai/models ---
+
+
+def model_cooldown(model: str) -> str:
+    """String: epoch second at which a model's cooldown ends; it outlives that moment until a probe settles it."""
+    return f"{PREFIX}:cooldown:{model}"
+
+
+def model_probe(model: str) -> str:
+    """Lease held by the one worker sending the probe request to a model whose cooldown has run out."""
+    return f"{PREFIX}:probe:{model}"
+
+
+def model_failures(model: str) -> str:
+    """Counter of a model's recent failures, expiring with the counting window."""
+    return f"{PREFIX}:fails:{model}"
+
+
+def model_latency(model: str) -> str:
+    """List of a model's recent latencies in seconds (newest first), for the latency routing strategy."""
+    return f"{PREFIX}:latency:{model}"

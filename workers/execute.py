@@ -1,4 +1,7 @@
-"""Run one completion job: walk the model chain, publish the answer (or chunks) on the reply channel."""
+"""Run one completion job: walk the model chain, publish the answer (or chunks) on the reply channel.
+
+Retry, backoff, cooldown and balancing decisions live in resilience.py; this module carries them out.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from common.pricing import usage_cost
 from config import Deployment
 from workers.http import call_stream, call_whole
 from workers.providers import ProviderError, adapter_for
+from workers.resilience import NOT_THE_MODELS_FAULT, Resilience
 
 log = logging.getLogger("tiergate.worker")
 
@@ -38,6 +42,29 @@ class JobOutcome:
     attempts: list[Attempt] = field(default_factory=list)
     status: int = 200
 
+    def note(self, model: str, outcome: str, started: float) -> None:
+        """One try of one model, with what came of it and how long it took (monotonic `started`)."""
+        self.attempts.append(Attempt(model, outcome, round(time.monotonic() - started, 4)))
+
+
+@dataclass
+class ChainWalk:
+    """What walking the chain has learnt so far."""
+
+    last: ProviderError | None = None
+    context_error: ProviderError | None = None
+    context_floor: int | None = None  # after a context-length error: only larger windows are worth a try
+    cooling: list[str] = field(default_factory=list)
+
+    def fits(self, deployment: Deployment) -> bool:
+        return self.context_floor is None or (deployment.max_input_tokens or 0) > self.context_floor
+
+    def failed(self, deployment: Deployment, error: ProviderError) -> None:
+        self.last = error
+        if error.kind == "context_length":
+            self.context_error = error
+            self.context_floor = max(self.context_floor or 0, deployment.max_input_tokens or 0)
+
 
 class StreamBroken(Exception):
     """The provider failed after the first chunk reached the client: no invisible fallback possible."""
@@ -49,11 +76,11 @@ class StreamBroken(Exception):
 
 class JobRunner:
     def __init__(self, deployments: dict[str, Deployment], http: httpx.AsyncClient, publish: Publish,
-                 default_timeout: float) -> None:
+                 resilience: Resilience) -> None:
         self._deployments = deployments
         self._http = http
         self._publish = publish
-        self._default_timeout = default_timeout
+        self._resilience = resilience
 
     async def run(self, job: JobEnvelope) -> JobOutcome | None:
         """Run the job to its end; None when it was already past its deadline (the API has answered 504)."""
@@ -75,33 +102,76 @@ class JobRunner:
         return outcome
 
     async def _walk_chain(self, job: JobEnvelope, outcome: JobOutcome) -> None:
-        last: ProviderError | None = None
-        for name in job.models:
+        """Each model of the chain in turn (balanced within the tier), skipping those cooling down."""
+        walk = ChainWalk()
+        for name in await self._resilience.balancer.order(list(job.models), job.tier):
             deployment = self._deployments.get(name)
-            if deployment is None:
+            if deployment is None or not walk.fits(deployment):
                 continue
+            admission = await self._resilience.cooldowns.admit(name)
+            if not admission.allowed:
+                log.info("job %s: %s skipped, cooling down", job.id, name)
+                walk.cooling.append(name)
+                continue
+            error = await self._try_model(job, deployment, outcome, admission.probing)
+            if error is None:
+                return
+            walk.failed(deployment, error)
+        raise await self._exhausted(walk)
+
+    async def _try_model(self, job: JobEnvelope, deployment: Deployment, outcome: JobOutcome,
+                         probing: bool) -> ProviderError | None:
+        """Call one model, retrying what is worth retrying; None when it answered, else its last error."""
+        name, resilience = deployment.name, self._resilience
+        retries = 0
+        while True:
             started = time.monotonic()
             try:
-                await self._call(job, deployment, outcome)
-                outcome.attempts.append(Attempt(name, "ok", time.monotonic() - started))
-                return
+                latency = await self._call(job, deployment, outcome)
             except StreamBroken as exc:
-                outcome.attempts.append(Attempt(name, exc.error.describe(), time.monotonic() - started))
+                outcome.note(name, exc.error.describe(), started)
+                await resilience.cooldowns.failed(name, probing)
                 raise GatewayError(502, f"the provider stream of {name} broke: {exc.error.message}",
                                    "stream_interrupted") from None
             except ProviderError as exc:
-                outcome.attempts.append(Attempt(name, exc.describe(), time.monotonic() - started))
+                outcome.note(name, exc.describe(), started)
                 log.warning("job %s: %s failed: %s", job.id, name, exc.describe())
-                if exc.kind == "bad_request":
+                cooling = exc.kind not in NOT_THE_MODELS_FAULT and await resilience.cooldowns.failed(name, probing)
+                delay = resilience.policy.delay(retries, exc)
+                step = "next_model" if cooling else resilience.policy.after(exc, retries, job.remaining(), delay)
+                if step == "give_up":
                     raise GatewayError(400, f"{name} rejected the request: {exc.message}",
                                        "provider_bad_request") from None
-                last = exc
-        detail = f" (last: {last.describe()})" if last else ""
-        raise GatewayError(503, f"every model of the chain failed{detail}", "all_models_failed",
-                           retry_after=last.retry_after if last else None)
+                if step != "retry":
+                    return exc
+                await asyncio.sleep(delay)
+                retries += 1
+                continue
+            except asyncio.CancelledError:
+                outcome.note(name, "cancelled: deadline reached or client gone", started)
+                raise
+            outcome.note(name, "ok", started)
+            await resilience.cooldowns.succeeded(name, probing)
+            await resilience.balancer.record_latency(name, latency)
+            return None
 
-    async def _call(self, job: JobEnvelope, deployment: Deployment, outcome: JobOutcome) -> None:
-        timeout = min(job.remaining(), deployment.timeout or self._default_timeout)
+    async def _exhausted(self, walk: ChainWalk) -> GatewayError:
+        """The error for a chain that produced no answer."""
+        if walk.context_error is not None and walk.last is walk.context_error:
+            return GatewayError(400, "the conversation is longer than the context window of every model "
+                                     f"that could take it ({walk.context_error.message})", "context_length_exceeded")
+        wait = await self._resilience.cooldowns.seconds_left(walk.cooling)
+        if walk.last is None:
+            return GatewayError(503, "every model of the chain is cooling down after repeated failures",
+                                "all_models_cooling_down", retry_after=max(1.0, round(wait or 1.0)))
+        retry_after = walk.last.retry_after if walk.last.retry_after is not None else wait
+        return GatewayError(503, f"every model of the chain failed (last: {walk.last.describe()})",
+                            "all_models_failed", retry_after=retry_after)
+
+    async def _call(self, job: JobEnvelope, deployment: Deployment, outcome: JobOutcome) -> float:
+        """One provider call; returns its latency (to the whole answer, or to the first chunk of a stream)."""
+        started_at = time.monotonic()
+        timeout = min(job.remaining(), deployment.timeout or self._resilience.attempt_timeout)
         adapter = adapter_for(deployment.protocol)
         if not job.stream:
             completion = await call_whole(self._http, adapter, deployment, job.body, timeout)
@@ -109,13 +179,15 @@ class JobRunner:
             self._settle(outcome, deployment, completion.get("usage"))
             await self._publish(job.reply_to, encode_event(job.id, "result", completion=completion,
                                                            model=deployment.name, cost=outcome.cost))
-            return
+            return time.monotonic() - started_at
         translator = adapter.stream_translator(deployment, f"chatcmpl-{job.id}", int(time.time()))
         started = False
+        latency = 0.0
         try:
             async for chunks in call_stream(self._http, adapter, deployment, job.body, timeout, translator):
                 if not started:
                     started = True
+                    latency = time.monotonic() - started_at
                     await self._publish(job.reply_to, encode_event(job.id, "start", model=deployment.name))
                 await self._publish(job.reply_to, encode_event(job.id, "chunk", chunks=chunks))
         except ProviderError as exc:
@@ -125,6 +197,7 @@ class JobRunner:
         self._settle(outcome, deployment, translator.usage)
         await self._publish(job.reply_to, encode_event(job.id, "end", model=deployment.name,
                                                        usage=outcome.usage, cost=outcome.cost))
+        return latency
 
     @staticmethod
     def _settle(outcome: JobOutcome, deployment: Deployment, usage: dict[str, int] | None) -> None:

@@ -21,6 +21,7 @@ from common.jobs import JobEnvelope
 from config import Settings
 from workers.execute import JobOutcome, JobRunner
 from workers.http import new_client
+from workers.resilience import Resilience
 
 log = logging.getLogger("tiergate.worker")
 
@@ -54,8 +55,9 @@ class WorkerRuntime:
         asyncio.set_event_loop(self.loop)
         self.redis = aioredis.Redis.from_url(self.redis_url, max_connections=64, health_check_interval=30)
         self.http = new_client()
-        self.runner = JobRunner(self.settings.deployments(), self.http, self.redis.publish,
-                                self.settings.router_settings.timeout)
+        deployments = self.settings.deployments()
+        resilience = Resilience.build(self.redis, deployments, self.settings.router_settings)
+        self.runner = JobRunner(deployments, self.http, self.redis.publish, resilience)
         self.loop.create_task(self._listen_cancels())
         self.loop.create_task(self._heartbeat())
         self._ready.set()
