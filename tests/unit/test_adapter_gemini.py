@@ -26,8 +26,9 @@ TOOLS = [{"type": "function", "function": {
 def test_contents_system_instruction_and_generation_config() -> None:
     call = adapter.request(FLASH, {"messages": [
         {"role": "system", "content": "Você é um vendedor."},
-        {"role": "user", "content": [{"type": "text", "text": "Olá"},
-                                     {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]},
+        {"role": "user", "content": [
+            {"type": "text", "text": "Olá"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]},
         {"role": "assistant", "content": "Oi! Como posso ajudar?"},
         {"role": "user", "content": "Preço?"}],
         "temperature": 0.3, "top_p": 0.9, "max_tokens": 200, "stop": ["FIM"], "logit_bias": {"1": 2},
