@@ -13,17 +13,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cli.routing_commands import build_router  # noqa: E402
-from config import load_settings  # noqa: E402
-from routing.evaluation import parse_turn  # noqa: E402
+from cli.routing_commands import build_router
+from config import load_settings
+from routing.evaluation import parse_turn
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("files", nargs="*", type=Path,
-                        default=[DATA / "routing_tuning.jsonl", DATA / "routing_heldout.jsonl"])
+    parser.add_argument("files", nargs="*", type=Path, default=sorted(DATA.glob("routing_*.jsonl")),
+                        help="labelled JSON Lines files (default: every tests/data/routing_*.jsonl)")
     parser.add_argument("--rounds", type=int, default=50, help="passes over the turns")
     args = parser.parse_args()
     settings = load_settings()

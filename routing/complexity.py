@@ -23,6 +23,7 @@ class Complexity:
     score: float
     tier: int
     signals: tuple[str, ...]
+    has_code: bool = False
 
     def describe(self) -> str:
         found = f" ({', '.join(self.signals)})" if self.signals else ""
@@ -47,7 +48,7 @@ def analyse(text: str, found: Found, user_turns: int, settings: ComplexitySettin
     for name, weight in settings.weights.items():
         score += weight * min(features[name], settings.caps.get(name, float("inf")))
     tier = next((tier for tier, minimum in settings.thresholds if score >= minimum), 1)
-    return Complexity(round(score, 2), tier, _signals(len(text), features))
+    return Complexity(round(score, 2), tier, _signals(len(text), features), bool(features["code"]))
 
 
 def _list_items(text: str) -> int:

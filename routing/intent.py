@@ -21,10 +21,12 @@ class IntentMatch:
         return f"intent {self.name} ({self.source}{found}) -> tier{tier}"
 
 
-def detect_intent(found: Found, words: int, folded: str, rules: Iterable[IntentRule]) -> IntentMatch | None:
+def detect_intent(found: Found, words: int, folded: str, has_code: bool,
+                  rules: Iterable[IntentRule]) -> IntentMatch | None:
     """The intent with the highest keyword score; `rules` come higher tier first, so a tie goes up.
 
-    `found` is the vocabulary scan of the text, `words` its word count, `folded` its folded form (for quantities).
+    `found` is the vocabulary scan of the text, `words` its word count, `folded` its folded form (for quantities),
+    `has_code` whether it holds code or error output.
     """
     best: IntentMatch | None = None
     best_score = 0
@@ -33,9 +35,10 @@ def detect_intent(found: Found, words: int, folded: str, rules: Iterable[IntentR
             continue
         strong, weak = rule.strong.matches(found), rule.keywords.matches(found)
         quantities = _large_quantities(folded, rule.quantity)
-        score = 3 * (len(strong) + len(quantities)) + len(weak)
-        if score > best_score:
-            best, best_score = IntentMatch(rule.name, "detected", (*quantities, *strong, *weak)), score
+        code = ["code or error output"] if has_code and rule.code_output else []
+        score = 3 * (len(strong) + len(quantities) + len(code)) + len(weak)
+        if score > best_score and score >= rule.min_score:
+            best, best_score = IntentMatch(rule.name, "detected", (*code, *quantities, *strong, *weak)), score
     return best
 
 

@@ -51,14 +51,14 @@ class Router:
         folded = fold(text)
         padded = normalise(text, folded)
         found = self.settings.vocabulary.scan(padded)
-        intent = self._intent(request.metadata, found, padded, folded, texts)
+        complexity = analyse(text, found, len(texts), self.settings.complexity)
+        intent = self._intent(request.metadata, found, padded, folded, complexity.has_code, texts)
         if intent is None:
             tier = self.settings.default_tier
             reasons = [f"no intent detected -> default tier{tier}"]
         else:
             tier = self.settings.intent_tiers[intent.name]
             reasons = [intent.describe(tier)]
-        complexity = analyse(text, found, len(texts), self.settings.complexity)
         raised = min(complexity.tier, tier + self.settings.complexity.max_raise)
         if raised > tier:
             reasons.append(f"{complexity.describe()} raises to tier{raised}")
@@ -75,25 +75,26 @@ class Router:
                 reasons.append(floor[1])
         return tier, reasons, intent, complexity
 
-    def _intent(self, metadata: Mapping[str, Any], found: Found, padded: str, folded: str,
+    def _intent(self, metadata: Mapping[str, Any], found: Found, padded: str, folded: str, has_code: bool,
                 texts: list[str]) -> IntentMatch | None:
         """Metadata first; else detected; else, for a short turn, the intent of a recent earlier turn."""
         given = metadata_intent(metadata, self.settings.intent_tiers)
         if given:
             return given
-        detected = self._detect(found, padded, folded)
+        detected = self._detect(found, padded, folded, has_code)
         if detected or len(texts[-1] if texts else "") > self.settings.context_max_chars:
             return detected
         for earlier in reversed(texts[-1 - _CONTEXT_TURNS:-1]):
             earlier_folded = fold(earlier)
             earlier_padded = normalise(earlier, earlier_folded)
-            carried = self._detect(self.settings.vocabulary.scan(earlier_padded), earlier_padded, earlier_folded)
+            carried = self._detect(self.settings.vocabulary.scan(earlier_padded), earlier_padded, earlier_folded,
+                                   has_code=False)
             if carried and self.settings.intent_tiers[carried.name] > 1:
                 return IntentMatch(carried.name, "earlier turn", carried.evidence)
         return None
 
-    def _detect(self, found: Found, padded: str, folded: str) -> IntentMatch | None:
-        return detect_intent(found, padded.count(" ") - 1, folded, self.settings.intents)
+    def _detect(self, found: Found, padded: str, folded: str, has_code: bool) -> IntentMatch | None:
+        return detect_intent(found, padded.count(" ") - 1, folded, has_code, self.settings.intents)
 
     def primary_prices(self, tier: int) -> tuple[float, float]:
         """(input, output) cost per token of the model a turn of `tier` goes to first."""

@@ -28,13 +28,18 @@ class QuantityRule:
 
 @dataclass(frozen=True)
 class IntentRule:
-    """How one intent is detected: keywords score 1, strong keywords and quantities score 3."""
+    """How one intent is detected: keywords score 1; strong keywords, quantities and code output score 3.
+
+    An intent scoring under `min_score` is not detected (one technical noun in a sales question is no ticket).
+    """
 
     name: str
     keywords: KeywordSet
     strong: KeywordSet
     max_words: int | None = None
     quantity: QuantityRule | None = None
+    code_output: bool = False
+    min_score: int = 1
 
 
 @dataclass(frozen=True)
@@ -107,7 +112,7 @@ def _intents(raw: Any, intent_tiers: Mapping[str, int], vocabulary: Vocabulary) 
         if name not in intent_tiers:
             raise ValueError(f"{path}: intent has no tier in routing.intent_tiers")
         spec = _mapping(spec, path)
-        _only(spec, {"keywords", "strong", "max_words", "quantity"}, path)
+        _only(spec, {"keywords", "strong", "max_words", "quantity", "code_output", "min_score"}, path)
         max_words = spec.get("max_words")
         rules.append(IntentRule(
             name=name,
@@ -115,6 +120,8 @@ def _intents(raw: Any, intent_tiers: Mapping[str, int], vocabulary: Vocabulary) 
             strong=_keywords(vocabulary, spec, "strong", path),
             max_words=None if max_words is None else _int(max_words, f"{path}.max_words", 1),
             quantity=_quantity_rule(spec.get("quantity"), f"{path}.quantity"),
+            code_output=_bool(spec.get("code_output", False), f"{path}.code_output"),
+            min_score=_int(spec.get("min_score", 1), f"{path}.min_score", 1),
         ))
     return tuple(sorted(rules, key=lambda rule: -intent_tiers[rule.name]))
 
@@ -219,6 +226,12 @@ def _int(value: Any, path: str, minimum: int, maximum: int | None = None) -> int
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum and value > maximum):
         bounds = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
         raise ValueError(f"{path}: must be an integer {bounds}, got {value!r}")
+    return value
+
+
+def _bool(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{path}: must be true or false, got {value!r}")
     return value
 
 

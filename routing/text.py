@@ -37,6 +37,9 @@ def normalise(text: str, folded: str | None = None) -> str:
     return " " + words + " "
 
 
+#: In a keyword, a word of its own that matches any number: "faz # por #" matches "faz 3 por 100".
+NUMBER = "#"
+
 #: What one scan of a text found: keyword set key -> the configured keywords present, in order of appearance.
 Found = dict[str, list[str]]
 
@@ -66,9 +69,9 @@ class Vocabulary:
     """Every keyword list of the config, indexed by first word so one pass over a text finds all of them.
 
     `word` matches that whole word, `stem*` any word starting so, and a phrase ("bom dia", "se eu fech*") its
-    words in a row; only the last word may be a stem. Keywords are normalised like the text, so the config may
-    write them with or without accents. A scan costs a few dictionary look-ups per word of the text, whatever
-    the number of keywords.
+    words in a row; only the last word may be a stem, and `#` after the first word stands for any number.
+    Keywords are normalised like the text, so the config may write them with or without accents. A scan costs a
+    few dictionary look-ups per word of the text, whatever the number of keywords.
     """
 
     def __init__(self) -> None:
@@ -78,11 +81,12 @@ class Vocabulary:
     def add(self, key: str, keywords: Iterable[str]) -> KeywordSet:
         for keyword in keywords:
             stem = keyword.endswith("*")
-            words = normalise(keyword.removesuffix("*")).split()
-            if not words:
-                raise ValueError(f"{key}: empty keyword {keyword!r}")
-            if any(word.endswith("*") for word in words):
+            if "*" in keyword.removesuffix("*"):
                 raise ValueError(f"{key}: {keyword!r}: only the last word may end with *")
+            words = [word for part in keyword.removesuffix("*").split()
+                     for word in ([NUMBER] if part == NUMBER else normalise(part).split())]
+            if not words or words[0] == NUMBER:
+                raise ValueError(f"{key}: {keyword!r}: empty, or starts with {NUMBER}")
             entry = _Entry(tuple(words[1:]), stem, key, keyword)
             if stem and len(words) == 1:
                 if len(words[0]) < 2:
@@ -116,9 +120,10 @@ def _follows(words: list[str], start: int, entry: _Entry) -> bool:
     if end > len(words):
         return False
     tail = words[start:end]
-    if entry.stem:
-        return tail[:-1] == list(entry.rest[:-1]) and tail[-1].startswith(entry.rest[-1])
-    return tail == list(entry.rest)
+    last = len(tail) - 1
+    return all(word == want or (want == NUMBER and word.isdigit()) or (entry.stem and i == last and
+                                                                        word.startswith(want))
+               for i, (word, want) in enumerate(zip(tail, entry.rest, strict=True)))
 
 
 def _record(found: Found, entry: _Entry) -> None:

@@ -1,0 +1,181 @@
+"""Routing quality: the evaluation figures, the CLI commands, and the held-out targets of issue 4."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cli.routing_commands import add_routing_commands, build_router
+from config import load_settings
+from routing.evaluation import CHARS_PER_TOKEN, LabelledTurn, evaluate, parse_turn
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT = ROOT / "config" / "litellm_config.yaml"
+HELD_OUT = ROOT / "tests" / "data" / "routing_heldout.jsonl"
+HELD_OUT_V2 = ROOT / "tests" / "data" / "routing_heldout_v2.jsonl"
+HELD_OUT_V3 = ROOT / "tests" / "data" / "routing_heldout_v3.jsonl"
+TUNING = ROOT / "tests" / "data" / "routing_tuning.jsonl"
+SETTINGS = load_settings(DEFAULT)
+PLANS = {name: plan.max_tier for name, plan in SETTINGS.plans.items()}
+ROUTER = build_router(SETTINGS)
+
+
+def turn(text: str, expected: int, **metadata: Any) -> LabelledTurn:
+    return LabelledTurn([{"role": "user", "content": text}], metadata, expected)
+
+
+def read(path: Path) -> list[LabelledTurn]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [parse_turn(json.loads(line), PLANS, n) for n, line in enumerate(lines, 1) if line.strip()]
+
+
+# --- the figures ---------------------------------------------------------------------------------------------
+
+
+def test_accuracy_confusion_and_under_and_over_routing_are_counted_per_turn() -> None:
+    turns = [turn("oi", 1), turn("oi", 2), turn("Consegue um desconto se eu fechar hoje?", 3),
+             turn("o webhook dá erro 500", 3)]
+    result = evaluate(ROUTER, turns)
+    assert (result.total, result.exact, result.under, result.over) == (4, 2, 1, 1)
+    assert result.confusion == [[1, 0, 0, 0], [1, 0, 0, 0], [0, 0, 1, 1], [0, 0, 0, 0]]
+    figures = result.to_dict()
+    assert (figures["exact_accuracy"], figures["under_routing_rate"], figures["over_routing_rate"]) == \
+        (0.5, 0.25, 0.25)
+    assert [m["line"] for m in figures["misses"]] == [2, 3]
+
+
+def test_cost_prices_each_turn_at_the_first_model_of_its_tier_with_a_fixed_answer_length() -> None:
+    text = "x" * 400  # 100 input tokens
+    result = evaluate(ROUTER, [turn(text, 2, intent="negotiation")], completion_tokens=200)
+    tier4 = SETTINGS.deployments()["tier4/gpt-4-turbo"]
+    tier2 = SETTINGS.deployments()["tier2/claude-haiku"]
+    expected4 = tier4.input_cost_per_token * len(text) / CHARS_PER_TOKEN + tier4.output_cost_per_token * 200
+    expected2 = tier2.input_cost_per_token * len(text) / CHARS_PER_TOKEN + tier2.output_cost_per_token * 200
+    assert result.cost_routed == pytest.approx(expected4)
+    assert result.cost_tier4 == pytest.approx(expected4)
+    assert result.cost_tier2 == pytest.approx(expected2)
+    assert result.to_dict()["cost_usd"]["routed_vs_tier4"] == 1.0
+
+
+def test_an_under_routed_tier4_or_vip_turn_is_critical_but_an_ordinary_one_is_not() -> None:
+    vip_capped = LabelledTurn([{"role": "user", "content": "oi"}], {"customer_tier": "vip"}, 3, plan_max_tier=2)
+    result = evaluate(ROUTER, [turn("oi", 4), turn("oi", 2), vip_capped])
+    assert result.under == 3
+    assert [m.line for m in result.critical_under] == [1, 3]
+
+
+def test_a_turn_without_a_plan_is_evaluated_under_the_highest_plan() -> None:
+    assert parse_turn({"messages": [{"role": "user", "content": "x"}], "expected_tier": 1}, PLANS, 1)\
+        .plan_max_tier == 4
+    capped = parse_turn({"messages": [{"role": "user", "content": "x"}], "expected_tier": 1, "plan": "free"},
+                        PLANS, 1)
+    assert (capped.plan_max_tier, capped.plan_name) == (2, "free")
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ({"messages": [], "expected_tier": 1}, "line 7: messages must be a non-empty list"),
+    ({"messages": [{"role": "user", "content": "x"}], "expected_tier": 5}, "line 7: expected_tier must be 1-4"),
+    ({"messages": [{"role": "user", "content": "x"}], "expected_tier": True}, "line 7: expected_tier must be"),
+    ({"messages": [{"role": "user", "content": "x"}], "expected_tier": 1, "plan": "gold"},
+     "line 7: plan 'gold' is not configured"),
+    ({"messages": [{"role": "user", "content": "x"}], "expected_tier": 1, "previous_tier": 0},
+     "line 7: previous_tier must be 1-4"),
+])
+def test_a_bad_labelled_line_is_refused_with_its_line_number(raw: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match="^" + message):
+        parse_turn(raw, PLANS, 7)
+
+
+# --- the labelled set and the targets ------------------------------------------------------------------------
+
+
+def test_the_labelled_set_is_large_enough_and_covers_every_tier_and_language() -> None:
+    turns = read(TUNING) + read(HELD_OUT) + read(HELD_OUT_V2) + read(HELD_OUT_V3)
+    assert len(turns) >= 300
+    assert {t.expected_tier for t in read(HELD_OUT_V3)} == {1, 2, 3, 4}
+    texts = " ".join(str(m["content"]) for t in turns for m in t.messages).lower()
+    for word in ("você", "hola", "thanks", "desconto", "descuento", "price"):
+        assert word in texts
+
+
+# v3 is the clean held-out part; v1 was looked at once after the first tuning round and stays as a regression
+# check. v2 became tuning data (tests/data/README.md tells the story).
+@pytest.mark.parametrize("path", [HELD_OUT_V3, HELD_OUT], ids=["held-out-v3", "held-out-v1"])
+def test_the_held_out_turns_meet_the_targets_of_issue_4(path: Path) -> None:
+    result = evaluate(ROUTER, read(path))
+    figures = result.to_dict()
+    misses = "\n".join(f"  line {m.line}: expected {m.expected_tier}, routed {m.routed_tier}: {m.text!r}"
+                       for m in result.misses)
+    assert figures["exact_accuracy"] >= 0.90, f"exact accuracy {figures['exact_accuracy']}; misses:\n{misses}"
+    assert figures["under_routing_rate"] <= 0.03, f"under-routing {figures['under_routing_rate']}:\n{misses}"
+    assert result.critical_under == [], f"negotiation, high-value or VIP turns under-routed:\n{misses}"
+    assert figures["cost_usd"]["routed_vs_tier4"] <= 0.35, figures["cost_usd"]
+
+
+# --- the commands --------------------------------------------------------------------------------------------
+
+
+def run(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setenv("TIERGATE_CONFIG", str(DEFAULT))
+    parser = argparse.ArgumentParser(prog="tiergate")
+    add_routing_commands(parser.add_subparsers(required=True))
+    args = parser.parse_args(argv)
+    return int(args.handler(args))
+
+
+def test_route_prints_the_tier_the_chain_and_the_reasons(monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["route", "Consegue um desconto se eu fechar hoje?"], monkeypatch) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "tier4  tier4/gpt-4-turbo, tier4/claude-opus, tier3/claude-sonnet"
+    assert out[1].startswith("  - intent negotiation (detected:")
+
+
+def test_route_json_applies_the_intent_and_the_plan(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["route", "oi", "--intent", "negotiation", "--plan", "free", "--json"], monkeypatch) == 0
+    decision = json.loads(capsys.readouterr().out)
+    assert decision["tier"] == "tier2"
+    assert decision["reasons"][0] == "intent negotiation (metadata) -> tier4"
+    assert decision["reasons"][-1] == "plan free caps tier4 to tier2"
+
+
+def test_route_uses_the_organization_s_plan(monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["route", "Consegue um desconto?", "--org", "org_nobody", "--json"], monkeypatch) == 0
+    decision = json.loads(capsys.readouterr().out)
+    assert decision["tier"] == "tier3"  # unknown organization: the default plan, starter (tier3)
+    assert decision["reasons"][-1] == "plan starter caps tier4 to tier3"
+
+
+def test_eval_routing_json_prints_one_object_with_the_figures(monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str],
+                                                               tmp_path: Path) -> None:
+    path = tmp_path / "turns.jsonl"
+    path.write_text('{"messages": [{"role": "user", "content": "oi"}], "expected_tier": 1}\n\n'
+                    '{"messages": [{"role": "user", "content": "oi"}], "metadata": {}, "expected_tier": 2}\n')
+    assert run(["eval-routing", str(path), "--json"], monkeypatch) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert (figures["turns"], figures["exact_accuracy"], figures["under_routing_rate"]) == (2, 0.5, 0.5)
+    assert figures["confusion_matrix"]["counts"][1] == [1, 0, 0, 0]
+    assert set(figures["cost_usd"]) >= {"routed", "always_tier4", "always_tier2", "routed_vs_tier4"}
+
+
+def test_eval_routing_prints_a_readable_report(monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["eval-routing", str(HELD_OUT)], monkeypatch) == 0
+    out = capsys.readouterr().out
+    for label in ("exact accuracy", "under-routing", "over-routing", "confusion", "always tier4", "always tier2"):
+        assert label in out
+
+
+def test_eval_routing_names_the_bad_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                         tmp_path: Path) -> None:
+    path = tmp_path / "turns.jsonl"
+    path.write_text('{"messages": [{"role": "user", "content": "oi"}], "expected_tier": 1}\nnot json\n')
+    assert run(["eval-routing", str(path)], monkeypatch) == 2
+    assert "line 2: not JSON" in capsys.readouterr().err
