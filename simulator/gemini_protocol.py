@@ -56,7 +56,10 @@ def _tool_call_for(body: dict[str, Any], contents: list[dict[str, Any]]) -> dict
         return None
     allowed = config.get("allowedFunctionNames") or []
     declaration = next((d for d in declarations if d.get("name") in allowed), declarations[0])
-    return planned_call(declaration.get("name", "tool"), declaration.get("parameters"), "")
+    # Protobuf JSON accepts both spellings, and the google-genai SDK sends the snake_case one.
+    schema = next((declaration[k] for k in ("parameters", "parametersJsonSchema", "parameters_json_schema")
+                   if declaration.get(k)), None)
+    return planned_call(declaration.get("name", "tool"), schema, "")
 
 
 def _usage(req: SimRequest, answer: SimAnswer) -> dict[str, Any]:
