@@ -15,21 +15,23 @@ from routing.evaluation import DEFAULT_COMPLETION_TOKENS, Evaluation, LabelledTu
 
 
 def add_routing_commands(subparsers: Any) -> None:
-    """Register `route` and `eval-routing` on an argparse subparsers object."""
+    """Register `route` and `eval-routing` on an argparse subparsers object; each sets `run(args) -> int`."""
     route = subparsers.add_parser("route", help="print the routing decision for a message")
     route.add_argument("text", help="the user message")
     route.add_argument("--intent", help="metadata.intent (otherwise detected)")
     route.add_argument("--org", help="organization id: its plan caps the tier, its VIP list applies")
     route.add_argument("--plan", help="plan name (overrides the organization's)")
     route.add_argument("--json", action="store_true", help="print the decision as JSON")
-    route.set_defaults(handler=run_route)
+    route.add_argument("--config", help="config file (default: TIERGATE_CONFIG or the bundled one)")
+    route.set_defaults(run=run_route)
     evaluation = subparsers.add_parser("eval-routing", help="routing quality on a labelled JSON Lines file")
     evaluation.add_argument("file", type=Path, help='JSON Lines: {"messages", "metadata", "expected_tier"}')
     evaluation.add_argument("--completion-tokens", type=int, default=DEFAULT_COMPLETION_TOKENS,
                             help="assumed answer length per turn for the cost estimate")
     evaluation.add_argument("--misses", action="store_true", help="list every misrouted turn")
     evaluation.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-    evaluation.set_defaults(handler=run_eval)
+    evaluation.add_argument("--config", help="config file (default: TIERGATE_CONFIG or the bundled one)")
+    evaluation.set_defaults(run=run_eval)
 
 
 def build_router(settings: Settings) -> Router:
@@ -41,7 +43,7 @@ def build_router(settings: Settings) -> Router:
 
 
 def run_route(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = load_settings(args.config)
     metadata: dict[str, Any] = {}
     if args.intent:
         metadata["intent"] = args.intent
@@ -61,7 +63,7 @@ def run_route(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = load_settings(args.config)
     plans = {name: plan.max_tier for name, plan in settings.plans.items()}
     try:
         turns = _read_turns(args.file, plans)

@@ -77,6 +77,7 @@ class Vocabulary:
     def __init__(self) -> None:
         self._exact: dict[str, list[_Entry]] = {}
         self._stems: dict[str, list[tuple[str, _Entry]]] = {}  # first two letters -> (stem, entry)
+        self._seen: set[tuple[str | bool, ...]] = set()
 
     def add(self, key: str, keywords: Iterable[str]) -> KeywordSet:
         for keyword in keywords:
@@ -87,6 +88,9 @@ class Vocabulary:
                      for word in ([NUMBER] if part == NUMBER else normalise(part).split())]
             if not words or words[0] == NUMBER:
                 raise ValueError(f"{key}: {keyword!r}: empty, or starts with {NUMBER}")
+            if (key, stem, *words) in self._seen:  # "oii" and "oi" normalise alike: count the word once
+                continue
+            self._seen.add((key, stem, *words))
             entry = _Entry(tuple(words[1:]), stem, key, keyword)
             if stem and len(words) == 1:
                 if len(words[0]) < 2:

@@ -124,7 +124,7 @@ def run(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
     parser = argparse.ArgumentParser(prog="tiergate")
     add_routing_commands(parser.add_subparsers(required=True))
     args = parser.parse_args(argv)
-    return int(args.handler(args))
+    return int(args.run(args))
 
 
 def test_route_prints_the_tier_the_chain_and_the_reasons(monkeypatch: pytest.MonkeyPatch,

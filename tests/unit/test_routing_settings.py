@@ -121,3 +121,9 @@ def test_one_scan_serves_every_keyword_list() -> None:
     first, second = vocabulary.add("a", ["erro*"]), vocabulary.add("b", ["erro", "api"])
     found = vocabulary.scan(normalise("erro na API"))
     assert (first.count(found), second.count(found)) == (1, 2)
+
+
+def test_keywords_that_normalise_alike_count_once() -> None:
+    vocabulary = Vocabulary()
+    words = vocabulary.add("w", ["oi", "oii", "Oi", "ação", "acao"])
+    assert words.matches(vocabulary.scan(normalise("oiii, acao"))) == ["oi", "ação"]
