@@ -45,7 +45,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 @master_only
 async def list_organizations(request: Request, gateway: Gateway) -> Response:
-    organizations = await gateway.tenancy.organizations()
+    organizations = await gateway.tenancy.organizations(fresh=True)
     data = []
     for org_id, org in sorted(organizations.items()):
         policy = await gateway.tenancy.policy(org_id)
@@ -73,7 +73,7 @@ async def create_organization(request: Request, gateway: Gateway) -> Response:
 async def create_key(request: Request, gateway: Gateway) -> Response:
     body = await _json_body(request)
     org_id = check_organization_id(body.get("organization_id"), "organization_id")
-    if await gateway.tenancy.policy(org_id) is None:
+    if await gateway.tenancy.policy(org_id, fresh=True) is None:
         raise GatewayError(400, f"organization_id: unknown organization {org_id!r}", "invalid_request",
                            "organization_id")
     name = body.get("name", "")

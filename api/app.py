@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -12,11 +13,14 @@ from starlette.routing import Route
 
 from api import admin
 from api.completions import chat_completions
+from api.dashboard import dashboard
 from api.endpoints import list_models, liveness, readiness, route_preview
+from api.inspection import queues
 from api.state import Gateway
 from api.usage import usage
+from common import inflight
 from common.redis_url import redis_url
-from config import Settings, load_settings
+from config import TIER_NAMES, Settings, load_settings
 
 log = logging.getLogger("tiergate.api")
 
@@ -32,9 +36,11 @@ def create_app(settings: Settings | None = None, redis_address: str | None = Non
         gateway = Gateway.build(settings, redis)
         await gateway.listener.start()
         app.state.gateway = gateway
+        watchdog = asyncio.create_task(inflight.watch(redis, list(TIER_NAMES)))  # even if a tier lost every worker
         try:
             yield
         finally:
+            watchdog.cancel()
             await gateway.listener.stop()
             await redis.aclose()
 
@@ -49,6 +55,8 @@ def create_app(settings: Settings | None = None, redis_address: str | None = Non
         Route("/ai/admin/keys", admin.create_key, methods=["POST"]),
         Route("/ai/admin/keys/{key_id}", admin.revoke_key, methods=["DELETE"]),
         Route("/ai/admin/audit", admin.list_audit, methods=["GET"]),
+        Route("/ai/queues", queues, methods=["GET"]),
+        Route("/ai/dashboard", dashboard, methods=["GET"]),
         Route("/health/liveness", liveness, methods=["GET"]),
         Route("/health/readiness", readiness, methods=["GET"]),
     ]

@@ -14,13 +14,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api import jobs
-from api.auth import Caller, acting_organization, authenticate
+from api.auth import OPERATOR_ORGANIZATION, Caller, acting_organization, authenticate
+from api.backpressure import check_capacity
 from api.errors import error_response
 from api.headers import gateway_headers
 from api.ratelimit import Admission
 from api.state import Gateway
 from api.streaming import relay_stream
-from api.tenancy import OrgPolicy
+from api.tenancy import OPERATOR_POLICY, OrgPolicy
 from api.validation import ChatRequest, parse_chat_request
 from api.waiting import ClientGone, next_event, wait_disconnect
 from common.audit import append_audit, refusal_record
@@ -90,6 +91,8 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 async def policy_for(gateway: Gateway, caller: Caller, organization: str) -> OrgPolicy:
+    if caller.is_master and organization == OPERATOR_ORGANIZATION:
+        return OPERATOR_POLICY  # the operator's own traffic, named for no organization: no plan applies
     try:
         policy = await gateway.tenancy.policy(organization)
     except redis.exceptions.RedisError:
@@ -119,17 +122,13 @@ async def decide(gateway: Gateway, chat: ChatRequest, policy: OrgPolicy) -> Rout
 
 async def admit(gateway: Gateway, request: Request, chat: ChatRequest, decision: RouteDecision,
                 intake: Intake) -> JobEnvelope:
-    """The job for this request, once its tier can take it (503 at once when no worker serves the tier)."""
+    """The job for this request, once its tier can take it (503 at once: no live worker, backlog full)."""
     tier = gateway.settings.tiers[decision.tier]
     budget = tier.deadline_seconds
     asked = chat.timeout or _header_seconds(request.headers.get("x-gateway-timeout"))
     if asked:
         budget = min(budget, asked)
-    try:
-        if await gateway.live_workers.count(decision.tier) == 0:
-            raise GatewayError(503, f"no live worker serves {decision.tier}", "no_worker", retry_after=5)
-    except redis.exceptions.RedisError:
-        raise _queue_unavailable() from None
+    await check_capacity(gateway, decision.tier)
     assert intake.caller is not None and intake.organization is not None
     return JobEnvelope(
         id=intake.request_id, reply_to=gateway.listener.channel, tier=decision.tier, models=list(decision.models),

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from api.auth import acting_organization, authenticate
-from api.completions import decide, read_body
+from api.completions import decide, policy_for, read_body
 from api.errors import error_response
 from api.state import Gateway
 from api.validation import parse_chat_request
@@ -21,7 +21,7 @@ from config import TIER_NAMES
 async def list_models(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     try:
-        authenticate(request, gateway.settings.general_settings.master_key)
+        await authenticate(request, gateway.tenancy)
     except GatewayError as exc:
         return error_response(exc)
     created = int(time.time())
@@ -49,10 +49,11 @@ async def route_preview(request: Request) -> Response:
     """POST /ai/route: the decision for a chat body, without calling a model."""
     gateway: Gateway = request.app.state.gateway
     try:
-        caller = authenticate(request, gateway.settings.general_settings.master_key)
-        chat = parse_chat_request(await read_body(request, gateway.settings.server.max_body_bytes))
+        caller = await authenticate(request, gateway.tenancy)
+        chat = parse_chat_request(await read_body(request, gateway.settings.server.max_body_bytes),
+                                  gateway.settings.security)
         organization = acting_organization(caller, chat.metadata)
-        decision = decide(gateway, chat, caller, organization)
+        decision = await decide(gateway, chat, await policy_for(gateway, caller, organization))
     except GatewayError as exc:
         return error_response(exc)
     return JSONResponse({**decision.to_dict(), "organization_id": organization})

@@ -7,6 +7,7 @@ so no request subscribes, and no event can arrive before its listener exists.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from typing import Any
@@ -14,7 +15,8 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from common import keys
-from common.jobs import decode_event
+from common.errors import GatewayError
+from common.jobs import decode_event, encode_event
 
 log = logging.getLogger("tiergate.api")
 
@@ -62,10 +64,20 @@ class ReplyListener:
             except asyncio.CancelledError:
                 await pubsub.aclose()
                 raise
-            except Exception as exc:  # Redis went away: waiting requests hit their deadline; resubscribe
+            except Exception as exc:  # Redis went away; resubscribe until it is back
                 self._subscribed.clear()
                 log.warning("reply subscription lost (%s); resubscribing", exc)
+                self._fail_waiting()
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
                 await asyncio.sleep(0.5)
+
+    def _fail_waiting(self) -> None:
+        """Events published while unsubscribed are lost for good, so every waiting request ends now with a 503
+        rather than at its deadline with a 504."""
+        error = GatewayError(503, "the job queue connection was lost", "queue_unavailable", retry_after=2)
+        for job_id, queue in self._waiting.items():
+            queue.put_nowait(decode_event(encode_event(job_id, "error", **error.to_event())))
 
     def _dispatch(self, raw: bytes) -> None:
         event = decode_event(raw)

@@ -41,6 +41,12 @@ class OrgPolicy:
     budget_soft_max_tier: int
 
 
+#: The master key acting for no named organization: the operator's own traffic, with no plan limits.
+OPERATOR_POLICY = OrgPolicy(organization_id="default", plan="operator", max_tier=4, rpm=None, tpm=None,
+                            max_concurrent=None, user_rpm=None, monthly_budget_usd=None, budget_soft_ratio=1.0,
+                            budget_soft_max_tier=4)
+
+
 def hash_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -116,10 +122,12 @@ class Tenancy:
 
     # --- organizations -----------------------------------------------------------------------------
 
-    async def organizations(self) -> dict[str, Organization]:
+    async def organizations(self, fresh: bool = False) -> dict[str, Organization]:
+        """Config organizations and those added at run time (cached; `fresh` reads Redis, for admin calls that
+        must see what another API process has just added)."""
         now = time.monotonic()
         expires, runtime = self._runtime_orgs
-        if expires < now:
+        if fresh or expires < now:
             raw = await self._redis.hgetall(keys.RUNTIME_ORGANIZATIONS)
             runtime = {k.decode(): Organization.model_validate(orjson.loads(v)) for k, v in raw.items()}
             self._runtime_orgs = (now + CACHE_SECONDS, runtime)
@@ -132,9 +140,12 @@ class Tenancy:
         await self._redis.hset(keys.RUNTIME_ORGANIZATIONS, organization_id, organization.model_dump_json())
         self._runtime_orgs = (0.0, {})
 
-    async def policy(self, organization_id: str) -> OrgPolicy | None:
+    async def policy(self, organization_id: str, fresh: bool = False) -> OrgPolicy | None:
         """The organization's effective limits; None when it is unknown and no default plan is configured."""
-        org = (await self.organizations()).get(organization_id)
+        org = (await self.organizations(fresh)).get(organization_id)
+        if org is None and not fresh and self._runtime_orgs[0] - CACHE_SECONDS < time.monotonic() - 0.1:
+            # Unknown here: another API process may have just added it (re-read at most ten times a second).
+            org = (await self.organizations(fresh=True)).get(organization_id)
         plan_name = org.plan if org else self._settings.default_plan
         if plan_name is None:
             return None

@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     api.add_argument("--port", type=int, default=int(os.environ.get("PORT", 4000)))
     api.add_argument("--workers", type=int, default=1, help="API processes behind the port")
     api.add_argument("--config", default=os.environ.get("TIERGATE_CONFIG"))
+    api.add_argument("--grace", type=float, default=float(os.environ.get("TIERGATE_SHUTDOWN_GRACE", 30)),
+                     help="on SIGTERM: seconds open requests and streams get to finish")
     api.set_defaults(run=_run_api)
 
     worker = sub.add_parser("worker", help="a worker for the named tier queues")
@@ -33,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument("--concurrency", type=int, default=200)
     worker.add_argument("--config", default=os.environ.get("TIERGATE_CONFIG"))
     worker.add_argument("--loglevel", default="info")
+    worker.add_argument("--grace", type=float, default=float(os.environ.get("TIERGATE_SHUTDOWN_GRACE", 60)),
+                        help="on SIGTERM: seconds running jobs get to finish; none is taken meanwhile")
     worker.set_defaults(run=_run_worker)
 
     sim = sub.add_parser("sim", help="the provider simulator alone")
@@ -77,7 +81,8 @@ def _run_api(args: argparse.Namespace) -> int:
         print("tiergate: no master key (LITELLM_MASTER_KEY); every request will get 401", file=sys.stderr)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                loop="uvloop", http="httptools", log_level="warning", access_log=False, lifespan="on")
+                loop="uvloop", http="httptools", log_level="warning", access_log=False, lifespan="on",
+                timeout_graceful_shutdown=args.grace)
     return 0
 
 
@@ -85,6 +90,7 @@ def _run_worker(args: argparse.Namespace) -> int:
     load_settings()  # fail on a bad config before Celery starts
     os.environ["TIERGATE_TIERS"] = args.tiers
     os.environ["TIERGATE_CONCURRENCY"] = str(args.concurrency)
+    os.environ["TIERGATE_SHUTDOWN_GRACE"] = str(args.grace)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     from workers.celery_app import app
 

@@ -28,6 +28,26 @@ def worker_heartbeat(tier: str) -> str:
     return f"{PREFIX}:workers:{tier}"
 
 
+# --- operations: worker details, jobs in flight, recent outcomes (workers/runtime.py, common/inflight.py,
+# api/inspection.py) ---
+
+
+def worker_info(worker_id: str) -> str:
+    """String: JSON of one worker process (host, pid, tiers, concurrency, active jobs), expiring with its
+    heartbeat; its absence means the worker is gone and its jobs in flight are orphans."""
+    return f"{PREFIX}:worker:{worker_id}"
+
+
+def inflight(tier: str) -> str:
+    """Hash job_id → JSON {worker, started, produced, job} of the tier's jobs being run right now."""
+    return f"{PREFIX}:inflight:{tier}"
+
+
+def tier_outcomes(tier: str, second: int) -> str:
+    """Hash of counts ("ok", "failed", "dropped", "redispatched") of a tier's jobs that ended in one epoch second."""
+    return f"{PREFIX}:outcomes:{tier}:{second}"
+
+
 def sim_stats() -> str:
     return f"{PREFIX}:sim:stats"
 
@@ -53,3 +73,58 @@ def model_failures(model: str) -> str:
 def model_latency(model: str) -> str:
     """List of a model's recent latencies in seconds (newest first), for the latency routing strategy."""
     return f"{PREFIX}:latency:{model}"
+
+
+# --- tenants, limits, money and the audit trail (api/tenancy.py, api/ratelimit.py, common/usage.py) ---
+
+#: Stream of audit records, one per request (accepted or refused).
+AUDIT_STREAM = f"{PREFIX}:audit"
+#: Hash organization_id → JSON of organizations added at run time through /ai/admin.
+RUNTIME_ORGANIZATIONS = f"{PREFIX}:organizations"
+#: Set of organizations that have usage, for the master key's "all organizations" view.
+USAGE_ORGANIZATIONS = f"{PREFIX}:usage:organizations"
+
+
+def api_key_by_hash(key_hash: str) -> str:
+    """String: key id of the organization key whose SHA-256 is `key_hash`."""
+    return f"{PREFIX}:apikey:hash:{key_hash}"
+
+
+def api_key(key_id: str) -> str:
+    """Hash: organization, name, created, revoked of one organization key (never the key itself)."""
+    return f"{PREFIX}:apikey:{key_id}"
+
+
+def organization_keys(organization_id: str) -> str:
+    """Set of the key ids of one organization."""
+    return f"{PREFIX}:org:{organization_id}:keys"
+
+
+def rate_window(organization_id: str, kind: str, window: int) -> str:
+    """Counter of requests or tokens ("req", "tok", "user:<id>") in one fixed minute window."""
+    return f"{PREFIX}:rl:{organization_id}:{kind}:{window}"
+
+
+def concurrency(organization_id: str) -> str:
+    """Sorted set of an organization's in-flight job ids, scored by when their slot expires (ms)."""
+    return f"{PREFIX}:rl:{organization_id}:concurrent"
+
+
+def spend(organization_id: str, period: str) -> str:
+    """Integer nano-USD an organization spent in a period (YYYY-MM)."""
+    return f"{PREFIX}:spend:{organization_id}:{period}"
+
+
+def usage_day(organization_id: str, day: str) -> str:
+    """Hash of usage counters of an organization on a day (YYYY-MM-DD), totals and breakdowns."""
+    return f"{PREFIX}:usage:{organization_id}:{day}"
+
+
+def usage_recorded(request_id: str) -> str:
+    """Set once when a request's usage is counted, so a retry or redelivery never counts twice."""
+    return f"{PREFIX}:usage:done:{request_id}"
+
+
+def budget_alert(organization_id: str, period: str, level: str) -> str:
+    """Set once when an organization crosses a budget threshold ("soft"/"hard") in a period."""
+    return f"{PREFIX}:budget-alert:{organization_id}:{period}:{level}"

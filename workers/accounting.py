@@ -16,6 +16,7 @@ from common import keys
 from common.audit import answer_for_audit, content_for_audit, safe_metadata
 from common.budget import crossed_levels
 from common.jobs import JobEnvelope
+from common.pricing import usage_cost
 from common.usage import UsageEntry, UsageRecorder, period_of
 from config import Settings
 from workers.execute import JobOutcome
@@ -29,11 +30,13 @@ class Accountant:
         self._settings = settings
         self._http = http
         self._recorder = UsageRecorder(redis, settings.audit.max_records)
+        self._deployments = settings.deployments()
         self._webhooks: set[asyncio.Future[None]] = set()
 
-    async def settle(self, job: JobEnvelope, outcome: JobOutcome | None, status: int,
-                     answer: str | None = None) -> None:
+    async def settle(self, job: JobEnvelope, outcome: JobOutcome | None, status: int) -> None:
         """Record a job that ran (outcome) or was dropped or cancelled before it produced anything (None)."""
+        if outcome is not None and outcome.usage is None and outcome.streamed_chunks:
+            self._bill_partial_stream(job, outcome)
         usage = (outcome.usage if outcome else None) or {}
         prompt = int(usage.get("prompt_tokens") or 0)
         completion = int(usage.get("completion_tokens") or 0)
@@ -43,7 +46,7 @@ class Accountant:
             model=outcome.model if outcome else None, user_id=job.user_id, prompt_tokens=prompt,
             completion_tokens=completion, cost_usd=outcome.cost if outcome else 0.0, cache_hit=False,
             error=status >= 400, time=now)
-        audit = self._audit_record(job, outcome, status, entry, answer, now)
+        audit = self._audit_record(job, outcome, status, entry, outcome.answer if outcome else None, now)
         delta = (prompt + completion - job.estimated_tokens) if usage else 0
         recorded = await self._recorder.record(entry, audit, job.tokens_key or None, delta)
         if not recorded.counted:
@@ -52,6 +55,16 @@ class Accountant:
         for level in crossed_levels(recorded.spend_before_nusd, recorded.spend_after_nusd, job.budget_usd,
                                     job.budget_soft_ratio):
             await self._alert(job.organization_id, level, recorded.spend_after_nusd / 1e9, job.budget_usd or 0)
+
+    def _bill_partial_stream(self, job: JobEnvelope, outcome: JobOutcome) -> None:
+        """A stream cut short never got the provider's usage: bill the prompt as estimated at admission and
+        one token per chunk relayed (providers stream about a token per chunk)."""
+        deployment = self._deployments.get(outcome.model or "")
+        if deployment is None:
+            return
+        outcome.usage = {"prompt_tokens": job.estimated_tokens, "completion_tokens": outcome.streamed_chunks,
+                         "total_tokens": job.estimated_tokens + outcome.streamed_chunks}
+        outcome.cost = usage_cost(outcome.usage, deployment.input_cost_per_token, deployment.output_cost_per_token)
 
     def _audit_record(self, job: JobEnvelope, outcome: JobOutcome | None, status: int, entry: UsageEntry,
                       answer: str | None, now: float) -> dict[str, Any]:

@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutting_down
 from kombu import Exchange, Queue
 
 from common import keys
 from common.redis_url import redis_url
 from config import TIER_NAMES, load_settings
-from workers.runtime import get_runtime
+from workers.runtime import WorkerRuntime, get_runtime
 
 log = logging.getLogger("tiergate.worker")
 
@@ -35,7 +36,11 @@ app.conf.update(
     task_queues=[Queue(tier, Exchange(tier, type="direct"), routing_key=tier) for tier in TIER_NAMES],
     task_default_queue="tier2",
     broker_connection_retry_on_startup=True,
+    # Redelivery after a worker dies is the watchdog's job (common/inflight.py), which knows the worker is dead;
+    # kombu's visibility timeout only knows a message is old, so it stays long: the copy it restores after an
+    # hour is past its deadline and dropped unrun.
     broker_transport_options={"visibility_timeout": 3600},
+    broker_connection_max_retries=None,  # a Redis restart must never make the worker give up
     worker_hijack_root_logger=False,
 )
 
@@ -51,3 +56,22 @@ def _start_runtime(**_: Any) -> None:
     """Start the loop and heartbeat at boot, so readiness sees the worker before its first job."""
     get_runtime(settings, REDIS_URL)
     log.info("tiergate worker ready for %s", os.environ.get("TIERGATE_TIERS", "all tiers"))
+
+
+@worker_shutting_down.connect
+def _drain(how: str = "", **_: Any) -> None:
+    """Warm shutdown (SIGTERM): Celery stops consuming and waits for the pool; our loop keeps serving the running
+    jobs. Past the grace period the process exits anyway and the watchdog of another process rescues them."""
+    if how != "Warm":
+        return
+    runtime = get_runtime(settings, REDIS_URL)
+    runtime.begin_drain()
+    grace = float(os.environ.get("TIERGATE_SHUTDOWN_GRACE", "60"))
+    log.info("warm shutdown: finishing %d job(s) within %.0fs", runtime.active_jobs, grace)
+    threading.Thread(target=_exit_after, args=(grace, runtime), name="tiergate-grace", daemon=True).start()
+
+
+def _exit_after(grace: float, runtime: WorkerRuntime) -> None:
+    threading.Event().wait(grace)
+    log.warning("grace period over with %d job(s) still running; exiting", runtime.active_jobs)
+    os._exit(1)

@@ -41,6 +41,19 @@ class JobOutcome:
     cost: float = 0.0
     attempts: list[Attempt] = field(default_factory=list)
     status: int = 200
+    # What reached the client so far, so a cancelled stream is billed for what was generated:
+    streamed_chunks: int = 0
+    answer_parts: list[str] = field(default_factory=list)
+
+    @property
+    def answer(self) -> str:
+        return "".join(self.answer_parts)
+
+    def relayed(self, chunks: list[dict[str, Any]]) -> None:
+        for chunk in chunks:
+            if chunk.get("choices"):
+                self.streamed_chunks += 1
+                self.answer_parts.append(chunk["choices"][0].get("delta", {}).get("content") or "")
 
     def note(self, model: str, outcome: str, started: float) -> None:
         """One try of one model, with what came of it and how long it took (monotonic `started`)."""
@@ -82,13 +95,15 @@ class JobRunner:
         self._publish = publish
         self._resilience = resilience
 
-    async def run(self, job: JobEnvelope) -> JobOutcome | None:
-        """Run the job to its end; None when it was already past its deadline (the API has answered 504)."""
+    async def run(self, job: JobEnvelope, outcome: JobOutcome | None = None) -> JobOutcome | None:
+        """Run the job to its end; None when it was already past its deadline (the API has answered 504).
+
+        Pass `outcome` to keep what was learnt if the job is cancelled half-way."""
         remaining = job.remaining()
         if remaining <= 0:
             log.info("job %s dropped: deadline passed before it started", job.id)
             return None
-        outcome = JobOutcome()
+        outcome = outcome if outcome is not None else JobOutcome()
         try:
             async with asyncio.timeout(remaining):
                 await self._walk_chain(job, outcome)
@@ -177,6 +192,7 @@ class JobRunner:
             completion = await call_whole(self._http, adapter, deployment, job.body, timeout)
             completion["id"] = f"chatcmpl-{job.id}"
             self._settle(outcome, deployment, completion.get("usage"))
+            outcome.answer_parts = [str(c.get("message", {}).get("content") or "") for c in completion["choices"]]
             await self._publish(job.reply_to, encode_event(job.id, "result", completion=completion,
                                                            model=deployment.name, cost=outcome.cost))
             return time.monotonic() - started_at
@@ -188,8 +204,10 @@ class JobRunner:
                 if not started:
                     started = True
                     latency = time.monotonic() - started_at
+                    outcome.model = deployment.name
                     await self._publish(job.reply_to, encode_event(job.id, "start", model=deployment.name))
                 await self._publish(job.reply_to, encode_event(job.id, "chunk", chunks=chunks))
+                outcome.relayed(chunks)
         except ProviderError as exc:
             if started:
                 raise StreamBroken(exc) from exc

@@ -14,19 +14,25 @@ import threading
 import time
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 
-from common import keys
-from common.jobs import JobEnvelope
+from common import inflight, keys
+from common.jobs import JobEnvelope, decode_event
 from config import Settings
+from workers.accounting import Accountant
 from workers.execute import JobOutcome, JobRunner
 from workers.http import new_client
 from workers.resilience import Resilience
 
 log = logging.getLogger("tiergate.worker")
 
+CLIENT_GONE = 499  # nginx's status for a request whose client closed the connection
 HEARTBEAT_SECONDS = 2.0
 HEARTBEAT_TTL = 10
+#: A worker silent this long is dead and its jobs in flight are rescued: three missed heartbeats.
+WORKER_INFO_TTL = 6
+WATCHDOG_SECONDS = 2.0
 
 
 class WorkerRuntime:
@@ -36,8 +42,12 @@ class WorkerRuntime:
         self.tiers = tiers
         self.concurrency = concurrency
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.started_at = time.time()
+        self.draining = False
         self.loop = asyncio.new_event_loop()
         self._jobs: dict[str, asyncio.Task[JobOutcome | None]] = {}
+        self._running: dict[str, JobEnvelope] = {}
+        self._produced: set[str] = set()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="tiergate-loop", daemon=True)
         self._thread.start()
@@ -49,6 +59,16 @@ class WorkerRuntime:
         job = JobEnvelope.from_dict(envelope)
         return asyncio.run_coroutine_threadsafe(self._run(job), self.loop).result()
 
+    def begin_drain(self) -> None:
+        """Warm shutdown began: stop advertising this worker's tiers (the API answers 503 at once if it was
+        the last), keep the loop and worker_info alive until the running jobs have ended."""
+        self.draining = True
+        asyncio.run_coroutine_threadsafe(self._withdraw(), self.loop)
+
+    @property
+    def active_jobs(self) -> int:
+        return len(self._running)
+
     # --- inside the loop ------------------------------------------------------------------------
 
     def _serve(self) -> None:
@@ -57,26 +77,66 @@ class WorkerRuntime:
         self.http = new_client()
         deployments = self.settings.deployments()
         resilience = Resilience.build(self.redis, deployments, self.settings.router_settings)
-        self.runner = JobRunner(deployments, self.http, self.redis.publish, resilience)
+        self.runner = JobRunner(deployments, self.http, self._publish, resilience)
+        self.accountant = Accountant(self.redis, self.settings, self.http)
         self.loop.create_task(self._listen_cancels())
         self.loop.create_task(self._heartbeat())
+        self.loop.create_task(inflight.watch(self.redis, self.tiers, WATCHDOG_SECONDS))
         self._ready.set()
         self.loop.run_forever()
 
     async def _run(self, job: JobEnvelope) -> JobOutcome | None:
         if await self.redis.exists(keys.cancelled_flag(job.id)):
             log.info("job %s dropped: its client went away before it started", job.id)
+            await self._end_inflight(job, "dropped", registered=False)
+            await self._settle(job, None, CLIENT_GONE)
             return None
         task = asyncio.current_task()
         assert task is not None
         self._jobs[job.id] = task  # type: ignore[assignment]
+        self._running[job.id] = job
+        outcome: JobOutcome | None = JobOutcome()  # kept if cancelled: a cut stream is billed for what it sent
+        status = CLIENT_GONE
+        ended: inflight.Outcome = "dropped"  # expired before it started, or cancelled
         try:
-            return await self.runner.run(job)
+            await inflight.register(self.redis, self.worker_id, job)
+            outcome = await self.runner.run(job, outcome)
+            status = outcome.status if outcome else 504
+            if outcome is not None:
+                ended = "ok" if outcome.status == 200 else "failed"
+            return outcome
         except asyncio.CancelledError:
             log.info("job %s cancelled: its client went away", job.id)
             return None
         finally:
             self._jobs.pop(job.id, None)
+            self._running.pop(job.id, None)
+            self._produced.discard(job.id)
+            await self._end_inflight(job, ended, registered=True)
+            await self._settle(job, outcome, status)
+
+    async def _settle(self, job: JobEnvelope, outcome: JobOutcome | None, status: int) -> None:
+        try:
+            await self.accountant.settle(job, outcome, status)
+        except Exception:  # never lose the worker over bookkeeping; the log says which request
+            log.exception("could not record usage of %s", job.id)
+
+    async def _end_inflight(self, job: JobEnvelope, ended: inflight.Outcome, registered: bool) -> None:
+        """Forget the job in flight and count how it ended (a Redis failure must not fail the job)."""
+        try:
+            await inflight.finish(self.redis, job.tier, job.id if registered else None, ended, job.organization_id)
+        except Exception as exc:
+            log.warning("job %s: could not record its end: %s", job.id, exc)
+
+    async def _publish(self, channel: str, payload: bytes) -> Any:
+        """Publish a job event; before a job's first one, mark it as having produced output, because from
+        then on a rescue must fail it rather than run it again."""
+        job_id = decode_event(payload).get("id", "")
+        job = self._running.get(job_id)
+        if job is not None and job_id not in self._produced:
+            self._produced.add(job_id)
+            await inflight.register(self.redis, self.worker_id, job, produced=True)
+        return await self.redis.publish(channel, payload)
 
     async def _listen_cancels(self) -> None:
         """Cancel a running job the moment its client disconnects; closing its task closes the provider stream."""
@@ -93,18 +153,38 @@ class WorkerRuntime:
                 await asyncio.sleep(0.5)
 
     async def _heartbeat(self) -> None:
-        """Tell the API this process consumes its tiers (readiness, 503 on tiers with no worker)."""
+        """Tell the API this process consumes its tiers (readiness, 503 on tiers with no worker) and what it
+        is doing (GET /ai/queues); a draining worker keeps its details but no longer advertises its tiers."""
         while True:
             try:
                 now = time.time()
                 async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.set(keys.worker_info(self.worker_id), self._info(now), ex=WORKER_INFO_TTL)
                     for tier in self.tiers:
-                        pipe.zadd(keys.worker_heartbeat(tier), {self.worker_id: now})
+                        if not self.draining:
+                            pipe.zadd(keys.worker_heartbeat(tier), {self.worker_id: now})
                         pipe.zremrangebyscore(keys.worker_heartbeat(tier), 0, now - HEARTBEAT_TTL)
                     await pipe.execute()
             except Exception as exc:
                 log.warning("heartbeat failed: %s", exc)
             await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    def _info(self, now: float) -> bytes:
+        host, _, pid = self.worker_id.rpartition(":")
+        return orjson.dumps({"id": self.worker_id, "host": host, "pid": int(pid), "tiers": self.tiers,
+                             "concurrency": self.concurrency, "active": self.active_jobs,
+                             "draining": self.draining, "started_at": self.started_at, "heartbeat_at": now})
+
+    async def _withdraw(self) -> None:
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for tier in self.tiers:
+                    pipe.zrem(keys.worker_heartbeat(tier), self.worker_id)
+                pipe.set(keys.worker_info(self.worker_id), self._info(time.time()), ex=WORKER_INFO_TTL)
+                await pipe.execute()
+        except Exception as exc:
+            log.warning("could not withdraw from the tier heartbeats: %s", exc)
+
 
 
 _runtime: WorkerRuntime | None = None
