@@ -1,4 +1,4 @@
-"""Decision time of the router over the labelled turns: p50, p99 and max, in microseconds.
+"""Decision time of the router over the labelled turns: p50, p99 and max, in microseconds (exit 1 if p99 >= 0.5 ms).
 
     .venv/bin/python benchmarks/routing_bench.py [FILE ...] [--rounds N]
 """
@@ -33,17 +33,24 @@ def main() -> int:
                 for path in args.files for n, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
     for request in requests:  # warm-up: first calls pay for caches and lazy imports
         router.decide(request)
-    timings = []
+    wall, cpu = [], []
     for _ in range(args.rounds):
         for request in requests:
-            start = time.perf_counter_ns()
+            start, start_cpu = time.perf_counter_ns(), time.thread_time_ns()
             router.decide(request)
-            timings.append(time.perf_counter_ns() - start)
+            cpu.append(time.thread_time_ns() - start_cpu)
+            wall.append(time.perf_counter_ns() - start)
+    print(f"{len(requests)} turns x {args.rounds} rounds = {len(wall)} decisions")
+    _, p99 = _report("wall", wall)
+    _report("cpu ", cpu)  # CPU time leaves out preemption: a busy machine inflates wall-clock tails only
+    return 0 if p99 < 500_000 else 1
+
+
+def _report(label: str, timings: list[int]) -> tuple[int, int]:
     timings.sort()
     p50, p99 = timings[len(timings) // 2], timings[int(len(timings) * 0.99)]
-    print(f"{len(requests)} turns x {args.rounds} rounds = {len(timings)} decisions")
-    print(f"p50 {p50 / 1000:.1f} us   p99 {p99 / 1000:.1f} us   max {timings[-1] / 1000:.1f} us")
-    return 0 if p99 < 500_000 else 1
+    print(f"{label}  p50 {p50 / 1000:.1f} us   p99 {p99 / 1000:.1f} us   max {timings[-1] / 1000:.1f} us")
+    return p50, p99
 
 
 if __name__ == "__main__":

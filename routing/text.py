@@ -57,12 +57,13 @@ class KeywordSet:
         return len(found.get(self.key, ()))
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Entry:
-    rest: tuple[str, ...]  # the words after the first one; the last may be a stem
+    rest: list[str]  # the words after the first one; the last may be a stem
     stem: bool
     key: str
     keyword: str
+    plain: bool  # no stem and no number placeholder: the rest compares as a plain list
 
 
 class Vocabulary:
@@ -91,7 +92,7 @@ class Vocabulary:
             if (key, stem, *words) in self._seen:  # "oii" and "oi" normalise alike: count the word once
                 continue
             self._seen.add((key, stem, *words))
-            entry = _Entry(tuple(words[1:]), stem, key, keyword)
+            entry = _Entry(words[1:], stem, key, keyword, not stem and NUMBER not in words)
             if stem and len(words) == 1:
                 if len(words[0]) < 2:
                     raise ValueError(f"{key}: {keyword!r}: a stem needs at least two letters")
@@ -124,6 +125,8 @@ def _follows(words: list[str], start: int, entry: _Entry) -> bool:
     if end > len(words):
         return False
     tail = words[start:end]
+    if entry.plain:
+        return tail == entry.rest
     last = len(tail) - 1
     return all(word == want or (want == NUMBER and word.isdigit()) or (entry.stem and i == last and
                                                                         word.startswith(want))
