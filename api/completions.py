@@ -7,6 +7,7 @@ import contextlib
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 import redis.exceptions
@@ -24,6 +25,7 @@ from api.streaming import relay_stream
 from api.tenancy import OPERATOR_POLICY, OrgPolicy
 from api.validation import ChatRequest, parse_chat_request
 from api.waiting import ClientGone, next_event, wait_disconnect
+from common import keys
 from common.audit import append_audit, refusal_record
 from common.errors import GatewayError
 from common.jobs import JobEnvelope
@@ -112,12 +114,28 @@ async def decide(gateway: Gateway, chat: ChatRequest, policy: OrgPolicy) -> Rout
         if ratio >= policy.budget_soft_ratio and policy.budget_soft_max_tier < max_tier:
             max_tier = policy.budget_soft_max_tier
             plan_name = f"{policy.plan} with {ratio:.0%} of the monthly budget spent"
+    auto = chat.model in (None, "auto")
+    conversation = _conversation_key(policy.organization_id, chat.metadata) if auto else None
+    previous = await gateway.redis.get(conversation) if conversation else None
     request = RouteRequest(chat.messages, chat.metadata, chat.model, max_tier,
-                           organization_id=policy.organization_id, plan_name=plan_name)
+                           organization_id=policy.organization_id, plan_name=plan_name,
+                           previous_tier=int(previous) if previous else None)
     try:
-        return gateway.router.decide(request)
+        decision = gateway.router.decide(request)
     except RoutingError as exc:
         raise GatewayError(exc.status, exc.message, exc.code, exc.param) from None
+    ttl = gateway.router.settings.stickiness.ttl_seconds
+    if conversation and ttl:
+        await gateway.redis.set(conversation, decision.tier_number, ex=ttl)
+    return decision
+
+
+def _conversation_key(organization_id: str, metadata: dict[str, Any]) -> str | None:
+    """Stickiness state of this conversation (the rule itself lives in routing/)."""
+    conversation = metadata.get("conversation_id")
+    if not isinstance(conversation, str | int) or not str(conversation) or len(str(conversation)) > 128:
+        return None
+    return keys.conversation_tier(organization_id, str(conversation))
 
 
 async def admit(gateway: Gateway, request: Request, chat: ChatRequest, decision: RouteDecision,

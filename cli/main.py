@@ -7,6 +7,8 @@ import logging
 import os
 import sys
 
+from cli.audit_commands import add_audit_commands
+from cli.routing_commands import add_routing_commands
 from config import ConfigError, load_settings
 
 
@@ -47,12 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--config", default=os.environ.get("TIERGATE_CONFIG"))
     sim.set_defaults(run=_run_sim)
 
-    try:
-        from cli.routing_commands import add_routing_commands
-    except ImportError:  # routing commands not installed in this build
-        pass
-    else:
-        add_routing_commands(sub)
+    add_audit_commands(sub)
+
+    add_routing_commands(sub)
 
     args = parser.parse_args(argv)
     if getattr(args, "config", None):

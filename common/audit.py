@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -63,24 +64,30 @@ async def append_audit(redis: aioredis.Redis, record: dict[str, Any], max_record
     await redis.xadd(keys.AUDIT_STREAM, {"record": orjson.dumps(record)}, maxlen=max_records, approximate=True)
 
 
-async def read_audit(redis: aioredis.Redis, *, start: float | None = None, end: float | None = None,
-                     organization_id: str | None = None, status: int | None = None, request_id: str | None = None,
-                     limit: int = 100, batch: int = 1000) -> list[dict[str, Any]]:
-    """Records in time order whose fields match; stream ids are milliseconds, so the time range is an id range."""
+async def iter_audit(redis: aioredis.Redis, start: float | None = None, end: float | None = None,
+                     batch: int = 1000) -> AsyncIterator[dict[str, Any]]:
+    """Every record in a time range, oldest first; stream ids are milliseconds, so the range is an id range."""
     low = f"{int(start * 1000)}-0" if start else "-"
     high = f"{int(end * 1000)}-18446744073709551615" if end else "+"
-    found: list[dict[str, Any]] = []
-    while len(found) < limit:
+    while True:
         entries = await redis.xrange(keys.AUDIT_STREAM, low, high, count=batch)
         for _entry_id, fields in entries:
-            record = orjson.loads(fields[b"record"])
-            if _matches(record, organization_id, status, request_id):
-                found.append(record)
-                if len(found) >= limit:
-                    break
+            yield orjson.loads(fields[b"record"])
         if len(entries) < batch:
-            break
+            return
         low = "(" + entries[-1][0].decode()
+
+
+async def read_audit(redis: aioredis.Redis, *, start: float | None = None, end: float | None = None,
+                     organization_id: str | None = None, status: int | None = None, request_id: str | None = None,
+                     limit: int = 100) -> list[dict[str, Any]]:
+    """Up to `limit` records in time order whose fields match."""
+    found: list[dict[str, Any]] = []
+    async for record in iter_audit(redis, start, end):
+        if _matches(record, organization_id, status, request_id):
+            found.append(record)
+            if len(found) >= limit:
+                break
     return found
 
 

@@ -128,3 +128,8 @@ def usage_recorded(request_id: str) -> str:
 def budget_alert(organization_id: str, period: str, level: str) -> str:
     """Set once when an organization crosses a budget threshold ("soft"/"hard") in a period."""
     return f"{PREFIX}:budget-alert:{organization_id}:{period}:{level}"
+
+
+def conversation_tier(organization_id: str, conversation_id: str) -> str:
+    """String: the tier of a conversation's last auto-routed turn, expiring when stickiness ends."""
+    return f"{PREFIX}:conv:{organization_id}:{conversation_id}:tier"

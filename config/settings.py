@@ -13,6 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from routing.settings import parse_routing_settings
+
 ENV_PREFIX = "os.environ/"
 TIER_NAMES = ("tier1", "tier2", "tier3", "tier4")
 
@@ -210,6 +212,7 @@ class Settings(_Strict):
         for tier in TIER_NAMES:
             if not any(f"tier{m.model_info.tier}" == tier for m in self.model_list):
                 raise ValueError(f"model_list: no model serves {tier}")
+        parse_routing_settings(self.routing)  # a bad routing section fails at load, with its key path
         return self
 
     # --- derived views -------------------------------------------------------------------------

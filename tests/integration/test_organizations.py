@@ -290,3 +290,20 @@ def test_every_answer_carries_the_rate_limit_headers(gw: Gateway) -> None:
 def test_usage_rejects_a_bad_date_naming_the_parameter(gw: Gateway) -> None:
     response = httpx.get(f"{gw.ai_url}/usage", params={"start_date": "2024-13-01"}, headers=gw.headers())
     assert response.status_code == 400 and response.json()["error"]["param"] == "start_date"
+
+
+def test_audit_export_writes_every_record_as_json_lines(gw: Gateway, tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from tests.harness import ROOT
+
+    target = tmp_path / "audit.jsonl"
+    result = subprocess.run([sys.executable, "-m", "cli.main", "audit", "export", "--output", str(target)],
+                            cwd=ROOT, env={**gw.env}, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in target.read_text().splitlines()]
+    assert len(lines) == len(_audit(gw)) > 0
+    assert all("request_id" in record and "status" in record for record in lines)
+    assert MASTER_KEY not in target.read_text() and "sk-tg-" not in target.read_text()

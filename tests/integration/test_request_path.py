@@ -218,3 +218,18 @@ def test_readiness_reports_redis_and_a_live_worker_per_tier(gateway: Gateway) ->
 
 def test_the_master_key_never_appears_in_the_logs(gateway: Gateway) -> None:
     assert MASTER_KEY not in gateway.log.read_text()
+
+
+def test_a_short_follow_up_in_the_same_conversation_stays_within_one_tier(client: openai.OpenAI) -> None:
+    meta = {"organization_id": "org_123", "conversation_id": "conv-sticky-1"}
+    first = client.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "Quero negociar um desconto para 40 licenças anuais"}],
+        extra_body={"metadata": {**meta, "intent": "negotiation"}})
+    assert first.headers["x-gateway-tier"] == "tier4"
+    follow = client.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "ok, obrigado"}], extra_body={"metadata": meta})
+    assert follow.headers["x-gateway-tier"] == "tier3", follow.headers["x-gateway-route-reason"]
+    alone = client.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "ok, obrigado"}],
+        extra_body={"metadata": {**meta, "conversation_id": "conv-sticky-other"}})
+    assert alone.headers["x-gateway-tier"] == "tier1"

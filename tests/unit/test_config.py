@@ -90,3 +90,10 @@ def test_a_missing_or_unparsable_file_is_a_config_error(tmp_path: Path) -> None:
     broken.write_text("model_list: [\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_settings(broken, environ={})
+
+
+def test_a_bad_routing_section_fails_at_load_with_the_file_and_key_path(tmp_path: Path) -> None:
+    path = _write(tmp_path, lambda c: c["routing"].update(stickiness={"ttl_seconds": -5}))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    assert str(path) in str(caught.value) and "routing.stickiness.ttl_seconds" in str(caught.value)
