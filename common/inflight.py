@@ -81,6 +81,13 @@ async def watch(redis: aioredis.Redis, tiers: list[str], interval: float = 2.0) 
             log.warning("orphan rescue failed: %s", exc)
 
 
+async def requeue(redis: aioredis.Redis, job: JobEnvelope) -> None:
+    """Put a job that never produced output back at the front of its queue (the end BRPOP takes from), with the
+    same id and reply channel: the waiting request gets the answer, its usage stays keyed by the same id."""
+    await redis.rpush(job.tier, task_message(keys.COMPLETE_TASK, job.id, job.tier, [job.to_dict()]))
+    await finish(redis, job.tier, None, "redispatched")
+
+
 async def rescue_orphans(redis: aioredis.Redis, tiers: list[str]) -> list[tuple[str, str]]:
     """Re-dispatch or fail the jobs in flight of workers that are gone; returns (job id, what was done)."""
     done: list[tuple[str, str]] = []
@@ -104,9 +111,7 @@ async def _rescue(redis: aioredis.Redis, record: InflightRecord) -> str:
         await finish(redis, job.tier, None, "dropped", job.organization_id)  # its client had its 504 already
         return "expired"
     if not record.produced:
-        # Same id and reply channel: the waiting request gets the answer, usage stays keyed by the same id.
-        await redis.lpush(job.tier, task_message(keys.COMPLETE_TASK, job.id, job.tier, [job.to_dict()]))
-        await finish(redis, job.tier, None, "redispatched")
+        await requeue(redis, job)
         log.warning("job %s re-dispatched: worker %s died before producing output", job.id, record.worker)
         return "redispatched"
     error = GatewayError(502, "the worker running this request died mid-answer", "worker_lost")

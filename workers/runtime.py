@@ -86,6 +86,11 @@ class WorkerRuntime:
         self.loop.run_forever()
 
     async def _run(self, job: JobEnvelope) -> JobOutcome | None:
+        if self.draining:
+            # Celery keeps consuming for up to a poll interval after SIGTERM; hand such a job to another worker.
+            log.info("job %s handed back to its queue: this worker is shutting down", job.id)
+            await inflight.requeue(self.redis, job)
+            return None
         if await self.redis.exists(keys.cancelled_flag(job.id)):
             log.info("job %s dropped: its client went away before it started", job.id)
             await self._end_inflight(job, "dropped", registered=False)

@@ -1,0 +1,184 @@
+"""A worker killed with SIGKILL mid-request, and a worker stopped with SIGTERM: what the client sees, what
+Redis keeps (no job stuck in flight, usage counted once)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from common import keys
+from tests.harness import Gateway, RedisProcess
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
+
+ORG = {"organization_id": "org_123"}  # enterprise plan: no rate limit gets in the way
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """Two tier-2 workers, so one can die while the other takes over; one worker for the other tiers."""
+    redis = RedisProcess.start()
+    specs = [("tier1,tier3,tier4", 2), ("tier2", 2), ("tier2", 2)]
+    running = Gateway(Path(tmp_path_factory.mktemp("fleet")), redis, worker_specs=specs).start()
+    yield running
+    running.stop()
+    redis.stop()
+
+
+def inflight(gateway: Gateway, tier: str) -> dict[str, dict[str, Any]]:
+    raw = gateway.redis.client().hgetall(keys.inflight(tier))
+    return {k.decode(): orjson.loads(v) for k, v in raw.items()}
+
+
+def wait_inflight(gateway: Gateway, tier: str, produced: bool | None = None, seconds: float = 15) -> dict[str, Any]:
+    """The one job in flight on `tier` (optionally once it has produced output)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for record in inflight(gateway, tier).values():
+            if produced is None or record["produced"] == produced:
+                return record
+        time.sleep(0.05)
+    raise AssertionError(f"no job in flight on {tier} within {seconds}s")
+
+
+def worker_named(gateway: Gateway, worker_id: str) -> str:
+    pid = int(worker_id.rsplit(":", 1)[1])
+    names = [name for name, process in gateway.processes.items() if process.pid == pid]
+    assert names, f"worker {worker_id} is none of the processes this test started"
+    return names[0]
+
+
+def kill_worker(gateway: Gateway, worker_id: str) -> str:
+    name = worker_named(gateway, worker_id)
+    os.kill(gateway.processes[name].pid, signal.SIGKILL)
+    gateway.processes[name].wait(10)
+    return name
+
+
+def audit_records(gateway: Gateway, request_id: str, settle_seconds: float = 3.0) -> list[dict[str, Any]]:
+    """The request's audit records (one per counted usage), once its worker had time to write them."""
+    time.sleep(settle_seconds)
+    entries = gateway.redis.client().xrange(keys.AUDIT_STREAM)
+    records = [orjson.loads(fields[b"record"]) for _, fields in entries]
+    return [r for r in records if r.get("request_id") == request_id]
+
+
+def wait_no_job_left(gateway: Gateway, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while any(inflight(gateway, t) for t in ("tier1", "tier2", "tier3", "tier4")):
+        assert time.monotonic() < deadline, f"jobs stuck in flight: {inflight(gateway, 'tier2')}"
+        time.sleep(0.2)
+    depth = gateway.redis.client().llen("tier2")
+    assert depth == 0, f"{depth} jobs left waiting on tier2"
+
+
+def restart(gateway: Gateway, name: str, tiers: str) -> None:
+    gateway.start_worker(tiers, 2, name=name)
+    deadline = time.monotonic() + 60
+    while gateway.redis.client().zcard(keys.worker_heartbeat(tiers)) < 2:
+        assert time.monotonic() < deadline, "the restarted worker never sent a heartbeat"
+        time.sleep(0.2)
+
+
+def chat(text: str, **extra: Any) -> dict[str, Any]:
+    return {"model": "tier2", "messages": [{"role": "user", "content": text}], "metadata": ORG, **extra}
+
+
+def test_a_sync_request_whose_worker_is_killed_before_answering_is_answered_by_another_worker(fleet: Gateway) -> None:
+    directive = "[sim ttft_ms=2500 tokens=12]"
+    result: dict[str, Any] = {}
+
+    def ask() -> None:
+        started = time.monotonic()
+        response = httpx.post(f"{fleet.ai_url}/chat/completions", json=chat(f"{directive} qual o prazo?"),
+                              headers=fleet.headers(), timeout=90)
+        result.update(response=response, seconds=time.monotonic() - started)
+
+    thread = threading.Thread(target=ask)
+    thread.start()
+    record = wait_inflight(fleet, "tier2")
+    time.sleep(0.5)  # the provider call is under way
+    name = kill_worker(fleet, record["worker"])
+    thread.join(60)
+
+    response = result["response"]
+    assert response.status_code == 200, f"expected the re-dispatched answer, got {response.status_code} {response.text}"
+    assert response.json()["choices"][0]["message"]["content"]
+    assert result["seconds"] < 30, f"the rescue took {result['seconds']:.1f}s"
+    calls = sum(n for d, n in fleet.sim_stats()["by_directive"].items() if d.startswith(directive))
+    assert calls == 2, f"the provider should be called by the dead worker and once more after it; got {calls}"
+    wait_no_job_left(fleet)
+    request_id = response.headers["x-request-id"]
+    records = audit_records(fleet, request_id)
+    assert len(records) == 1, f"usage of {request_id} recorded {len(records)} times: {records}"
+    assert records[0]["status"] == 200
+    restart(fleet, name, "tier2")
+
+
+def test_a_stream_whose_worker_is_killed_mid_answer_ends_with_an_error_event_and_done(fleet: Gateway) -> None:
+    body = chat("[sim tokens=80 token_delay_ms=150] me explica o plano", stream=True)
+    lines: list[str] = []
+    started = time.monotonic()
+    with httpx.stream("POST", f"{fleet.ai_url}/chat/completions", json=body, headers=fleet.headers(),
+                      timeout=60) as response:
+        assert response.status_code == 200
+        request_id = response.headers["x-request-id"]
+        killed_at = None
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                lines.append(line)
+            if killed_at is None and len(lines) == 3:
+                name = kill_worker(fleet, wait_inflight(fleet, "tier2", produced=True)["worker"])
+                killed_at = time.monotonic()
+    assert killed_at is not None, "the stream ended before the worker could be killed"
+    assert lines[-1] == "data: [DONE]", f"the stream did not end with [DONE]: {lines[-3:]}"
+    error = orjson.loads(lines[-2][6:])
+    assert error["error"]["code"] == "worker_lost", f"expected the worker_lost error event, got {error}"
+    assert time.monotonic() - killed_at < 15, "the client waited too long to learn its worker had died"
+    assert time.monotonic() - started < 40
+    wait_no_job_left(fleet)
+    assert len(audit_records(fleet, request_id)) <= 1, "usage of the cut stream counted more than once"
+    restart(fleet, name, "tier2")
+
+
+def test_a_worker_stopped_with_sigterm_finishes_its_running_jobs_and_takes_no_new_ones(fleet: Gateway) -> None:
+    directive = "[sim ttft_ms=3000 tokens=5]"
+    results: list[httpx.Response] = []
+
+    def ask() -> None:
+        results.append(httpx.post(f"{fleet.ai_url}/chat/completions", json=chat(f"{directive} oi"),
+                                  headers=fleet.headers(), timeout=90))
+
+    first = threading.Thread(target=ask)
+    first.start()
+    record = wait_inflight(fleet, "tier2")
+    name = worker_named(fleet, record["worker"])
+    draining = fleet.processes[name]
+    draining.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    # A job sent now must be run by the other tier-2 worker, not the draining one.
+    later = [threading.Thread(target=ask) for _ in range(2)]
+    for thread in later:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while len(running := inflight(fleet, "tier2")) < 3:
+        assert time.monotonic() < deadline, f"the two later jobs never started: {running}"
+        time.sleep(0.05)
+    assert [r["worker"] for r in running.values()].count(record["worker"]) == 1, "the draining worker took a new job"
+    advertised = {m.decode() for m in fleet.redis.client().zrange(keys.worker_heartbeat("tier2"), 0, -1)}
+    assert record["worker"] not in advertised, "a draining worker still advertises its tier"
+    for thread in [first, *later]:
+        thread.join(60)
+    assert [r.status_code for r in results] == [200, 200, 200], [r.text for r in results]
+    assert draining.wait(30) == 0, "the worker did not exit cleanly after its job ended"
+    assert all(r.json()["choices"][0]["message"]["content"] for r in results)
+    restart(fleet, name, "tier2")
