@@ -6,11 +6,13 @@ the limit. Windows are fixed calendar minutes (exact, cheap; a burst may straddl
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+import redis.exceptions
 
 from api.tenancy import OrgPolicy
 from common import keys
@@ -116,8 +118,10 @@ class RateLimiter:
         return Admission(policy, int(requests), int(tokens), reset, script_keys[1], estimated_tokens)
 
     async def release(self, organization_id: str, job_id: str) -> None:
-        """Give back the concurrency slot of a request that has ended (slots also expire by themselves)."""
-        await self._redis.zrem(keys.concurrency(organization_id), job_id)
+        """Give back the concurrency slot of a request that has ended (slots also expire by themselves, so with
+        Redis away the request still gets its answer)."""
+        with contextlib.suppress(redis.exceptions.RedisError):
+            await self._redis.zrem(keys.concurrency(organization_id), job_id)
 
     async def spend_usd(self, organization_id: str, now: float | None = None) -> float:
         """This month's spend, cached a second: enough for the soft budget cap (the hard cap is exact)."""
