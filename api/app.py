@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
@@ -14,11 +15,12 @@ from starlette.routing import Route
 from api import admin
 from api.completions import chat_completions
 from api.dashboard import dashboard
-from api.endpoints import list_models, liveness, readiness, route_preview
+from api.endpoints import list_models, liveness, metrics, readiness, route_preview
 from api.inspection import queues
 from api.state import Gateway
 from api.usage import usage
 from common import inflight
+from common.metrics import mark_process_dead
 from common.redis_url import redis_url
 from config import TIER_NAMES, Settings, load_settings
 
@@ -40,6 +42,7 @@ def create_app(settings: Settings | None = None, redis_address: str | None = Non
         try:
             yield
         finally:
+            mark_process_dead(os.getpid())
             watchdog.cancel()
             await gateway.listener.stop()
             await redis.aclose()
@@ -57,6 +60,7 @@ def create_app(settings: Settings | None = None, redis_address: str | None = Non
         Route("/ai/admin/audit", admin.list_audit, methods=["GET"]),
         Route("/ai/queues", queues, methods=["GET"]),
         Route("/ai/dashboard", dashboard, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         Route("/health/liveness", liveness, methods=["GET"]),
         Route("/health/readiness", readiness, methods=["GET"]),
     ]

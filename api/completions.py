@@ -14,7 +14,7 @@ import redis.exceptions
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api import jobs
+from api import jobs, observe
 from api.auth import OPERATOR_ORGANIZATION, Caller, acting_organization, authenticate
 from api.backpressure import check_capacity
 from api.errors import error_response
@@ -52,14 +52,15 @@ async def chat_completions(request: Request) -> Response:
         job, decision, admission = await _accept(gateway, request, intake)
     except GatewayError as exc:
         await _audit_refusal(gateway, intake, exc)
+        observe.answered(intake.decision.tier if intake.decision else "none", None, exc.status, intake.received_at)
         return error_response(exc, {"x-request-id": intake.request_id})
+    observe.started(job.tier)
     headers = {**gateway_headers(job.id, decision, decision.models[0]), **admission.headers()}
     if job.stream:
         return await relay_stream(gateway, request, job, decision, headers)
-    try:
-        return await answer_whole(gateway, request, job, decision, headers)
-    finally:
-        await gateway.finish(job.id, job.organization_id)
+    response = await answer_whole(gateway, request, job, decision, headers)
+    await gateway.finish(job, response.headers.get("x-gateway-model"), response.status_code)
+    return response
 
 
 async def _accept(gateway: Gateway, request: Request, intake: Intake) -> tuple[JobEnvelope, RouteDecision, Admission]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import redis.exceptions
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -15,6 +16,7 @@ from api.state import Gateway
 from api.validation import parse_chat_request
 from common import keys
 from common.errors import GatewayError
+from common.metrics import gauge_lines, scrape_registry
 from config import TIER_NAMES
 
 
@@ -73,3 +75,20 @@ async def readiness(request: Request) -> Response:
     ready = all(workers.values()) and gateway.listener.connected
     return JSONResponse({"status": "ok" if ready else "unavailable", "redis": "ok", "workers": workers},
                         200 if ready else 503)
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus text: every process's counters (multiprocess mode), plus queue depth and live workers."""
+    gateway: Gateway = request.app.state.gateway
+    body = generate_latest(scrape_registry() or REGISTRY)
+    try:
+        async with gateway.redis.pipeline(transaction=False) as pipe:
+            for tier in TIER_NAMES:
+                pipe.llen(tier)
+            depths = await pipe.execute()
+        live = {tier: await gateway.live_workers.count(tier) for tier in TIER_NAMES}
+    except redis.exceptions.RedisError:
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+    body += gauge_lines("llm_queue_depth", dict(zip(TIER_NAMES, depths, strict=True)))
+    body += gauge_lines("llm_live_workers", live)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from api import observe
 from api.jobs import LiveWorkers
 from api.ratelimit import RateLimiter
 from api.relay import ReplyListener
 from api.tenancy import Tenancy
+from common.jobs import JobEnvelope
 from common.usage import UsageRecorder
 from config import Deployment, Settings
 from routing import ModelCandidate, Router
@@ -37,7 +39,9 @@ class Gateway:
         return cls(settings, redis, ReplyListener(redis), LiveWorkers(redis), router, deployments,
                    Tenancy(settings, redis), RateLimiter(redis), UsageRecorder(redis, settings.audit.max_records))
 
-    async def finish(self, job_id: str, organization_id: str) -> None:
-        """A request has ended, however: stop listening for its job and give back its concurrency slot."""
-        self.listener.unregister(job_id)
-        await self.limiter.release(organization_id, job_id)
+    async def finish(self, job: JobEnvelope, model: str | None, status: int) -> None:
+        """A request has ended, however: stop listening for its job, give back its concurrency slot, count it."""
+        self.listener.unregister(job.id)
+        observe.ended(job.tier)
+        observe.answered(job.tier, model, status, job.received_at)
+        await self.limiter.release(job.organization_id, job.id)

@@ -11,7 +11,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api import jobs
+from api import jobs, observe
 from api.errors import error_response
 from api.sse import SSE_HEADERS, DisconnectAwareStream
 from api.state import Gateway
@@ -40,16 +40,17 @@ async def relay_stream(gateway: Gateway, request: Request, job: JobEnvelope, dec
         first = await next_event(queue, job.deadline, wait_at_most=gateway.settings.server.keepalive_seconds)
     except TimeoutError:
         await jobs.cancel(gateway.redis, job.id)
-        await gateway.finish(job.id, job.organization_id)
+        await gateway.finish(job, None, 504)
         return error_response(deadline_error(), headers)
     except GatewayError as exc:
-        await gateway.finish(job.id, job.organization_id)
+        await gateway.finish(job, None, exc.status)
         return error_response(exc, headers)
     if first is not None and first["type"] == "error":
-        await gateway.finish(job.id, job.organization_id)
+        await gateway.finish(job, None, first["status"])
         return error_response(GatewayError.from_event(first), headers)
     if first is not None and first["type"] == "start":
         headers = {**headers, "x-gateway-model": first["model"]}
+        observe.first_token(job.tier, first["model"], job.received_at)
 
     async def on_disconnect() -> None:
         await jobs.cancel(gateway.redis, job.id)
@@ -63,11 +64,16 @@ async def _sse_events(gateway: Gateway, job: JobEnvelope, queue: asyncio.Queue[d
     keepalive = gateway.settings.server.keepalive_seconds
     event = first
     finishing: dict[str, Any] | None = None  # the finish_reason chunk, held until the cost is known
+    model = first["model"] if first is not None and first["type"] == "start" else None
+    status = 499  # unless the stream reaches its end: the client left
     try:
         while True:
             if event is not None:
                 kind = event["type"]
-                if kind == "chunk":
+                if kind == "start" and model is None:
+                    model = event["model"]
+                    observe.first_token(job.tier, model, job.received_at)
+                elif kind == "chunk":
                     out = []
                     for chunk in event["chunks"]:
                         if chunk["choices"] and chunk["choices"][0].get("finish_reason"):
@@ -77,21 +83,24 @@ async def _sse_events(gateway: Gateway, job: JobEnvelope, queue: asyncio.Queue[d
                     if out:
                         yield b"".join(out)
                 elif kind == "end":
+                    status = 200
                     yield b"".join(sse_data(chunk) for chunk in _closing_chunks(job, event, finishing)) + DONE
                     return
                 elif kind == "error":
+                    status = event["status"]
                     yield sse_data({"error": event["error"]}) + DONE
                     return
             try:
                 event = await next_event(queue, job.deadline, wait_at_most=keepalive)
             except TimeoutError:
+                status = 504
                 await jobs.cancel(gateway.redis, job.id)
                 yield sse_data(on_deadline.body()) + DONE
                 return
             if event is None:
                 yield KEEPALIVE
     finally:
-        await gateway.finish(job.id, job.organization_id)
+        await gateway.finish(job, model, status)
 
 
 def _closing_chunks(job: JobEnvelope, end: dict[str, Any], finishing: dict[str, Any] | None) -> list[dict[str, Any]]:

@@ -6,9 +6,11 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
 
 from cli.audit_commands import add_audit_commands
 from cli.routing_commands import add_routing_commands
+from common.metrics_env import MULTIPROC_ENV, prepare_multiprocess_dir
 from config import ConfigError, load_settings
 
 
@@ -78,6 +80,9 @@ def _run_api(args: argparse.Namespace) -> int:
         return 2
     if not settings.general_settings.master_key:
         print("tiergate: no master key (LITELLM_MASTER_KEY); every request will get 401", file=sys.stderr)
+    if args.workers > 1 and not os.environ.get(MULTIPROC_ENV):
+        # Several API processes behind one port: /metrics must add up all of them.
+        prepare_multiprocess_dir(tempfile.mkdtemp(prefix="tiergate-metrics-"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
                 loop="uvloop", http="httptools", log_level="warning", access_log=False, lifespan="on",

@@ -8,12 +8,14 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from urllib.parse import urlparse
 
 import httpx
 
 from cli.local_redis import LocalRedis, find_or_start
+from common.metrics_env import MULTIPROC_ENV
 from common.redis_url import redacted, redis_url
 from config import load_settings
 
@@ -27,6 +29,8 @@ def run_up(args: argparse.Namespace) -> int:
     settings = load_settings(environ=env)
     local_redis = find_or_start(redis_url(env))
     env["REDIS_URL"] = local_redis.url
+    # Every process writes its metrics here; the API's /metrics adds them up.
+    env.setdefault(MULTIPROC_ENV, tempfile.mkdtemp(prefix="tiergate-metrics-"))
     master_key = settings.general_settings.master_key
     if not master_key:
         # A known development key, so the README's examples work as written; the API binds 127.0.0.1 only.

@@ -152,8 +152,13 @@ class Gateway:
         self.api_port = self.api_port or free_port()
         self.sim_port = self.sim_port or free_port()
         config = write_config(self.workdir / "config.yaml", self.sim_url, self.config_overrides)
+        metrics_dir = self.workdir / "metrics"
+        metrics_dir.mkdir(exist_ok=True)
+        for stale in metrics_dir.glob("*.db"):
+            stale.unlink()
         self.env = {**os.environ, "REDIS_URL": self.redis.url, "LITELLM_MASTER_KEY": MASTER_KEY,
-                    "TIERGATE_CONFIG": str(config), "PYTHONUNBUFFERED": "1"}
+                    "TIERGATE_CONFIG": str(config), "PYTHONUNBUFFERED": "1",
+                    "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
         for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "TOGETHER_API_KEY", "GROQ_API_KEY"):
             self.env.pop(name, None)
         self.processes["sim"] = tiergate("sim", "--port", str(self.sim_port), *self.sim_args, env=self.env,

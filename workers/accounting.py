@@ -16,6 +16,7 @@ from common import keys
 from common.audit import answer_for_audit, content_for_audit, safe_metadata
 from common.budget import crossed_levels
 from common.jobs import JobEnvelope
+from common.metrics import BUDGET_ALERTS, COST, TOKENS
 from common.pricing import usage_cost
 from common.usage import UsageEntry, UsageRecorder, period_of
 from config import Settings
@@ -52,6 +53,7 @@ class Accountant:
         if not recorded.counted:
             log.info("usage of %s was already counted; not counting again", job.id)
             return
+        _count(job, entry)
         for level in crossed_levels(recorded.spend_before_nusd, recorded.spend_after_nusd, job.budget_usd,
                                     job.budget_soft_ratio):
             await self._alert(job.organization_id, level, recorded.spend_after_nusd / 1e9, job.budget_usd or 0)
@@ -86,6 +88,7 @@ class Accountant:
         marker = keys.budget_alert(organization_id, period_of(time.time()), level)
         if not await self._redis.set(marker, 1, nx=True, ex=40 * 86400):
             return
+        BUDGET_ALERTS.labels(level).inc()
         log.warning("budget alert: organization %s crossed its %s budget threshold: $%.4f of $%.2f",
                     organization_id, level, spent, budget)
         webhook = self._settings.budgets.alert_webhook
@@ -100,3 +103,14 @@ class Accountant:
             await self._http.post(url, json=payload, timeout=5)
         except httpx.HTTPError as exc:
             log.warning("budget alert webhook failed: %s", type(exc).__name__)
+
+
+def _count(job: JobEnvelope, entry: UsageEntry) -> None:
+    """Prometheus sees tokens and cost exactly when usage does: once per request, by the worker that counted it."""
+    model = entry.model or "none"
+    if entry.prompt_tokens:
+        TOKENS.labels(model, job.tier, "prompt").inc(entry.prompt_tokens)
+    if entry.completion_tokens:
+        TOKENS.labels(model, job.tier, "completion").inc(entry.completion_tokens)
+    if entry.cost_usd:
+        COST.labels(job.organization_id, model).inc(entry.cost_usd)

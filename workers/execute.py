@@ -16,6 +16,7 @@ import httpx
 
 from common.errors import GatewayError
 from common.jobs import JobEnvelope, encode_event
+from common.metrics import FALLBACKS, RETRIES
 from common.pricing import usage_cost
 from config import Deployment
 from workers.http import call_stream, call_whole
@@ -158,7 +159,9 @@ class JobRunner:
                     raise GatewayError(400, f"{name} rejected the request: {exc.message}",
                                        "provider_bad_request") from None
                 if step != "retry":
+                    FALLBACKS.labels(name).inc()
                     return exc
+                RETRIES.labels(name).inc()
                 await asyncio.sleep(delay)
                 retries += 1
                 continue

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from common import keys
+from common.metrics import COOLDOWNS
 from config import Deployment
 from config.settings import RouterSettings
 from routing.chain import order_models
@@ -135,6 +136,7 @@ class Cooldowns:
             pipe.set(keys.model_cooldown(model), f"{until:.3f}", ex=int(self._cooldown_time) + PROBE_GRACE_SECONDS)
             pipe.delete(keys.model_failures(model), keys.model_probe(model))
             await pipe.execute()
+        COOLDOWNS.labels(model).inc()
         log.warning("%s cooling down for %gs", model, self._cooldown_time)
 
     async def seconds_left(self, models: list[str]) -> float | None:
