@@ -14,7 +14,7 @@ import redis.exceptions
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api import jobs, observe
+from api import cache, jobs, observe
 from api.auth import OPERATOR_ORGANIZATION, Caller, acting_organization, authenticate
 from api.backpressure import check_capacity
 from api.errors import error_response
@@ -27,6 +27,7 @@ from api.validation import ChatRequest, parse_chat_request
 from api.waiting import ClientGone, next_event, wait_disconnect
 from common import keys
 from common.audit import append_audit, refusal_record
+from common.cache import CacheControl
 from common.errors import GatewayError
 from common.jobs import JobEnvelope
 from common.tokens import prompt_tokens
@@ -43,6 +44,7 @@ class Intake:
     chat: ChatRequest | None = None
     organization: str | None = None
     decision: RouteDecision | None = None
+    cache: CacheControl | None = None
 
 
 async def chat_completions(request: Request) -> Response:
@@ -56,6 +58,12 @@ async def chat_completions(request: Request) -> Response:
         return error_response(exc, {"x-request-id": intake.request_id})
     observe.started(job.tier)
     headers = {**gateway_headers(job.id, decision, decision.models[0]), **admission.headers()}
+    assert intake.cache is not None
+    cached = await cache.consult(gateway, job, intake.cache)
+    if cached is not None:
+        await cache.record_hit(gateway, job, cached)
+        await gateway.finish(job, cached.model, 200)
+        return cache.hit_response(job, cached, headers)
     if job.stream:
         return await relay_stream(gateway, request, job, decision, headers)
     response = await answer_whole(gateway, request, job, decision, headers)
@@ -67,6 +75,9 @@ async def _accept(gateway: Gateway, request: Request, intake: Intake) -> tuple[J
     intake.caller = await authenticate(request, gateway.tenancy)
     intake.chat = chat = parse_chat_request(await read_body(request, gateway.settings.server.max_body_bytes),
                                             gateway.settings.security)
+    settings = gateway.settings.litellm_settings
+    intake.cache = CacheControl.from_request(chat.cache, chat.body.get("temperature"), settings.cache,
+                                             settings.cache_ttl)
     intake.organization = acting_organization(intake.caller, chat.metadata)
     policy = await policy_for(gateway, intake.caller, intake.organization)
     intake.decision = decision = await decide(gateway, chat, policy)

@@ -27,6 +27,7 @@ class ReplyListener:
         self.instance = uuid.uuid4().hex[:12]
         self.channel = keys.reply_channel(self.instance)
         self._waiting: dict[str, asyncio.Queue[dict[str, Any]]] = {}
+        self._cache_watchers: dict[str, set[asyncio.Event]] = {}
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 
@@ -47,6 +48,19 @@ class ReplyListener:
     def unregister(self, job_id: str) -> None:
         self._waiting.pop(job_id, None)
 
+    def watch_cache(self, key: str) -> asyncio.Event:
+        """Set when a worker announces the cache entry `key` filled (or its job over): see common/cache.py."""
+        event = asyncio.Event()
+        self._cache_watchers.setdefault(key, set()).add(event)
+        return event
+
+    def unwatch_cache(self, key: str, event: asyncio.Event) -> None:
+        watchers = self._cache_watchers.get(key)
+        if watchers is not None:
+            watchers.discard(event)
+            if not watchers:
+                del self._cache_watchers[key]
+
     @property
     def connected(self) -> bool:
         return self._subscribed.is_set()
@@ -55,11 +69,16 @@ class ReplyListener:
         while True:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self.channel)
+                await pubsub.subscribe(self.channel, keys.CACHE_FILLED_CHANNEL)
                 self._subscribed.set()
+                cache_channel = keys.CACHE_FILLED_CHANNEL.encode()
                 while True:
                     message = await pubsub.get_message(timeout=None)
-                    if message is not None:
+                    if message is None:
+                        continue
+                    if message["channel"] == cache_channel:
+                        self._cache_filled(message["data"].decode())
+                    else:
                         self._dispatch(message["data"])
             except asyncio.CancelledError:
                 await pubsub.aclose()
@@ -84,3 +103,7 @@ class ReplyListener:
         queue = self._waiting.get(event.get("id", ""))
         if queue is not None:
             queue.put_nowait(event)
+
+    def _cache_filled(self, key: str) -> None:
+        for event in self._cache_watchers.get(key, ()):
+            event.set()

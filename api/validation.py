@@ -40,6 +40,7 @@ class ChatRequest:
     metadata: dict[str, Any] = field(default_factory=dict)
     timeout: float | None = None
     flags: list[str] = field(default_factory=list)   # for the audit record, e.g. "prompt_injection"
+    cache: Any = None                                 # LiteLLM's per-request cache controls
 
 
 def parse_chat_request(raw: bytes, security: SecuritySettings | None = None) -> ChatRequest:
@@ -73,7 +74,7 @@ def parse_chat_request(raw: bytes, security: SecuritySettings | None = None) -> 
                            "prompt_injection", "messages")
     forward = {k: v for k, v in body.items()
                if k not in TIERGATE_FIELDS and k not in ("model", "stream", "stream_options")}
-    return ChatRequest(forward, messages, model, stream, include_usage, metadata, timeout, flags)
+    return ChatRequest(forward, messages, model, stream, include_usage, metadata, timeout, flags, body.get("cache"))
 
 
 def _messages(messages: Any, security: SecuritySettings) -> list[dict[str, Any]]:

@@ -37,6 +37,8 @@ class JobEnvelope:
     estimated_tokens: int = 0     # what admission took from that window
     budget_usd: float | None = None   # the organization's monthly budget, for threshold alerts
     budget_soft_ratio: float = 0.8
+    cache_key: str = ""           # set when the answer may be stored in the response cache
+    cache_ttl: int = 0
 
     @property
     def user_id(self) -> str | None:

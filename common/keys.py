@@ -133,3 +133,19 @@ def budget_alert(organization_id: str, period: str, level: str) -> str:
 def conversation_tier(organization_id: str, conversation_id: str) -> str:
     """String: the tier of a conversation's last auto-routed turn, expiring when stickiness ends."""
     return f"{PREFIX}:conv:{organization_id}:{conversation_id}:tier"
+
+
+# --- response cache (common/cache.py) ---
+
+#: Channel on which a worker announces that a cache entry was filled (or its job failed): payload is the key hash.
+CACHE_FILLED_CHANNEL = f"{PREFIX}:cache:filled"
+
+
+def response_cache(key_hash: str) -> str:
+    """String: a cached answer (JSON), expiring with its TTL."""
+    return f"{PREFIX}:cache:{key_hash}"
+
+
+def cache_leader(key_hash: str) -> str:
+    """Held by the one request computing an answer that identical concurrent requests wait for."""
+    return f"{PREFIX}:cache:leader:{key_hash}"

@@ -92,6 +92,15 @@ class LitellmSettings(_Open):
     cache: bool = False
     cache_params: dict[str, Any] = Field(default_factory=dict)
 
+    @property
+    def cache_ttl(self) -> int:
+        return int(self.cache_params.get("ttl", 600))
+
+    @property
+    def max_entry_bytes(self) -> int:
+        """Answers larger than this are not cached (keeps one chatty answer from crowding Redis)."""
+        return int(self.cache_params.get("max_entry_bytes", 256 * 1024))
+
     @field_validator("fallbacks", mode="before")
     @classmethod
     def _accept_list_shape(cls, value: Any) -> Any:

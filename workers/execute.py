@@ -45,6 +45,10 @@ class JobOutcome:
     # What reached the client so far, so a cancelled stream is billed for what was generated:
     streamed_chunks: int = 0
     answer_parts: list[str] = field(default_factory=list)
+    # For the response cache: the whole answer of a sync job; how a stream ended.
+    completion: dict[str, Any] | None = None
+    finish_reason: str | None = None
+    streamed_tool_calls: bool = False
 
     @property
     def answer(self) -> str:
@@ -53,8 +57,12 @@ class JobOutcome:
     def relayed(self, chunks: list[dict[str, Any]]) -> None:
         for chunk in chunks:
             if chunk.get("choices"):
+                choice = chunk["choices"][0]
+                delta = choice.get("delta") or {}
                 self.streamed_chunks += 1
-                self.answer_parts.append(chunk["choices"][0].get("delta", {}).get("content") or "")
+                self.answer_parts.append(delta.get("content") or "")
+                self.streamed_tool_calls = self.streamed_tool_calls or bool(delta.get("tool_calls"))
+                self.finish_reason = choice.get("finish_reason") or self.finish_reason
 
     def note(self, model: str, outcome: str, started: float) -> None:
         """One try of one model, with what came of it and how long it took (monotonic `started`)."""
@@ -196,6 +204,7 @@ class JobRunner:
             completion["id"] = f"chatcmpl-{job.id}"
             self._settle(outcome, deployment, completion.get("usage"))
             outcome.answer_parts = [str(c.get("message", {}).get("content") or "") for c in completion["choices"]]
+            outcome.completion = completion
             await self._publish(job.reply_to, encode_event(job.id, "result", completion=completion,
                                                            model=deployment.name, cost=outcome.cost))
             return time.monotonic() - started_at
