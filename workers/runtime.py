@@ -19,8 +19,10 @@ import redis.asyncio as aioredis
 
 from common import inflight, keys
 from common.jobs import JobEnvelope, decode_event
+from common.metrics import QUEUE_WAIT
 from config import Settings
 from workers.accounting import Accountant
+from workers.cache_fill import fill_cache
 from workers.execute import JobOutcome, JobRunner
 from workers.http import new_client
 from workers.resilience import Resilience
@@ -96,6 +98,7 @@ class WorkerRuntime:
             await self._end_inflight(job, "dropped", registered=False)
             await self._settle(job, None, CLIENT_GONE)
             return None
+        QUEUE_WAIT.labels(job.tier).observe(max(0.0, time.time() - job.enqueued_at))
         task = asyncio.current_task()
         assert task is not None
         self._jobs[job.id] = task  # type: ignore[assignment]
@@ -122,6 +125,7 @@ class WorkerRuntime:
 
     async def _settle(self, job: JobEnvelope, outcome: JobOutcome | None, status: int) -> None:
         try:
+            await fill_cache(self.redis, job, outcome, status, self.settings.litellm_settings.max_entry_bytes)
             await self.accountant.settle(job, outcome, status)
         except Exception:  # never lose the worker over bookkeeping; the log says which request
             log.exception("could not record usage of %s", job.id)
