@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument("--loglevel", default="info")
     worker.add_argument("--grace", type=float, default=float(os.environ.get("TIERGATE_SHUTDOWN_GRACE", 60)),
                         help="on SIGTERM: seconds running jobs get to finish; none is taken meanwhile")
+    worker.add_argument("--metrics-port", type=int, default=None,
+                        help="serve this worker's Prometheus metrics on this port")
     worker.set_defaults(run=_run_worker)
 
     sim = sub.add_parser("sim", help="the provider simulator alone")
@@ -96,6 +98,8 @@ def _run_worker(args: argparse.Namespace) -> int:
     os.environ["TIERGATE_CONCURRENCY"] = str(args.concurrency)
     os.environ["TIERGATE_SHUTDOWN_GRACE"] = str(args.grace)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.metrics_port:
+        _serve_metrics(args.metrics_port)
     from workers.celery_app import app
 
     tiers = args.tiers.replace(" ", "")
@@ -103,6 +107,15 @@ def _run_worker(args: argparse.Namespace) -> int:
                      "-n", f"tiergate-{tiers.replace(',', '-')}-{os.getpid()}@%h", "--without-gossip",
                      "--without-mingle", "-l", args.loglevel])
     return 0
+
+
+def _serve_metrics(port: int) -> None:
+    """A worker on a host of its own is its own scrape target (on one host, the API's /metrics has it)."""
+    from prometheus_client import REGISTRY, start_http_server
+
+    from common.metrics import scrape_registry
+
+    start_http_server(port, registry=scrape_registry() or REGISTRY)
 
 
 def _run_sim(args: argparse.Namespace) -> int:
