@@ -37,7 +37,8 @@ class Gateway:
         router = Router(settings.routing, candidates, settings.litellm_settings.fallbacks,
                         settings.router_settings.routing_strategy)
         return cls(settings, redis, ReplyListener(redis), LiveWorkers(redis), router, deployments,
-                   Tenancy(settings, redis), RateLimiter(redis), UsageRecorder(redis, settings.audit.max_records))
+                   Tenancy(settings, redis), RateLimiter(redis),
+                   UsageRecorder(redis, settings.audit.max_records, settings.audit.retention_days))
 
     async def finish(self, job: JobEnvelope, model: str | None, status: int) -> None:
         """A request has ended, however: stop listening for its job, give back its concurrency slot, count it."""

@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 
 from common import keys
 from common.redaction import redact, redact_messages
+from common.usage import audit_min_id
 
 #: Obvious prompt-injection phrasings (pt/es/en); flagged in the record, blocked only when configured.
 _INJECTION = re.compile(
@@ -60,8 +61,13 @@ def refusal_record(request_id: str, status: int, code: str | None, message: str,
     }
 
 
-async def append_audit(redis: aioredis.Redis, record: dict[str, Any], max_records: int) -> None:
-    await redis.xadd(keys.AUDIT_STREAM, {"record": orjson.dumps(record)}, maxlen=max_records, approximate=True)
+async def append_audit(redis: aioredis.Redis, record: dict[str, Any], max_records: int,
+                       retention_days: float) -> None:
+    """One record; the stream keeps at most `max_records` and nothing older than `retention_days`."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.xadd(keys.AUDIT_STREAM, {"record": orjson.dumps(record)}, maxlen=max_records, approximate=True)
+        pipe.xtrim(keys.AUDIT_STREAM, minid=audit_min_id(time.time(), retention_days * 86400), approximate=True)
+        await pipe.execute()
 
 
 async def iter_audit(redis: aioredis.Redis, start: float | None = None, end: float | None = None,

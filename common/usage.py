@@ -22,10 +22,11 @@ _RECORD = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return {0, 0, 0} end
 local after = redis.call('INCRBY', KEYS[2], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
-for i = 10, #ARGV, 2 do redis.call('HINCRBY', KEYS[3], ARGV[i], ARGV[i + 1]) end
+for i = 11, #ARGV, 2 do redis.call('HINCRBY', KEYS[3], ARGV[i], ARGV[i + 1]) end
 redis.call('EXPIRE', KEYS[3], ARGV[4])
 redis.call('SADD', KEYS[4], ARGV[5])
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', 'record', ARGV[6])
+redis.call('XTRIM', KEYS[5], 'MINID', '~', ARGV[10])
 if ARGV[9] == '1' and redis.call('EXISTS', KEYS[6]) == 1 then redis.call('INCRBY', KEYS[6], ARGV[8]) end
 return {1, after - tonumber(ARGV[2]), after}
 """
@@ -68,6 +69,11 @@ class Recorded:
     spend_after_nusd: int
 
 
+def audit_min_id(now: float, retention_seconds: float) -> str:
+    """Stream ids are milliseconds: records older than the retention sort below this id."""
+    return f"{int((now - retention_seconds) * 1000)}-0"
+
+
 def period_of(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m")
 
@@ -77,15 +83,16 @@ def day_of(timestamp: float) -> str:
 
 
 class UsageRecorder:
-    def __init__(self, redis: aioredis.Redis, audit_max_records: int) -> None:
+    def __init__(self, redis: aioredis.Redis, audit_max_records: int, audit_retention_days: float) -> None:
         self._script = redis.register_script(_RECORD)
         self._audit_max = audit_max_records
+        self._retention = audit_retention_days * 86400
 
     async def record(self, entry: UsageEntry, audit: dict[str, Any], tokens_key: str | None = None,
                      token_delta: int = 0) -> Recorded:
         args: list[Any] = [
             7 * 86400, entry.cost_nusd, 40 * 86400, 400 * 86400, entry.organization_id, orjson.dumps(audit),
-            self._audit_max, token_delta, 1 if tokens_key else 0,
+            self._audit_max, token_delta, 1 if tokens_key else 0, audit_min_id(entry.time, self._retention),
         ]
         for field, value in entry.counters().items():
             args += [field, value]

@@ -30,7 +30,7 @@ class Accountant:
         self._redis = redis
         self._settings = settings
         self._http = http
-        self._recorder = UsageRecorder(redis, settings.audit.max_records)
+        self._recorder = UsageRecorder(redis, settings.audit.max_records, settings.audit.retention_days)
         self._deployments = settings.deployments()
         self._webhooks: set[asyncio.Future[None]] = set()
 

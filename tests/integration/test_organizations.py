@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import concurrent.futures
+import http.server
+import json
 import re
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +16,7 @@ import httpx
 import openai
 import pytest
 
+from cli.local_redis import free_port
 from tests.harness import MASTER_KEY, Gateway, RedisProcess
 
 pytestmark = pytest.mark.integration
@@ -32,15 +36,31 @@ OVERRIDES: dict[str, Any] = {
                       "org_money": {"plan": "enterprise"}},
     "default_plan": None,
 }
+WEBHOOK_PORT = free_port()
+OVERRIDES["budgets"] = {"alert_webhook": f"http://127.0.0.1:{WEBHOOK_PORT}/budget"}
+ALERTS: list[dict[str, Any]] = []
+
+
+class _AlertReceiver(http.server.BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        ALERTS.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
 
 
 @pytest.fixture(scope="module")
 def gw(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     redis_server.client().flushall()
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", WEBHOOK_PORT), _AlertReceiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
     running = Gateway(Path(tmp_path_factory.mktemp("orgs")), redis_server, config_overrides=OVERRIDES,
                       api_processes=3).start()
     yield running
     running.stop()
+    receiver.shutdown()
 
 
 def _admin(gw: Gateway, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -234,6 +254,12 @@ def test_the_soft_budget_caps_the_tier_and_the_hard_budget_returns_402(gw: Gatew
         openai.OpenAI(base_url=gw.ai_url, api_key=key, max_retries=0).chat.completions.create(
             model="auto", messages=[{"role": "user", "content": "oi"}])
     assert caught.value.status_code == 402
+    time.sleep(0.5)
+    mine = [alert for alert in ALERTS if alert["organization_id"] == "org_budget"]
+    assert sorted(alert["level"] for alert in mine) == ["hard", "soft"], ALERTS
+    metrics = httpx.get(f"{gw.base_url}/metrics").text
+    assert 'llm_budget_alerts_total{level="soft"} 1.0' in metrics
+    assert 'llm_budget_alerts_total{level="hard"} 1.0' in metrics
 
 
 def test_usage_totals_equal_the_sum_of_the_audit_records(gw: Gateway) -> None:
