@@ -19,7 +19,7 @@ from starlette.responses import Response
 from api.sse import SSE_HEADERS, DisconnectAwareStream
 from api.state import Gateway
 from common import keys
-from common.audit import content_for_audit, safe_metadata
+from common.audit import accepted_record
 from common.cache import CacheControl, cache_key
 from common.jobs import JobEnvelope
 from common.metrics import CACHE
@@ -119,13 +119,5 @@ async def record_hit(gateway: Gateway, job: JobEnvelope, answer: CachedAnswer) -
     entry = UsageEntry(request_id=job.id, organization_id=job.organization_id, tier=job.tier, model=answer.model,
                        user_id=job.user_id, prompt_tokens=0, completion_tokens=0, cost_usd=0.0, cache_hit=True,
                        error=False, time=now)
-    mode = gateway.settings.audit.content
-    audit = {
-        "time": now, "request_id": job.id, "accepted": True, "status": 200, "organization_id": job.organization_id,
-        "user_id": job.user_id, "conversation_id": job.metadata.get("conversation_id"), "key_id": job.key_id,
-        "route": job.route, "attempts": [], "model": answer.model, "prompt_tokens": 0, "completion_tokens": 0,
-        "cost_usd": 0.0, "latency_ms": round((now - job.received_at) * 1000, 1), "cache_hit": True,
-        "stream": job.stream, "metadata": safe_metadata(job.metadata), "flags": job.flags,
-        "messages": content_for_audit(job.body.get("messages") or [], mode), "answer": None,
-    }
+    audit = accepted_record(job, entry, 200, attempts=[], answer=None, content_mode=gateway.settings.audit.content)
     await gateway.usage.record(entry, audit, job.tokens_key or None, -job.estimated_tokens)

@@ -11,8 +11,9 @@ import orjson
 import redis.asyncio as aioredis
 
 from common import keys
+from common.jobs import JobEnvelope
 from common.redaction import redact, redact_messages
-from common.usage import audit_min_id
+from common.usage import UsageEntry, audit_min_id
 
 #: Obvious prompt-injection phrasings (pt/es/en); flagged in the record, blocked only when configured.
 _INJECTION = re.compile(
@@ -58,6 +59,22 @@ def refusal_record(request_id: str, status: int, code: str | None, message: str,
         "route": route, "attempts": [], "model": None, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
         "latency_ms": 0.0, "cache_hit": False, "metadata": safe_metadata(metadata), "flags": flags or [],
         "messages": content_for_audit(messages, content_mode) if messages else None, "answer": None,
+    }
+
+
+def accepted_record(job: JobEnvelope, entry: UsageEntry, status: int, *, attempts: list[dict[str, Any]],
+                    answer: str | None, content_mode: str) -> dict[str, Any]:
+    """The record of a request that was accepted (answered by a worker or from the cache)."""
+    return {
+        "time": entry.time, "request_id": job.id, "accepted": True, "status": status,
+        "organization_id": job.organization_id, "user_id": job.user_id,
+        "conversation_id": job.metadata.get("conversation_id"), "key_id": job.key_id, "route": job.route,
+        "attempts": attempts, "model": entry.model, "prompt_tokens": entry.prompt_tokens,
+        "completion_tokens": entry.completion_tokens, "cost_usd": entry.cost_usd,
+        "latency_ms": round((entry.time - (job.received_at or job.enqueued_at)) * 1000, 1),
+        "cache_hit": entry.cache_hit, "stream": job.stream, "metadata": safe_metadata(job.metadata),
+        "flags": job.flags, "messages": content_for_audit(job.body.get("messages") or [], content_mode),
+        "answer": answer_for_audit(answer, content_mode),
     }
 
 

@@ -13,7 +13,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from common import keys
-from common.audit import answer_for_audit, content_for_audit, safe_metadata
+from common.audit import accepted_record
 from common.budget import crossed_levels
 from common.jobs import JobEnvelope
 from common.metrics import BUDGET_ALERTS, COST, TOKENS
@@ -47,7 +47,8 @@ class Accountant:
             model=outcome.model if outcome else None, user_id=job.user_id, prompt_tokens=prompt,
             completion_tokens=completion, cost_usd=outcome.cost if outcome else 0.0, cache_hit=False,
             error=status >= 400, time=now)
-        audit = self._audit_record(job, outcome, status, entry, outcome.answer if outcome else None, now)
+        audit = accepted_record(job, entry, status, attempts=[asdict(a) for a in outcome.attempts] if outcome else [],
+                                answer=outcome.answer if outcome else None, content_mode=self._settings.audit.content)
         delta = (prompt + completion - job.estimated_tokens) if usage else 0
         recorded = await self._recorder.record(entry, audit, job.tokens_key or None, delta)
         if not recorded.counted:
@@ -67,21 +68,6 @@ class Accountant:
         outcome.usage = {"prompt_tokens": job.estimated_tokens, "completion_tokens": outcome.streamed_chunks,
                          "total_tokens": job.estimated_tokens + outcome.streamed_chunks}
         outcome.cost = usage_cost(outcome.usage, deployment.input_cost_per_token, deployment.output_cost_per_token)
-
-    def _audit_record(self, job: JobEnvelope, outcome: JobOutcome | None, status: int, entry: UsageEntry,
-                      answer: str | None, now: float) -> dict[str, Any]:
-        mode = self._settings.audit.content
-        return {
-            "time": now, "request_id": job.id, "accepted": True, "status": status,
-            "organization_id": job.organization_id, "user_id": job.user_id,
-            "conversation_id": job.metadata.get("conversation_id"), "key_id": job.key_id, "route": job.route,
-            "attempts": [asdict(a) for a in outcome.attempts] if outcome else [], "model": entry.model,
-            "prompt_tokens": entry.prompt_tokens, "completion_tokens": entry.completion_tokens,
-            "cost_usd": entry.cost_usd, "latency_ms": round((now - (job.received_at or job.enqueued_at)) * 1000, 1),
-            "cache_hit": False, "stream": job.stream, "metadata": safe_metadata(job.metadata), "flags": job.flags,
-            "messages": content_for_audit(job.body.get("messages") or [], mode),
-            "answer": answer_for_audit(answer, mode),
-        }
 
     async def _alert(self, organization_id: str, level: str, spent: float, budget: float) -> None:
         """Once per organization, month and level: a log line and, when configured, a webhook."""
