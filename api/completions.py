@@ -119,19 +119,19 @@ async def policy_for(gateway: Gateway, caller: Caller, organization: str) -> Org
 
 async def decide(gateway: Gateway, chat: ChatRequest, policy: OrgPolicy) -> RouteDecision:
     """The route, with the plan's cap and, past the soft budget threshold, the budget's cap."""
-    max_tier, plan_name = policy.max_tier, policy.plan
-    if policy.monthly_budget_usd and chat.model in (None, "auto"):
-        spent = await gateway.limiter.spend_usd(policy.organization_id)
-        ratio = spent / policy.monthly_budget_usd
-        if ratio >= policy.budget_soft_ratio and policy.budget_soft_max_tier < max_tier:
-            max_tier = policy.budget_soft_max_tier
-            plan_name = f"{policy.plan} with {ratio:.0%} of the monthly budget spent"
     auto = chat.model in (None, "auto")
+    budget_max_tier = budget_note = None
+    if policy.monthly_budget_usd and auto:
+        ratio = await gateway.limiter.spend_usd(policy.organization_id) / policy.monthly_budget_usd
+        if ratio >= policy.budget_soft_ratio:
+            budget_max_tier = policy.budget_soft_max_tier
+            budget_note = f"{ratio:.0%} of the monthly budget spent"
     conversation = _conversation_key(policy.organization_id, chat.metadata) if auto else None
     previous = await gateway.redis.get(conversation) if conversation else None
-    request = RouteRequest(chat.messages, chat.metadata, chat.model, max_tier,
-                           organization_id=policy.organization_id, plan_name=plan_name,
-                           previous_tier=int(previous) if previous else None)
+    request = RouteRequest(chat.messages, chat.metadata, chat.model, policy.max_tier,
+                           organization_id=policy.organization_id, plan_name=policy.plan,
+                           previous_tier=int(previous) if previous else None, budget_max_tier=budget_max_tier,
+                           budget_note=budget_note)
     try:
         decision = gateway.router.decide(request)
     except RoutingError as exc:

@@ -33,6 +33,9 @@ class RouteRequest:
     organization_id: str | None = None
     previous_tier: int | None = None
     plan_name: str | None = None
+    #: Past the soft budget threshold: the highest tier for auto-routed turns, and why (for the reason).
+    budget_max_tier: int | None = None
+    budget_note: str | None = None
 
 
 @dataclass(frozen=True)

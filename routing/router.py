@@ -41,7 +41,13 @@ class Router:
             plan = f"plan {request.plan_name}" if request.plan_name else "plan"
             reasons.append(f"{plan} caps tier{tier} to tier{request.plan_max_tier}")
             tier = request.plan_max_tier
-        return RouteDecision(f"tier{tier}", self._chain(tier, request.plan_max_tier), tuple(reasons),
+        cap = request.plan_max_tier
+        if request.budget_max_tier is not None and request.budget_max_tier < cap:
+            cap = request.budget_max_tier
+            if tier > cap:
+                reasons.append(f"{request.budget_note or 'budget nearly spent'}: tier{tier} capped to tier{cap}")
+                tier = cap
+        return RouteDecision(f"tier{tier}", self._chain(tier, cap), tuple(reasons),
                              intent.name if intent else None, complexity.score)
 
     def _natural_tier(self, request: RouteRequest) -> tuple[int, list[str], IntentMatch | None, Complexity]:

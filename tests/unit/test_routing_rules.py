@@ -186,3 +186,19 @@ def test_an_unknown_model_is_refused_with_400() -> None:
 def test_the_chain_starts_with_the_tier_s_cheapest_model_then_the_configured_fallbacks() -> None:
     decision = decide("Consegue um desconto se eu fechar hoje?")
     assert decision.models == ("tier4/gpt-4-turbo", "tier4/claude-opus", "tier3/claude-sonnet")
+
+
+# --- budget ----------------------------------------------------------------------------------------------------
+
+
+def test_past_the_soft_budget_a_negotiation_is_capped_and_the_reason_says_why() -> None:
+    decision = decide("Quero negociar o contrato", {"intent": "negotiation"}, budget_max_tier=2,
+                      budget_note="85% of the monthly budget spent")
+    assert decision.tier == "tier2"
+    assert decision.reasons[-1] == "85% of the monthly budget spent: tier4 capped to tier2"
+    assert all(not name.startswith(("tier3/", "tier4/")) for name in decision.models)
+
+
+def test_a_budget_cap_above_the_natural_tier_changes_nothing() -> None:
+    decision = decide("Oi, bom dia!", budget_max_tier=2, budget_note="x")
+    assert decision.tier == "tier1" and not any("budget" in r or r.startswith("x:") for r in decision.reasons)
