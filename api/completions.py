@@ -89,6 +89,7 @@ async def _accept(gateway: Gateway, request: Request, intake: Intake) -> tuple[J
         raise _queue_unavailable() from None
     job.tokens_key = admission.tokens_key
     job.budget_usd, job.budget_soft_ratio = policy.monthly_budget_usd, policy.budget_soft_ratio
+    await remember_tier(gateway, chat, policy.organization_id, decision)
     return job, decision, admission
 
 
@@ -136,10 +137,17 @@ async def decide(gateway: Gateway, chat: ChatRequest, policy: OrgPolicy) -> Rout
         decision = gateway.router.decide(request)
     except RoutingError as exc:
         raise GatewayError(exc.status, exc.message, exc.code, exc.param) from None
+    return decision
+
+
+async def remember_tier(gateway: Gateway, chat: ChatRequest, organization_id: str, decision: RouteDecision) -> None:
+    """After admission (a refused or previewed request changes no state): this conversation's tier, for the
+    stickiness rule of its next turn."""
+    conversation = _conversation_key(organization_id, chat.metadata) if chat.model in (None, "auto") else None
     ttl = gateway.router.settings.stickiness.ttl_seconds
     if conversation and ttl:
-        await gateway.redis.set(conversation, decision.tier_number, ex=ttl)
-    return decision
+        with contextlib.suppress(redis.exceptions.RedisError):  # stickiness is a refinement, not a reason to fail
+            await gateway.redis.set(conversation, decision.tier_number, ex=ttl)
 
 
 def _conversation_key(organization_id: str, metadata: dict[str, Any]) -> str | None:
