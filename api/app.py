@@ -9,10 +9,12 @@ import os
 from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
+import redis.exceptions
 from starlette.applications import Starlette
 from starlette.routing import Route
 
 from api import admin
+from api.backpressure import redis_unavailable
 from api.completions import chat_completions
 from api.dashboard import dashboard
 from api.endpoints import list_models, liveness, metrics, readiness, route_preview
@@ -64,4 +66,5 @@ def create_app(settings: Settings | None = None, redis_address: str | None = Non
         Route("/health/liveness", liveness, methods=["GET"]),
         Route("/health/readiness", readiness, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan,
+                     exception_handlers={redis.exceptions.RedisError: redis_unavailable})

@@ -3,10 +3,17 @@ instead of queueing it to time out as a 504 later."""
 
 from __future__ import annotations
 
-import redis.exceptions
+import logging
 
+import redis.exceptions
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.errors import error_response
 from api.state import Gateway
 from common.errors import GatewayError
+
+log = logging.getLogger("tiergate.api")
 
 
 async def check_capacity(gateway: Gateway, tier: str) -> None:
@@ -29,3 +36,9 @@ async def check_capacity(gateway: Gateway, tier: str) -> None:
 
 def queue_unavailable() -> GatewayError:
     return GatewayError(503, "the job queue is unavailable", "queue_unavailable", retry_after=2)
+
+
+async def redis_unavailable(request: Request, exc: Exception) -> Response:
+    """Any Redis failure not handled where it happened: the gateway cannot work without it, say so with 503."""
+    log.warning("%s %s: Redis unavailable (%s)", request.method, request.url.path, exc)
+    return error_response(queue_unavailable())

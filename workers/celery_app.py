@@ -13,6 +13,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_ready, worker_shutting_down
 from kombu import Exchange, Queue
+from kombu.transport import redis as kombu_redis
 
 from common import keys
 from common.redis_url import redis_url
@@ -24,14 +25,23 @@ log = logging.getLogger("tiergate.worker")
 settings = load_settings()
 REDIS_URL = redis_url()
 
+# kombu puts this worker's unacknowledged messages back on their queues when its channel closes. After a
+# network blip that re-runs jobs still running here; after a Redis restart, with the connection gone, it raises
+# AttributeError in _connparams and the worker dies ("Unrecoverable error"). A dead worker's jobs are rescued
+# by common/inflight.py instead, so the restore is off.
+kombu_redis.QoS.restore_at_shutdown = False
+
 app = Celery("tiergate", broker=REDIS_URL)
 app.conf.update(
     task_serializer="json",
     accept_content=["json"],
     task_ignore_result=True,
-    # A job is acknowledged only when it has ended, so a worker killed mid-job does not lose it.
-    task_acks_late=True,
-    task_reject_on_worker_lost=True,
+    # A job is acknowledged as it starts. A worker killed mid-job does not lose it: it is registered in flight
+    # (common/inflight.py) and rescued by the watchdog, which knows the worker is dead, rather than by kombu's
+    # unacked-message restore, which only knows a message is old. Late acks also crash the consumer when a job
+    # that outlived a Redis restart is acknowledged on the dead channel (AttributeError in kombu's _connparams),
+    # leaving a worker that heartbeats but never consumes again.
+    task_acks_late=False,
     worker_prefetch_multiplier=1,
     task_queues=[Queue(tier, Exchange(tier, type="direct"), routing_key=tier) for tier in TIER_NAMES],
     task_default_queue="tier2",
