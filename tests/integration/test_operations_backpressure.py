@@ -1,0 +1,73 @@
+"""Backpressure: an overloaded tier answers 503 with retry-after at once instead of 504s after its deadline,
+the other tiers keep answering, and a worker drops a job whose deadline has passed without calling the model."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.harness import Gateway, RedisProcess
+
+pytestmark = pytest.mark.integration
+
+ORG = {"organization_id": "org_123"}
+TIER1_BACKLOG = 3
+
+
+@pytest.fixture(scope="module")
+def small(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """Tier 1 takes two jobs at a time and queues at most three more; tier 4 has a single slot."""
+    overrides = {"tiers": {"tier1": {"backlog_limit": TIER1_BACKLOG}}}
+    specs = [("tier1", 2), ("tier2,tier3", 4), ("tier4", 1)]
+    running = Gateway(Path(tmp_path_factory.mktemp("backpressure")), redis_server, config_overrides=overrides,
+                      worker_specs=specs).start()
+    yield running
+    running.stop()
+
+
+def post(gateway: Gateway, tier: str, text: str, seconds: float) -> tuple[int, float, httpx.Headers]:
+    started = time.monotonic()
+    response = httpx.post(f"{gateway.ai_url}/chat/completions", timeout=60,
+                          headers={**gateway.headers(), "x-gateway-timeout": str(seconds)},
+                          json={"model": tier, "messages": [{"role": "user", "content": text}], "metadata": ORG})
+    return response.status_code, time.monotonic() - started, response.headers
+
+
+def test_an_overloaded_tier_gets_503s_at_once_not_504s_while_another_tier_keeps_answering(small: Gateway) -> None:
+    slow = "[sim ttft_ms=1000 tokens=5] oi"
+    with ThreadPoolExecutor(max_workers=28) as pool:
+        tier1 = [pool.submit(post, small, "tier1", f"{slow} {n}", 6) for n in range(20)]
+        time.sleep(0.3)
+        tier2 = [pool.submit(post, small, "tier2", f"[sim ttft_ms=300] pergunta {n}", 6) for n in range(6)]
+        tier1_results = [f.result() for f in tier1]
+        tier2_results = [f.result() for f in tier2]
+
+    statuses = Counter(status for status, _, _ in tier1_results)
+    assert statuses[504] == 0, f"tier 1 timed out instead of refusing: {statuses}"
+    assert statuses[503] >= 10, f"20 one-second jobs on 2 slots + {TIER1_BACKLOG} queued should refuse most: {statuses}"
+    assert statuses[200] >= 2, f"the jobs the tier could take were not answered: {statuses}"
+    refused = [(seconds, headers) for status, seconds, headers in tier1_results if status == 503]
+    # at once: far below the 6 s deadline (the bound is loose for a 2-core CI box running 28 clients)
+    assert all(seconds < 3.0 for seconds, _ in refused), f"a 503 took {max(s for s, _ in refused):.2f}s"
+    assert all("retry-after" in headers for _, headers in refused)
+    assert [status for status, _, _ in tier2_results] == [200] * 6, "tier 2 suffered from tier 1's overload"
+
+
+def test_a_job_whose_deadline_passed_in_the_queue_is_dropped_without_calling_the_model(small: Gateway) -> None:
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        busy = pool.submit(post, small, "tier4", "[sim ttft_ms=3000 tokens=3] negocia", 30)
+        time.sleep(0.5)  # tier 4's one slot is taken
+        late = pool.submit(post, small, "tier4", "[sim tokens=4] expira na fila", 1)
+        assert late.result()[0] == 504
+        assert busy.result()[0] == 200
+    time.sleep(1.0)  # the worker has now taken the expired job from the queue
+    calls = small.sim_stats()["by_directive"]
+    assert not any(d.startswith("[sim tokens=4]") for d in calls), f"the expired job reached the model: {calls}"
+    snapshot = httpx.get(f"{small.ai_url}/queues", headers=small.headers(), timeout=10).json()
+    assert snapshot["tiers"]["tier4"]["dropped_last_minute"] >= 1, snapshot["tiers"]["tier4"]
