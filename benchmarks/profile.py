@@ -18,7 +18,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from benchmarks.bench import LOAD_CPU, SYSTEM_CPU, body, load
+from benchmarks.bench import LOAD_CPU, SLOW, SYSTEM_CPU, body, load
 from benchmarks.procs import cpu_seconds, pinned, stop
 from benchmarks.systems import Tiergate, Upstreams
 from benchmarks.upstream import start_nginx, wait_post
@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--slow", action="store_true", help="the 1.5 s upstream of scenario 2 instead of the mock")
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--worker-arg", action="append", default=[])
     parser.add_argument("--worker-concurrency", type=int, default=400)
@@ -91,8 +92,9 @@ def main(argv: list[str] | None = None) -> int:
                                                   "--nonblocking"], stdout=subprocess.DEVNULL,
                                                  stderr=subprocess.DEVNULL))
         result_holder = []
+        kind, directive = ("slow", SLOW) if args.slow else (args.mode, "")
         runner = threading.Thread(target=lambda: result_holder.append(
-            load(system, args.mode, stream, args.clients, args.seconds, workdir)))
+            load(system, kind, stream, args.clients, args.seconds, workdir, directive, timeout_s=30)))
         runner.start()
         runner.join()
         result = result_holder[0]
