@@ -18,6 +18,14 @@ def redis_server() -> Iterator[RedisProcess]:
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def own_redis() -> Iterator[RedisProcess]:
+    """A Redis for one module's own gateway: its queues must not be shared with another gateway's workers."""
+    server = RedisProcess.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def gateway(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     # A short keep-alive interval so tests can see keep-alive comments without waiting 10 s.

@@ -18,9 +18,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def gw(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    redis_server.client().flushall()
-    running = Gateway(Path(tmp_path_factory.mktemp("metrics")), redis_server, api_processes=2,
+def gw(own_redis: RedisProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    running = Gateway(Path(tmp_path_factory.mktemp("metrics")), own_redis, api_processes=2,
                       worker_specs=[("tier1,tier2", 20), ("tier3,tier4", 20)]).start()
     yield running
     running.stop()

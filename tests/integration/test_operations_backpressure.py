@@ -21,11 +21,11 @@ TIER1_BACKLOG = 3
 
 
 @pytest.fixture(scope="module")
-def small(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+def small(own_redis: RedisProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     """Tier 1 takes two jobs at a time and queues at most three more; tier 4 has a single slot."""
     overrides = {"tiers": {"tier1": {"backlog_limit": TIER1_BACKLOG}}}
     specs = [("tier1", 2), ("tier2,tier3", 4), ("tier4", 1)]
-    running = Gateway(Path(tmp_path_factory.mktemp("backpressure")), redis_server, config_overrides=overrides,
+    running = Gateway(Path(tmp_path_factory.mktemp("backpressure")), own_redis, config_overrides=overrides,
                       worker_specs=specs).start()
     yield running
     running.stop()

@@ -22,10 +22,10 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def ops(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+def ops(own_redis: RedisProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     # tier4 has one worker with one slot, so a second tier-4 job has to wait in the queue.
     specs = [("tier1,tier2,tier3", 4), ("tier4", 1)]
-    running = Gateway(Path(tmp_path_factory.mktemp("ops")), redis_server, worker_specs=specs).start()
+    running = Gateway(Path(tmp_path_factory.mktemp("ops")), own_redis, worker_specs=specs).start()
     yield running
     running.stop()
 

@@ -52,11 +52,10 @@ class _AlertReceiver(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def gw(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    redis_server.client().flushall()
+def gw(own_redis: RedisProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     receiver = http.server.ThreadingHTTPServer(("127.0.0.1", WEBHOOK_PORT), _AlertReceiver)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    running = Gateway(Path(tmp_path_factory.mktemp("orgs")), redis_server, config_overrides=OVERRIDES,
+    running = Gateway(Path(tmp_path_factory.mktemp("orgs")), own_redis, config_overrides=OVERRIDES,
                       api_processes=3).start()
     yield running
     running.stop()
