@@ -35,8 +35,10 @@ def create_app(settings: Settings | None = None, redis_address: str | None = Non
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        redis = aioredis.Redis.from_url(address, max_connections=256, socket_connect_timeout=2,
-                                        health_check_interval=30)
+        # Blocking pool: under a burst a request waits (5 s at most) for a connection instead of failing.
+        pool = aioredis.BlockingConnectionPool.from_url(address, max_connections=256, timeout=5,
+                                                       socket_connect_timeout=2, health_check_interval=30)
+        redis = aioredis.Redis(connection_pool=pool)
         gateway = Gateway.build(settings, redis)
         await gateway.listener.start()
         app.state.gateway = gateway

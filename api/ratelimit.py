@@ -99,6 +99,9 @@ class RateLimiter:
         window = int(now // WINDOW_SECONDS)
         reset = WINDOW_SECONDS - now % WINDOW_SECONDS
         org = policy.organization_id
+        if not (policy.rpm or policy.tpm or policy.user_rpm or policy.max_concurrent) \
+                and policy.monthly_budget_usd is None:
+            return Admission(policy, 0, 0, reset, "", estimated_tokens)  # nothing to check or take: no round trip
         script_keys = [keys.rate_window(org, "req", window), keys.rate_window(org, "tok", window),
                        keys.concurrency(org), keys.rate_window(org, f"user:{user_id or '-'}", window),
                        keys.spend(org, period_of(now))]

@@ -52,8 +52,15 @@ class InflightRecord:
 
 async def register(redis: aioredis.Redis, worker: str, job: JobEnvelope, produced: bool = False) -> None:
     """Note that `worker` runs `job`; `produced` once any of its output went out (it can no longer be re-run)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        register_in(pipe, worker, job, produced)
+        await pipe.execute()
+
+
+def register_in(pipe: Any, worker: str, job: JobEnvelope, produced: bool = False) -> None:
+    """`register` queued on a pipeline the caller runs with other commands: one round trip for all."""
     record = InflightRecord(worker, time.time(), produced, job.to_dict())
-    await redis.hset(keys.inflight(job.tier), job.id, record.to_json())
+    pipe.hset(keys.inflight(job.tier), job.id, record.to_json())
 
 
 async def finish(redis: aioredis.Redis, tier: str, job_id: str | None, outcome: Outcome,
