@@ -27,12 +27,19 @@ DEFAULT_CONFIG = ROOT / "config" / "litellm_config.yaml"
 MASTER_KEY = "sk-master-key"  # the development key of `tiergate up`, as the README uses
 
 
+def apt_install(package: str) -> None:
+    """Install a Debian package (CI runs as root), refreshing the package lists when they are stale."""
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    command = ["apt-get", "install", "-y", "-q", package]
+    if subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], check=True, stdout=subprocess.DEVNULL, env=env)
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)
+
+
 def ensure_redis_server() -> None:
     """Tests start their own redis-server; install Debian's package when it is missing."""
-    if shutil.which("redis-server"):
-        return
-    subprocess.run(["apt-get", "install", "-y", "-q", "redis-server"], check=True,
-                   stdout=subprocess.DEVNULL, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    if not shutil.which("redis-server"):
+        apt_install("redis-server")
 
 
 @dataclass

@@ -3,7 +3,6 @@ and the dashboard rendered by a real headless Chromium."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -16,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness import Gateway, RedisProcess
+from tests.harness import Gateway, RedisProcess, apt_install
 
 pytestmark = pytest.mark.integration
 
@@ -107,8 +106,7 @@ def chromium() -> str:
     found = shutil.which("chromium")
     if found:
         return found
-    subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=True, stdout=subprocess.DEVNULL,
-                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    apt_install("chromium")
     found = shutil.which("chromium")
     assert found, "apt-get installed chromium but it is not on PATH"
     return found
