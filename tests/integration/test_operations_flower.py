@@ -1,0 +1,46 @@
+"""Flower, run against the Celery app as the Procfile runs it, sees the four tier queues and their depth."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from cli.local_redis import free_port
+from tests.harness import ROOT, RedisProcess, stop_process
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def flower(own_redis: RedisProcess) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "REDIS_URL": own_redis.url}
+    process = subprocess.Popen([sys.executable, "-m", "celery", "-A", "workers.celery_app", "flower", f"--port={port}"],
+                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    yield f"http://127.0.0.1:{port}"
+    stop_process(process)
+
+
+def test_flower_lists_every_tier_queue_with_its_depth(flower: str, own_redis: RedisProcess) -> None:
+    own_redis.client().lpush("tier3", b"waiting-1", b"waiting-2")
+    deadline = time.monotonic() + 30
+    page = ""
+    while time.monotonic() < deadline:
+        try:
+            page = httpx.get(f"{flower}/broker", timeout=5).text
+            if 'id="tier3"' in page:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    rows = dict(re.findall(r'<tr id="(tier\d)">\s*<td>tier\d</td>\s*<td[^>]*>(\d+)</td>', page))
+    assert set(rows) == {"tier1", "tier2", "tier3", "tier4"}, page[-2000:]
+    assert rows["tier3"] == "2" and rows["tier1"] == "0"
