@@ -8,14 +8,16 @@ from typing import Any
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("[EMAIL]", re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
     ("[CNPJ]", re.compile(r"\b\d{2}\.?\d{3}\.?\d{3}/?\d{4}-?\d{2}\b")),
+    # A phone with Brazil's country code before cards: "+55 11 91234-5678" is 13 digits, card-length.
+    ("[PHONE]", re.compile(r"(?<![\w+])\+?55[\s-]?\(?\d{2}\)?[\s-]?9?\d{4}[\s-]?\d{4}\b")),
     ("[CARD]", re.compile(r"\b(?:\d[ -]?){12,18}\d\b")),
     ("[CPF]", re.compile(r"\b\d{3}\.?\d{3}\.?\d{3}-?\d{2}\b")),
-    ("[PHONE]", re.compile(r"(?:\+?55[\s-]?)?\(?\b\d{2}\)?[\s-]?9?\d{4}[\s-]?\d{4}\b")),
+    ("[PHONE]", re.compile(r"\(?\b\d{2}\)?[\s-]?9?\d{4}[\s-]?\d{4}\b")),
 )
 
 
 def redact(text: str) -> str:
-    """The text with personal data replaced by placeholders; order matters (CNPJ before card before CPF)."""
+    """The text with personal data replaced by placeholders; order matters (CNPJ, phone with +55, card, CPF)."""
     for placeholder, pattern in _PATTERNS:
         text = pattern.sub(placeholder, text)
     return text
