@@ -370,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
                                         for k, v in vars(args).items()},
                                "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                            "kernel": platform.release(), "git": _git_head()},
-                               "rows": rows, "table": report, "targets": verdicts}, indent=1))
+                               "rows": rows, "table": report, "targets": verdicts}, indent=1, default=str))
     print(f"\nwritten to {out}")
     if not args.keep:
         subprocess.run(["rm", "-rf", str(workdir)], check=False)
