@@ -67,15 +67,20 @@ async def finish(redis: aioredis.Redis, tier: str, job_id: str | None, outcome: 
                  organization: str = "") -> None:
     """Forget a job in flight (None: it was never registered) and count its outcome, and its organization's
     request, in this second's bucket."""
-    bucket = keys.tier_outcomes(tier, int(time.time()))
     async with redis.pipeline(transaction=False) as pipe:
-        if job_id is not None:
-            pipe.hdel(keys.inflight(tier), job_id)
-        pipe.hincrby(bucket, outcome, 1)
-        if organization and outcome != "redispatched":  # a re-dispatched job is counted when it ends
-            pipe.hincrby(bucket, f"org:{organization}", 1)
-        pipe.expire(bucket, OUTCOME_BUCKET_TTL)
+        finish_in(pipe, tier, job_id, outcome, organization)
         await pipe.execute()
+
+
+def finish_in(pipe: Any, tier: str, job_id: str | None, outcome: Outcome, organization: str = "") -> None:
+    """`finish` queued on a pipeline the caller runs with other commands (the worker: with the job's usage)."""
+    bucket = keys.tier_outcomes(tier, int(time.time()))
+    if job_id is not None:
+        pipe.hdel(keys.inflight(tier), job_id)
+    pipe.hincrby(bucket, outcome, 1)
+    if organization and outcome != "redispatched":  # a re-dispatched job is counted when it ends
+        pipe.hincrby(bucket, f"org:{organization}", 1)
+    pipe.expire(bucket, OUTCOME_BUCKET_TTL)
 
 
 async def watch(redis: aioredis.Redis, tiers: list[str], interval: float = 2.0) -> None:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-import httpx
 import redis.asyncio as aioredis
 
 from common import keys
@@ -21,12 +21,14 @@ from common.pricing import usage_cost
 from common.usage import UsageEntry, UsageRecorder, period_of
 from config import Settings
 from workers.execute import JobOutcome
+from workers.http import Client, post_json
+from workers.providers import ProviderError
 
 log = logging.getLogger("tiergate.accounting")
 
 
 class Accountant:
-    def __init__(self, redis: aioredis.Redis, settings: Settings, http: httpx.AsyncClient) -> None:
+    def __init__(self, redis: aioredis.Redis, settings: Settings, http: Client) -> None:
         self._redis = redis
         self._settings = settings
         self._http = http
@@ -34,8 +36,10 @@ class Accountant:
         self._deployments = settings.deployments()
         self._webhooks: set[asyncio.Future[None]] = set()
 
-    async def settle(self, job: JobEnvelope, outcome: JobOutcome | None, status: int) -> None:
-        """Record a job that ran (outcome) or was dropped or cancelled before it produced anything (None)."""
+    async def settle(self, job: JobEnvelope, outcome: JobOutcome | None, status: int,
+                     also: Callable[[Any], None] | None = None) -> None:
+        """Record a job that ran (outcome) or was dropped or cancelled before it produced anything (None);
+        `also` queues the caller's commands in the same round trip (UsageRecorder.record)."""
         if outcome is not None and outcome.usage is None and outcome.streamed_chunks:
             self._bill_partial_stream(job, outcome)
         usage = (outcome.usage if outcome else None) or {}
@@ -50,7 +54,7 @@ class Accountant:
         audit = accepted_record(job, entry, status, attempts=[asdict(a) for a in outcome.attempts] if outcome else [],
                                 answer=outcome.answer if outcome else None, content_mode=self._settings.audit.content)
         delta = (prompt + completion - job.estimated_tokens) if usage else 0
-        recorded = await self._recorder.record(entry, audit, job.tokens_key or None, delta)
+        recorded = await self._recorder.record(entry, audit, job.tokens_key or None, delta, also)
         if not recorded.counted:
             log.info("usage of %s was already counted; not counting again", job.id)
             return
@@ -86,9 +90,9 @@ class Accountant:
 
     async def _post(self, url: str, payload: dict[str, Any]) -> None:
         try:
-            await self._http.post(url, json=payload, timeout=5)
-        except httpx.HTTPError as exc:
-            log.warning("budget alert webhook failed: %s", type(exc).__name__)
+            await post_json(self._http, url, payload, timeout=5)
+        except ProviderError as exc:
+            log.warning("budget alert webhook failed: %s", exc.describe())
 
 
 def _count(job: JobEnvelope, entry: UsageEntry) -> None:

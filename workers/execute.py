@@ -8,24 +8,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any
-
-import httpx
+from typing import Any, Protocol
 
 from common.errors import GatewayError
 from common.jobs import JobEnvelope, encode_event
 from common.metrics import FALLBACKS, RETRIES
 from common.pricing import usage_cost
 from config import Deployment
-from workers.http import call_stream, call_whole
+from workers.http import Client, call_stream, call_whole
 from workers.providers import ProviderError, adapter_for
 from workers.resilience import NOT_THE_MODELS_FAULT, Resilience
 
 log = logging.getLogger("tiergate.worker")
 
-Publish = Callable[[str, bytes], Awaitable[Any]]
+class Publish(Protocol):
+    """Publish a job's events, in order, on its reply channel (one round trip for all of them)."""
+
+    def __call__(self, job: JobEnvelope, *events: bytes) -> Awaitable[Any]: ...
 
 
 @dataclass
@@ -97,7 +98,7 @@ class StreamBroken(Exception):
 
 
 class JobRunner:
-    def __init__(self, deployments: dict[str, Deployment], http: httpx.AsyncClient, publish: Publish,
+    def __init__(self, deployments: dict[str, Deployment], http: Client, publish: Publish,
                  resilience: Resilience) -> None:
         self._deployments = deployments
         self._http = http
@@ -205,28 +206,30 @@ class JobRunner:
             self._settle(outcome, deployment, completion.get("usage"))
             outcome.answer_parts = [str(c.get("message", {}).get("content") or "") for c in completion["choices"]]
             outcome.completion = completion
-            await self._publish(job.reply_to, encode_event(job.id, "result", completion=completion,
-                                                           model=deployment.name, cost=outcome.cost))
+            await self._publish(job, encode_event(job.id, "result", completion=completion, model=deployment.name,
+                                                  cost=outcome.cost))
             return time.monotonic() - started_at
         translator = adapter.stream_translator(deployment, f"chatcmpl-{job.id}", int(time.time()))
         started = False
         latency = 0.0
         try:
             async for chunks in call_stream(self._http, adapter, deployment, job.body, timeout, translator):
-                if not started:
+                event = encode_event(job.id, "chunk", chunks=chunks)
+                if started:
+                    await self._publish(job, event)
+                else:  # the start and the first chunks go together: one round trip to Redis, not two
                     started = True
                     latency = time.monotonic() - started_at
                     outcome.model = deployment.name
-                    await self._publish(job.reply_to, encode_event(job.id, "start", model=deployment.name))
-                await self._publish(job.reply_to, encode_event(job.id, "chunk", chunks=chunks))
+                    await self._publish(job, encode_event(job.id, "start", model=deployment.name), event)
                 outcome.relayed(chunks)
         except ProviderError as exc:
             if started:
                 raise StreamBroken(exc) from exc
             raise
         self._settle(outcome, deployment, translator.usage)
-        await self._publish(job.reply_to, encode_event(job.id, "end", model=deployment.name,
-                                                       usage=outcome.usage, cost=outcome.cost))
+        await self._publish(job, encode_event(job.id, "end", model=deployment.name, usage=outcome.usage,
+                                              cost=outcome.cost))
         return latency
 
     @staticmethod
@@ -236,4 +239,4 @@ class JobRunner:
         outcome.cost = usage_cost(usage, deployment.input_cost_per_token, deployment.output_cost_per_token)
 
     async def _error(self, job: JobEnvelope, error: GatewayError) -> None:
-        await self._publish(job.reply_to, encode_event(job.id, "error", **error.to_event()))
+        await self._publish(job, encode_event(job.id, "error", **error.to_event()))

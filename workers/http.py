@@ -6,95 +6,110 @@ import codecs
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
 
 from config import Deployment
 from workers.providers.base import Adapter, ProviderError, SSEEvent, StreamTranslator
 
-#: Connection pools per worker process. httpcore scans its whole pool on every request and every release
-#: (with a quadratic step and one poll() per idle connection), so one pool of 300 connections costs more CPU
-#: than the provider call itself; eight pools of ~40 keep each scan short.
-POOL_SHARDS = 8
+#: Why aiohttp and not httpx: per provider call httpx (+ httpcore, anyio, h11) spent ~1.5 ms of the worker's
+#: CPU in pure-Python layers (a pool scan on every request and release, cancel scopes, h11's state machine);
+#: aiohttp parses HTTP in C and keeps idle connections in a dict of deques. Measured in benchmarks/README.md.
+Client = aiohttp.ClientSession
+CONNECT_TIMEOUT = 5.0
 
 
-class ShardedClient(httpx.AsyncClient):
-    """An httpx client whose requests go round-robin to `shards` inner clients, each with its own pool."""
-
-    def __init__(self, shards: int, limits: httpx.Limits, **options: Any) -> None:
-        super().__init__(limits=limits, **options)
-        self._shards = [httpx.AsyncClient(limits=limits, **options) for _ in range(shards)]
-        self._next = 0
-
-    async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:  # type: ignore[override]
-        shard = self._shards[self._next]
-        self._next = (self._next + 1) % len(self._shards)
-        return await shard.send(request, **kwargs)
-
-    async def aclose(self) -> None:
-        for shard in self._shards:
-            await shard.aclose()
-        await super().aclose()
+def _limits(timeout: float) -> aiohttp.ClientTimeout:
+    """`timeout` bounds the wait for the answer's start and each read after it (a stalled stream), not the
+    whole call. Not aiohttp's `total`: it times out by cancelling the task, and racing the job's own deadline
+    (asyncio.timeout in execute.py) it can swallow the deadline's cancellation, leaving a retry unbounded.
+    `sock_read` fails the read itself, without touching the task's cancellation."""
+    return aiohttp.ClientTimeout(total=None, connect=None, sock_connect=CONNECT_TIMEOUT, sock_read=timeout)
 
 
-def new_client(max_connections: int = 1000, shards: int = POOL_SHARDS) -> httpx.AsyncClient:
-    """One pooled client per worker process; keep-alive connections are reused across jobs."""
-    per_shard = max(1, max_connections // shards)
-    # Idle connections are kept (not closed as surplus) until keepalive_expiry: reconnecting costs more.
-    limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard, keepalive_expiry=30)
-    return ShardedClient(shards, limits, timeout=httpx.Timeout(60.0, connect=5.0), http2=False)
+async def new_client(max_connections: int = 1000) -> Client:
+    """One pooled client per worker process (created inside its loop); keep-alive connections are reused across
+    jobs, and idle ones are kept (not closed as surplus) for 30 s: reconnecting costs more."""
+    connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=0, keepalive_timeout=30,
+                                     ttl_dns_cache=300)
+    # No cookie jar: a provider's cookies must not travel from one organization's call to another's.
+    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
 
-async def call_whole(client: httpx.AsyncClient, adapter: Adapter, deployment: Deployment, body: dict[str, Any],
+async def post_json(client: Client, url: str, payload: Any, timeout: float) -> int:
+    """A small JSON POST (budget alert webhooks); its status, or ProviderError when it could not be sent."""
+    try:
+        async with client.post(url, data=orjson.dumps(payload), headers={"content-type": "application/json"},
+                               timeout=_limits(timeout)) as response:
+            await response.read()
+            return response.status
+    except TimeoutError as exc:
+        raise ProviderError("timeout", f"no answer within {timeout:.1f}s") from exc
+    except aiohttp.ClientError as exc:
+        raise ProviderError("connection", type(exc).__name__) from exc
+
+
+async def call_whole(client: Client, adapter: Adapter, deployment: Deployment, body: dict[str, Any],
                      timeout: float) -> dict[str, Any]:
     call = adapter.request(deployment, body, stream=False)
     try:
-        response = await client.post(call.url, headers=call.headers, content=orjson.dumps(call.json), timeout=timeout)
-    except httpx.TimeoutException as exc:
+        async with client.post(call.url, headers=call.headers, data=orjson.dumps(call.json),
+                               timeout=_limits(timeout)) as response:
+            content = await response.read()
+            status, headers = response.status, _headers(response)
+    except TimeoutError as exc:
         raise ProviderError("timeout", f"no answer within {timeout:.1f}s") from exc
-    except httpx.TransportError as exc:
+    except aiohttp.ClientError as exc:
         raise ProviderError("connection", type(exc).__name__) from exc
-    if response.status_code >= 400:
-        raise adapter.error(response.status_code, _json_or_text(response.content), dict(response.headers))
+    if status >= 400:
+        raise adapter.error(status, _json_or_text(content), headers)
     try:
-        data = orjson.loads(response.content)
+        data = orjson.loads(content)
     except orjson.JSONDecodeError as exc:
-        raise ProviderError("malformed", "answer is not JSON", response.status_code) from exc
+        raise ProviderError("malformed", "answer is not JSON", status) from exc
     return adapter.response(deployment, data)
 
 
-async def call_stream(client: httpx.AsyncClient, adapter: Adapter, deployment: Deployment, body: dict[str, Any],
+async def call_stream(client: Client, adapter: Adapter, deployment: Deployment, body: dict[str, Any],
                       timeout: float, translator: StreamTranslator) -> AsyncIterator[list[dict[str, Any]]]:
     """Yields lists of OpenAI chunks as the provider sends them. Closing the generator closes the connection."""
     call = adapter.request(deployment, body, stream=True)
-    request = client.build_request("POST", call.url, headers=call.headers, content=orjson.dumps(call.json),
-                                   timeout=timeout)
     try:
-        response = await client.send(request, stream=True)
-    except httpx.TimeoutException as exc:
+        response = await client.post(call.url, headers=call.headers, data=orjson.dumps(call.json),
+                                     timeout=_limits(timeout))
+    except TimeoutError as exc:
         raise ProviderError("timeout", f"no answer within {timeout:.1f}s") from exc
-    except httpx.TransportError as exc:
+    except aiohttp.ClientError as exc:
         raise ProviderError("connection", type(exc).__name__) from exc
+    finished = False
     try:
-        if response.status_code >= 400:
-            await response.aread()
-            raise adapter.error(response.status_code, _json_or_text(response.content), dict(response.headers))
+        if response.status >= 400:
+            content = await response.read()
+            raise adapter.error(response.status, _json_or_text(content), _headers(response))
         # One list per network read, not per event: what the provider sent together is published together
         # (one PUBLISH, one SSE write at the API), and nothing waits for more to arrive.
         parser = SSEParser()
-        async for data in response.aiter_bytes():
+        async for data in response.content.iter_any():
             chunks = [chunk for event in parser.feed(data) for chunk in translator.translate(event)]
             if chunks:
                 yield chunks
         chunks = [chunk for event in parser.close() for chunk in translator.translate(event)]
         if chunks:
             yield chunks
-    except httpx.TimeoutException as exc:
+        finished = True
+    except TimeoutError as exc:
         raise ProviderError("timeout", "stream stalled") from exc
-    except httpx.TransportError as exc:
+    except aiohttp.ClientError as exc:
         raise ProviderError("connection", f"stream broken: {type(exc).__name__}") from exc
     finally:
-        await response.aclose()
+        if finished:
+            response.release()  # read to its end: the connection goes back to the pool
+        else:
+            response.close()  # cancelled, failed or cut: drop the connection, so the provider stops generating
+
+
+def _headers(response: aiohttp.ClientResponse) -> dict[str, str]:
+    return {name.lower(): value for name, value in response.headers.items()}
 
 
 class SSEParser:

@@ -1,7 +1,7 @@
 """Per worker process: one asyncio loop in a background thread holding every provider call.
 
 Celery's thread pool hands each job to this loop and waits; the loop multiplexes hundreds of provider
-calls over one pooled httpx client, one Redis connection pool, and one cancel subscription.
+calls over one pooled HTTP client (workers/http.py), one Redis connection pool, and one cancel subscription.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 import uvloop
 
 from common import inflight, keys
-from common.jobs import JobEnvelope, decode_event
+from common.jobs import JobEnvelope
 from common.metrics import QUEUE_WAIT
 from config import Settings
 from workers.accounting import Accountant
@@ -80,7 +80,7 @@ class WorkerRuntime:
         pool = aioredis.BlockingConnectionPool.from_url(self.redis_url, max_connections=128, timeout=10,
                                                        health_check_interval=30)
         self.redis = aioredis.Redis(connection_pool=pool)
-        self.http = new_client()
+        self.http = self.loop.run_until_complete(new_client())
         deployments = self.settings.deployments()
         resilience = Resilience.build(self.redis, deployments, self.settings.router_settings)
         self.runner = JobRunner(deployments, self.http, self._publish, resilience)
@@ -104,8 +104,7 @@ class WorkerRuntime:
             cancelled, _ = await pipe.execute()
         if cancelled:
             log.info("job %s dropped: its client went away before it started", job.id)
-            await self._end_inflight(job, "dropped", registered=True)
-            await self._settle(job, None, CLIENT_GONE)
+            await self._settle(job, None, CLIENT_GONE, "dropped")
             return None
         QUEUE_WAIT.labels(job.tier).observe(max(0.0, time.time() - job.enqueued_at))
         task = asyncio.current_task()
@@ -128,35 +127,44 @@ class WorkerRuntime:
             self._jobs.pop(job.id, None)
             self._running.pop(job.id, None)
             self._produced.discard(job.id)
-            await self._end_inflight(job, ended, registered=True)
-            await self._settle(job, outcome, status)
+            await self._settle(job, outcome, status, ended)
 
-    async def _settle(self, job: JobEnvelope, outcome: JobOutcome | None, status: int) -> None:
+    async def _settle(self, job: JobEnvelope, outcome: JobOutcome | None, status: int,
+                      ended: inflight.Outcome) -> None:
+        """Forget the job in flight, count how it ended, fill the cache, record its usage. The in-flight end
+        rides in the usage script's round trip; a Redis failure must not fail the job or lose the worker."""
+        queued = False
+
+        def end_inflight(pipe: Any) -> None:
+            nonlocal queued
+            inflight.finish_in(pipe, job.tier, job.id, ended, job.organization_id)
+            queued = True
+
         try:
             await fill_cache(self.redis, job, outcome, status, self.settings.litellm_settings.max_entry_bytes)
-            await self.accountant.settle(job, outcome, status)
-        except Exception:  # never lose the worker over bookkeeping; the log says which request
+            await self.accountant.settle(job, outcome, status, also=end_inflight)
+        except Exception:  # the log says which request
             log.exception("could not record usage of %s", job.id)
+        if not queued:  # the usage record failed before its round trip: end the job in flight on its own
+            try:
+                await inflight.finish(self.redis, job.tier, job.id, ended, job.organization_id)
+            except Exception as exc:
+                log.warning("job %s: could not record its end: %s", job.id, exc)
 
-    async def _end_inflight(self, job: JobEnvelope, ended: inflight.Outcome, registered: bool) -> None:
-        """Forget the job in flight and count how it ended (a Redis failure must not fail the job)."""
-        try:
-            await inflight.finish(self.redis, job.tier, job.id if registered else None, ended, job.organization_id)
-        except Exception as exc:
-            log.warning("job %s: could not record its end: %s", job.id, exc)
-
-    async def _publish(self, channel: str, payload: bytes) -> Any:
-        """Publish a job event; before a job's first one, mark it as having produced output, because from
-        then on a rescue must fail it rather than run it again."""
-        job_id = decode_event(payload).get("id", "")
-        job = self._running.get(job_id)
-        if job is not None and job_id not in self._produced:
-            self._produced.add(job_id)
-            async with self.redis.pipeline(transaction=False) as pipe:
+    async def _publish(self, job: JobEnvelope, *events: bytes) -> None:
+        """Publish a job's events; with its first, mark it as having produced output, because from then on a
+        rescue must fail it rather than run it again. The job is passed in, not read back from each event:
+        decoding every chunk event only to find its id cost a JSON parse per published message."""
+        if len(events) == 1 and job.id in self._produced:
+            await self.redis.publish(job.reply_to, events[0])
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if job.id in self._running and job.id not in self._produced:
+                self._produced.add(job.id)
                 inflight.register_in(pipe, self.worker_id, job, produced=True)
-                pipe.publish(channel, payload)
-                return (await pipe.execute())[1]
-        return await self.redis.publish(channel, payload)
+            for event in events:
+                pipe.publish(job.reply_to, event)
+            await pipe.execute()
 
     async def _listen_cancels(self) -> None:
         """Cancel a running job the moment its client disconnects; closing its task closes the provider stream."""
