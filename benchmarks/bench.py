@@ -139,16 +139,12 @@ def memory(systems: list[System], args: argparse.Namespace, workdir: Path) -> li
     warm = max(200, args.memory_requests // 10)
     for system in systems:
         for stream in (False, True):
-            load(system, "stream" if stream else "sync", stream, 32, 600, workdir, limit=warm // 2)
+            _about(system, stream, warm // 2, args.memory_max_seconds, workdir)
         time.sleep(1)
         before = {role: rss_mb(pid) for role, pid in system.pids().items()}
         started = time.monotonic()
-        answered = 0
-        for stream in (False, True):
-            kind = "stream" if stream else "sync"
-            result = load(system, kind, stream, 32, args.memory_requests / 50 + 60, workdir,
-                          limit=args.memory_requests // 2)
-            answered += result.requests
+        answered = sum(_about(system, stream, args.memory_requests // 2, args.memory_max_seconds, workdir)
+                       for stream in (False, True))
         time.sleep(1)
         pids = system.pids()
         for role, pid in pids.items():
@@ -161,6 +157,18 @@ def memory(systems: list[System], args: argparse.Namespace, workdir: Path) -> li
                          "seconds": round(time.monotonic() - started, 1)})
             _progress(rows[-1])
     return rows
+
+
+def _about(system: System, stream: bool, count: int, max_seconds: float, workdir: Path) -> int:
+    """About `count` requests at 32 clients (at most `max_seconds` when set); returns how many were answered.
+    Not wrk's count limit: `wrk.thread:stop()` ends its thread, but wrk's main thread still sleeps the whole
+    duration. A 3 s probe measures the rate instead, and the run lasts what the rest needs at that rate."""
+    kind = "stream" if stream else "sync"
+    probe = load(system, kind, stream, 32, 3, workdir)
+    seconds = max(1.0, (count - probe.requests) / max(probe.rps, 1.0))
+    if max_seconds:
+        seconds = min(seconds, max_seconds)
+    return probe.requests + load(system, kind, stream, 32, seconds, workdir).requests
 
 
 def _progress(row: dict[str, Any]) -> None:
@@ -289,6 +297,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ttft-streams", type=int, default=100, help="streams per target in scenario 3")
     parser.add_argument("--ttft-clients", type=int, default=4)
     parser.add_argument("--memory-requests", type=int, default=2000)
+    parser.add_argument("--memory-max-seconds", type=float, default=0,
+                        help="scenario 4: cap each half's run (a slow system answers fewer requests)")
     parser.add_argument("--api-processes", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1, help="tiergate worker processes")
     parser.add_argument("--worker-concurrency", type=int, default=400, help="Celery threads per worker")
