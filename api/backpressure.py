@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from api.errors import error_response
 from api.state import Gateway
-from common.errors import GatewayError
+from common.errors import GatewayError, queue_unavailable
 
 log = logging.getLogger("tiergate.api")
 
@@ -32,10 +32,6 @@ async def check_capacity(gateway: Gateway, tier: str) -> None:
         raise GatewayError(503, f"{tier} is overloaded: {depth} jobs are waiting (limit {limit})",
                            "backlog_full", retry_after=2)
     gateway.live_workers.admitted(tier)
-
-
-def queue_unavailable() -> GatewayError:
-    return GatewayError(503, "the job queue is unavailable", "queue_unavailable", retry_after=2)
 
 
 async def redis_unavailable(request: Request, exc: Exception) -> Response:

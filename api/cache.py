@@ -16,7 +16,7 @@ import orjson
 import redis.exceptions
 from starlette.responses import Response
 
-from api.sse import SSE_HEADERS, DisconnectAwareStream
+from api.sse import DONE, SSE_HEADERS, DisconnectAwareStream, sse_data
 from api.state import Gateway
 from common import keys
 from common.audit import accepted_record
@@ -24,8 +24,6 @@ from common.cache import CacheControl, cache_key
 from common.jobs import JobEnvelope
 from common.metrics import CACHE
 from common.usage import UsageEntry
-
-_DONE = b"data: [DONE]\n\n"
 
 
 @dataclass
@@ -92,8 +90,8 @@ async def _replay(job: JobEnvelope, completion: dict[str, Any]) -> Any:
             "model": completion["model"]}
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
-        body = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}], **extra}
-        return b"data: " + orjson.dumps(body) + b"\n\n"
+        return sse_data({**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+                         **extra})
 
     text = choice["message"].get("content") or ""
     pieces = [chunk({"role": "assistant", "content": ""})]
@@ -101,11 +99,10 @@ async def _replay(job: JobEnvelope, completion: dict[str, Any]) -> Any:
     cost = {"x_gateway": {"cost_usd": 0.0, "request_id": job.id, "cache": "HIT"}}
     if job.include_usage:
         pieces.append(chunk({}, choice.get("finish_reason") or "stop"))
-        pieces.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": completion.get("usage"), **cost})
-                      + b"\n\n")
+        pieces.append(sse_data({**base, "choices": [], "usage": completion.get("usage"), **cost}))
     else:
         pieces.append(chunk({}, choice.get("finish_reason") or "stop", **cost))
-    yield b"".join(pieces) + _DONE
+    yield b"".join(pieces) + DONE
 
 
 def _words(text: str) -> list[str]:

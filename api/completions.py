@@ -28,7 +28,7 @@ from api.waiting import ClientGone, next_event, wait_disconnect
 from common import keys
 from common.audit import append_audit, refusal_record
 from common.cache import CacheControl
-from common.errors import GatewayError
+from common.errors import GatewayError, deadline_exceeded, queue_unavailable
 from common.jobs import JobEnvelope
 from common.tokens import prompt_tokens
 from routing import RouteDecision, RouteRequest, RoutingError
@@ -86,7 +86,7 @@ async def _accept(gateway: Gateway, request: Request, intake: Intake) -> tuple[J
         admission = await gateway.limiter.admit(policy, job.id, job.user_id, job.estimated_tokens,
                                                 hold_seconds=job.deadline - time.time() + 5)
     except redis.exceptions.RedisError:
-        raise _queue_unavailable() from None
+        raise queue_unavailable() from None
     job.tokens_key = admission.tokens_key
     job.budget_usd, job.budget_soft_ratio = policy.monthly_budget_usd, policy.budget_soft_ratio
     await remember_tier(gateway, chat, policy.organization_id, decision)
@@ -111,7 +111,7 @@ async def policy_for(gateway: Gateway, caller: Caller, organization: str) -> Org
     try:
         policy = await gateway.tenancy.policy(organization)
     except redis.exceptions.RedisError:
-        raise _queue_unavailable() from None
+        raise queue_unavailable() from None
     if policy is None:
         raise GatewayError(403, f"organization {organization!r} is not known and there is no default plan",
                            "unknown_organization", "metadata.organization_id")
@@ -197,7 +197,7 @@ async def answer_whole(gateway: Gateway, request: Request, job: JobEnvelope, dec
         return error_response(exc, headers)
     except TimeoutError:
         await jobs.cancel(gateway.redis, job.id)
-        return error_response(deadline_error(), headers)
+        return error_response(deadline_exceeded(), headers)
     except ClientGone:
         await jobs.cancel(gateway.redis, job.id)
         return Response(status_code=499)
@@ -209,15 +209,7 @@ async def enqueue(gateway: Gateway, job: JobEnvelope) -> None:
     try:
         await jobs.enqueue(gateway.redis, job)
     except redis.exceptions.RedisError:
-        raise _queue_unavailable() from None
-
-
-def deadline_error() -> GatewayError:
-    return GatewayError(504, "the request did not finish before its deadline", "deadline_exceeded")
-
-
-def _queue_unavailable() -> GatewayError:
-    return GatewayError(503, "the job queue is unavailable", "queue_unavailable", retry_after=2)
+        raise queue_unavailable() from None
 
 
 async def _audit_refusal(gateway: Gateway, intake: Intake, error: GatewayError) -> None:

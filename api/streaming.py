@@ -7,32 +7,26 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from api import jobs, observe
 from api.errors import error_response
-from api.sse import SSE_HEADERS, DisconnectAwareStream
+from api.sse import DONE, SSE_HEADERS, DisconnectAwareStream, sse_data
 from api.state import Gateway
 from api.waiting import next_event
-from common.errors import GatewayError
+from common.errors import GatewayError, deadline_exceeded
 from common.jobs import JobEnvelope
 from routing import RouteDecision
 
-DONE = b"data: [DONE]\n\n"
 KEEPALIVE = b": keep-alive\n\n"
-
-
-def sse_data(payload: dict[str, Any]) -> bytes:
-    return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
 async def relay_stream(gateway: Gateway, request: Request, job: JobEnvelope, decision: RouteDecision,
                        headers: dict[str, str]) -> Response | DisconnectAwareStream:
     """Wait briefly for the worker's first event so the headers name the model that answers and an early
     failure keeps its HTTP status; past the keep-alive interval, start the stream anyway."""
-    from api.completions import deadline_error, enqueue  # one definition of each, shared with sync answers
+    from api.completions import enqueue  # one definition, shared with sync answers (completions imports us)
 
     queue = gateway.listener.register(job.id)
     try:
@@ -41,7 +35,7 @@ async def relay_stream(gateway: Gateway, request: Request, job: JobEnvelope, dec
     except TimeoutError:
         await jobs.cancel(gateway.redis, job.id)
         await gateway.finish(job, None, 504)
-        return error_response(deadline_error(), headers)
+        return error_response(deadline_exceeded(), headers)
     except GatewayError as exc:
         await gateway.finish(job, None, exc.status)
         return error_response(exc, headers)
@@ -55,12 +49,12 @@ async def relay_stream(gateway: Gateway, request: Request, job: JobEnvelope, dec
     async def on_disconnect() -> None:
         await jobs.cancel(gateway.redis, job.id)
 
-    events = _sse_events(gateway, job, queue, first, deadline_error())
+    events = _sse_events(gateway, job, queue, first)
     return DisconnectAwareStream(events, {**headers, **SSE_HEADERS}, on_disconnect=on_disconnect)
 
 
 async def _sse_events(gateway: Gateway, job: JobEnvelope, queue: asyncio.Queue[dict[str, Any]],
-                      first: dict[str, Any] | None, on_deadline: GatewayError) -> AsyncIterator[bytes]:
+                      first: dict[str, Any] | None) -> AsyncIterator[bytes]:
     keepalive = gateway.settings.server.keepalive_seconds
     event = first
     finishing: dict[str, Any] | None = None  # the finish_reason chunk, held until the cost is known
@@ -95,7 +89,7 @@ async def _sse_events(gateway: Gateway, job: JobEnvelope, queue: asyncio.Queue[d
             except TimeoutError:
                 status = 504
                 await jobs.cancel(gateway.redis, job.id)
-                yield sse_data(on_deadline.body()) + DONE
+                yield sse_data(deadline_exceeded().body()) + DONE
                 return
             if event is None:
                 yield KEEPALIVE

@@ -56,3 +56,13 @@ class GatewayError(Exception):
         err = event["error"]
         return cls(event["status"], err["message"], err.get("code"), err.get("param"),
                    event.get("retry_after"), err.get("type"))
+
+
+def deadline_exceeded() -> GatewayError:
+    """The job did not end before its deadline (the API's 504 and the worker's error event alike)."""
+    return GatewayError(504, "the request did not finish before its deadline", "deadline_exceeded")
+
+
+def queue_unavailable() -> GatewayError:
+    """Redis, and so the job queue, cannot be reached: fail fast rather than hang."""
+    return GatewayError(503, "the job queue is unavailable", "queue_unavailable", retry_after=2)

@@ -19,7 +19,7 @@ from common.jobs import JobEnvelope
 from common.metrics import BUDGET_ALERTS, COST, TOKENS
 from common.pricing import usage_cost
 from common.usage import UsageEntry, UsageRecorder, period_of
-from config import Settings
+from config import Deployment, Settings
 from workers.execute import JobOutcome
 from workers.http import Client, post_json
 from workers.providers import ProviderError
@@ -28,12 +28,13 @@ log = logging.getLogger("tiergate.accounting")
 
 
 class Accountant:
-    def __init__(self, redis: aioredis.Redis, settings: Settings, http: Client) -> None:
+    def __init__(self, redis: aioredis.Redis, settings: Settings, http: Client,
+                 deployments: dict[str, Deployment]) -> None:
         self._redis = redis
         self._settings = settings
         self._http = http
         self._recorder = UsageRecorder(redis, settings.audit.max_records, settings.audit.retention_days)
-        self._deployments = settings.deployments()
+        self._deployments = deployments
         self._webhooks: set[asyncio.Future[None]] = set()
 
     async def settle(self, job: JobEnvelope, outcome: JobOutcome | None, status: int,

@@ -12,7 +12,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from common.errors import GatewayError
+from common.errors import GatewayError, deadline_exceeded
 from common.jobs import JobEnvelope, encode_event
 from common.metrics import FALLBACKS, RETRIES
 from common.pricing import usage_cost
@@ -119,8 +119,7 @@ class JobRunner:
                 await self._walk_chain(job, outcome)
         except TimeoutError:
             outcome.status = 504
-            await self._error(job, GatewayError(504, "the request did not finish before its deadline",
-                                                "deadline_exceeded"))
+            await self._error(job, deadline_exceeded())
         except GatewayError as exc:
             outcome.status = exc.status
             await self._error(job, exc)

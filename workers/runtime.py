@@ -84,7 +84,7 @@ class WorkerRuntime:
         deployments = self.settings.deployments()
         resilience = Resilience.build(self.redis, deployments, self.settings.router_settings)
         self.runner = JobRunner(deployments, self.http, self._publish, resilience)
-        self.accountant = Accountant(self.redis, self.settings, self.http)
+        self.accountant = Accountant(self.redis, self.settings, self.http, deployments)
         self.loop.create_task(self._listen_cancels())
         self.loop.create_task(self._heartbeat())
         self.loop.create_task(inflight.watch(self.redis, self.tiers, WATCHDOG_SECONDS))
