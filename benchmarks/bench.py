@@ -303,6 +303,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="tiergate worker processes")
     parser.add_argument("--worker-concurrency", type=int, default=400, help="Celery threads per worker")
     parser.add_argument("--worker-arg", action="append", default=[], help="extra `tiergate worker` argument")
+    parser.add_argument("--redis", choices=("tcp", "unix", "both"), default="tcp",
+                        help="how tiergate reaches Redis: TCP loopback, a Unix socket (one host), or both side by side")
     parser.add_argument("--compare", type=Path, action="append", default=[],
                         help="another checkout (e.g. a git worktree with a change): run its tiergate beside")
     parser.add_argument("--keep", action="store_true", help="leave the logs' directory in place")
@@ -334,10 +336,18 @@ def main(argv: list[str] | None = None) -> int:
         wait_post(f"{upstreams.base('slow')}/chat/completions", sim)
         tiergate = Tiergate("tiergate", workdir / "tiergate", SYSTEM_CPU, api_processes=args.api_processes,
                             workers=args.workers, worker_concurrency=args.worker_concurrency,
-                            worker_args=args.worker_arg)
+                            worker_args=args.worker_arg, redis_socket=args.redis == "unix")
         started.append(tiergate)
         tiergate.start(upstreams)
         systems: list[System] = [tiergate]
+        if args.redis == "both":
+            over_socket = Tiergate("tiergate@unix", workdir / "tiergate-unix", SYSTEM_CPU,
+                                   api_processes=args.api_processes, workers=args.workers,
+                                   worker_concurrency=args.worker_concurrency, worker_args=args.worker_arg,
+                                   redis_socket=True)
+            started.append(over_socket)
+            over_socket.start(upstreams)
+            systems.append(over_socket)
         for index, tree in enumerate(args.compare):
             other = Tiergate(f"tiergate@{tree.name}", workdir / f"compare{index}", SYSTEM_CPU,
                              api_processes=args.api_processes, workers=args.workers,

@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slow", action="store_true", help="the 1.5 s upstream of scenario 2 instead of the mock")
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--worker-arg", action="append", default=[])
+    parser.add_argument("--redis-socket", action="store_true", help="Redis over a Unix socket instead of TCP")
     parser.add_argument("--worker-concurrency", type=int, default=400)
     args = parser.parse_args(argv)
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                  cwd=ROOT)
     upstreams = Upstreams(f"http://127.0.0.1:{mock_port}", f"http://127.0.0.1:{sim_port}")
     system = Tiergate("tiergate", workdir / "tiergate", SYSTEM_CPU, worker_concurrency=args.worker_concurrency,
-                      worker_args=args.worker_arg)
+                      worker_args=args.worker_arg, redis_socket=args.redis_socket)
     try:
         wait_post(f"{upstreams.base('slow')}/chat/completions", sim)
         system.start(upstreams)

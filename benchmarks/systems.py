@@ -88,6 +88,7 @@ class Tiergate(System):
     workers: int = 1
     worker_concurrency: int = 400
     worker_args: list[str] = field(default_factory=list)
+    redis_socket: bool = False  # API and workers reach Redis over a Unix socket instead of TCP loopback
     root: Path = ROOT  # the checkout to run: another one (a git worktree) measures a change side by side
 
     @property
@@ -103,10 +104,17 @@ class Tiergate(System):
         log = self.workdir / "tiergate.log"
         redis_port, self.port = free_port(), free_port()
         redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        socket_args: list[str] = []
+        if self.redis_socket:
+            socket_path = self.workdir / "redis.sock"
+            socket_args = ["--unixsocket", str(socket_path), "--unixsocketperm", "700"]
         self.processes["redis"] = pinned(self.cpu, [shutil.which("redis-server") or "redis-server", "--port",
                                                     str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                                                    "--appendonly", "no"], log)
+                                                    "--appendonly", "no", *socket_args], log)
         wait_until_answers(redis_url)
+        if self.redis_socket:
+            redis_url = f"unix://{socket_path}?db=0"
+            wait_until_answers(redis_url)
         config = self.workdir / "config.yaml"
         config.write_text(yaml.safe_dump(tiergate_config(upstreams), allow_unicode=True))
         # `python -m` puts the working directory first on sys.path: the processes run `root`'s code.

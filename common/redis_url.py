@@ -17,6 +17,14 @@ def redis_url(environ: dict[str, str] | None = None) -> str:
     return f"redis://{auth}{host}:{port}/0"
 
 
+def broker_url(url: str) -> str:
+    """The URL as kombu spells it: Redis over a Unix socket is `unix:///path` to redis-py, `redis+socket:///path`
+    to kombu (database 0; our keys live there)."""
+    if url.startswith("unix://"):
+        return "redis+socket://" + url.removeprefix("unix://").split("?", 1)[0]
+    return url
+
+
 def redacted(url: str) -> str:
     """The URL with its password masked, for logs."""
     if "@" not in url:
