@@ -46,15 +46,18 @@ class JobEnvelope:
         return str(user)[:128] if user is not None else None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """A shallow dict, for serialising at once: dataclasses.asdict deep-copied the whole prompt each time."""
+        return {name: getattr(self, name) for name in _ENVELOPE_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobEnvelope:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**{k: v for k, v in data.items() if k in _ENVELOPE_FIELDS})
 
     def remaining(self, now: float | None = None) -> float:
         return self.deadline - (time.time() if now is None else now)
+
+
+_ENVELOPE_FIELDS = tuple(f.name for f in dataclasses.fields(JobEnvelope))
 
 
 def encode_event(job_id: str, type_: EventType, **fields: Any) -> bytes:

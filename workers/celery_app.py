@@ -1,6 +1,8 @@
 """The Celery app: one queue per tier, one task that runs a completion job.
 
-Run with `tiergate worker --tiers tier1,tier2` (or `celery -A workers.celery_app worker -Q tier1 -P threads`).
+Run with `tiergate worker --tiers tier1,tier2` (or `celery -A workers.celery_app worker -Q tier1`). The app's
+pool is the loop pool (workers/pool.py), which starts each job on the worker's asyncio loop itself; under
+another pool (`-P threads`), the task below hands the job to the loop and waits for it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from kombu import Exchange, Queue
 from kombu.transport import redis as kombu_redis
 
 from common import keys
-from common.redis_url import redis_url
+from common.redis_url import broker_url, redis_url
 from config import TIER_NAMES, load_settings
 from workers.runtime import WorkerRuntime, get_runtime
 
@@ -31,7 +33,7 @@ REDIS_URL = redis_url()
 # by common/inflight.py instead, so the restore is off.
 kombu_redis.QoS.restore_at_shutdown = False
 
-app = Celery("tiergate", broker=REDIS_URL)
+app = Celery("tiergate", broker=broker_url(REDIS_URL))
 app.conf.update(
     task_serializer="json",
     accept_content=["json"],
@@ -52,19 +54,25 @@ app.conf.update(
     broker_transport_options={"visibility_timeout": 3600},
     broker_connection_max_retries=None,  # a Redis restart must never make the worker give up
     worker_hijack_root_logger=False,
+    worker_pool="workers.pool:LoopPool",
 )
+
+
+def worker_runtime() -> WorkerRuntime:
+    """This process's runtime (one asyncio loop for every job), started on first use."""
+    return get_runtime(settings, REDIS_URL)
 
 
 @app.task(name=keys.COMPLETE_TASK)
 def complete(envelope: dict[str, Any]) -> None:
     """Run one completion job; the answer goes back on the job's reply channel, not as a Celery result."""
-    get_runtime(settings, REDIS_URL).run_job(envelope)
+    worker_runtime().run_job(envelope)
 
 
 @worker_ready.connect
 def _start_runtime(**_: Any) -> None:
     """Start the loop and heartbeat at boot, so readiness sees the worker before its first job."""
-    get_runtime(settings, REDIS_URL)
+    worker_runtime()
     log.info("tiergate worker ready for %s", os.environ.get("TIERGATE_TIERS", "all tiers"))
 
 
@@ -74,7 +82,7 @@ def _drain(how: str = "", **_: Any) -> None:
     jobs. Past the grace period the process exits anyway and the watchdog of another process rescues them."""
     if how != "Warm":
         return
-    runtime = get_runtime(settings, REDIS_URL)
+    runtime = worker_runtime()
     runtime.begin_drain()
     grace = float(os.environ.get("TIERGATE_SHUTDOWN_GRACE", "60"))
     log.info("warm shutdown: finishing %d job(s) within %.0fs", runtime.active_jobs, grace)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -105,10 +105,12 @@ class JobRunner:
         self._publish = publish
         self._resilience = resilience
 
-    async def run(self, job: JobEnvelope, outcome: JobOutcome | None = None) -> JobOutcome | None:
+    async def run(self, job: JobEnvelope, outcome: JobOutcome | None = None,
+                  cooldowns: Mapping[str, bytes | None] | None = None) -> JobOutcome | None:
         """Run the job to its end; None when it was already past its deadline (the API has answered 504).
 
-        Pass `outcome` to keep what was learnt if the job is cancelled half-way."""
+        Pass `outcome` to keep what was learnt if the job is cancelled half-way, `cooldowns` for the models'
+        cooldown state when it was read already (Cooldowns.state_keys)."""
         remaining = job.remaining()
         if remaining <= 0:
             log.info("job %s dropped: deadline passed before it started", job.id)
@@ -116,7 +118,7 @@ class JobRunner:
         outcome = outcome if outcome is not None else JobOutcome()
         try:
             async with asyncio.timeout(remaining):
-                await self._walk_chain(job, outcome)
+                await self._walk_chain(job, outcome, cooldowns)
         except TimeoutError:
             outcome.status = 504
             await self._error(job, deadline_exceeded())
@@ -125,14 +127,15 @@ class JobRunner:
             await self._error(job, exc)
         return outcome
 
-    async def _walk_chain(self, job: JobEnvelope, outcome: JobOutcome) -> None:
+    async def _walk_chain(self, job: JobEnvelope, outcome: JobOutcome,
+                          cooldowns: Mapping[str, bytes | None] | None) -> None:
         """Each model of the chain in turn (balanced within the tier), skipping those cooling down."""
         walk = ChainWalk()
         for name in await self._resilience.balancer.order(list(job.models), job.tier):
             deployment = self._deployments.get(name)
             if deployment is None or not walk.fits(deployment):
                 continue
-            admission = await self._resilience.cooldowns.admit(name)
+            admission = await self._resilience.cooldowns.admit(name, cooldowns)
             if not admission.allowed:
                 log.info("job %s: %s skipped, cooling down", job.id, name)
                 walk.cooling.append(name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -88,11 +88,18 @@ class Cooldowns:
     def enabled(self) -> bool:
         return self._cooldown_time > 0
 
-    async def admit(self, model: str) -> Admission:
+    @staticmethod
+    def state_keys(models: Sequence[str]) -> list[str]:
+        """The keys `admit` reads, for a caller that fetches them in a round trip it makes anyway."""
+        return [keys.model_cooldown(m) for m in models]
+
+    async def admit(self, model: str, known: Mapping[str, bytes | None] | None = None) -> Admission:
+        """May `model` be tried now? `known`: its state as read at the job's start (saves a round trip)."""
         if not self.enabled:
             return Admission(True)
         try:
-            until = await self._redis.get(keys.model_cooldown(model))
+            until = known[model] if known is not None and model in known else \
+                await self._redis.get(keys.model_cooldown(model))
             if until is None:
                 return Admission(True)
             if float(until) > self._clock():

@@ -1,7 +1,8 @@
 """Per worker process: one asyncio loop in a background thread holding every provider call.
 
-Celery's thread pool hands each job to this loop and waits; the loop multiplexes hundreds of provider
-calls over one pooled HTTP client (workers/http.py), one Redis connection pool, and one cancel subscription.
+The loop pool (workers/pool.py) starts each job on this loop (another Celery pool's thread hands it over and
+waits); the loop multiplexes hundreds of provider calls over one pooled HTTP client (workers/http.py), one
+Redis connection pool, and one cancel subscription.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -26,7 +28,7 @@ from workers.accounting import Accountant
 from workers.cache_fill import fill_cache
 from workers.execute import JobOutcome, JobRunner
 from workers.http import new_client
-from workers.resilience import Resilience
+from workers.resilience import Cooldowns, Resilience
 
 log = logging.getLogger("tiergate.worker")
 
@@ -56,9 +58,15 @@ class WorkerRuntime:
         self._thread.start()
         self._ready.wait(10)
 
-    # --- called from Celery's pool threads -----------------------------------------------------
+    # --- called from Celery's threads -----------------------------------------------------------
+
+    def submit(self, envelope: dict[str, Any], ended: Callable[[], None]) -> None:
+        """Start a job on the loop and return at once; `ended` is called, in the loop's thread, when it is over."""
+        job = JobEnvelope.from_dict(envelope)
+        self.loop.call_soon_threadsafe(self._start, job, ended)
 
     def run_job(self, envelope: dict[str, Any]) -> JobOutcome | None:
+        """Run a job on the loop and wait for it (for pools that give each job a thread)."""
         job = JobEnvelope.from_dict(envelope)
         return asyncio.run_coroutine_threadsafe(self._run(job), self.loop).result()
 
@@ -91,17 +99,24 @@ class WorkerRuntime:
         self._ready.set()
         self.loop.run_forever()
 
+    def _start(self, job: JobEnvelope, ended: Callable[[], None]) -> None:
+        self.loop.create_task(self._run(job)).add_done_callback(lambda _: ended())
+
     async def _run(self, job: JobEnvelope) -> JobOutcome | None:
         if self.draining:
             # Celery keeps consuming for up to a poll interval after SIGTERM; hand such a job to another worker.
             log.info("job %s handed back to its queue: this worker is shutting down", job.id)
             await inflight.requeue(self.redis, job)
             return None
-        # One round trip: is it cancelled, and (harmlessly if so) note it as in flight here.
+        # One round trip: is it cancelled, (harmlessly if so) note it as in flight here, and which of its models
+        # are cooling down.
+        state_keys = Cooldowns.state_keys(job.models)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.exists(keys.cancelled_flag(job.id))
             inflight.register_in(pipe, self.worker_id, job)
-            cancelled, _ = await pipe.execute()
+            if state_keys:
+                pipe.mget(state_keys)
+            cancelled, _, *cooling = await pipe.execute()
         if cancelled:
             log.info("job %s dropped: its client went away before it started", job.id)
             await self._settle(job, None, CLIENT_GONE, "dropped")
@@ -115,7 +130,8 @@ class WorkerRuntime:
         status = CLIENT_GONE
         ended: inflight.Outcome = "dropped"  # expired before it started, or cancelled
         try:
-            outcome = await self.runner.run(job, outcome)
+            known = dict(zip(job.models, cooling[0], strict=True)) if cooling else {}
+            outcome = await self.runner.run(job, outcome, known)
             status = outcome.status if outcome else 504
             if outcome is not None:
                 ended = "ok" if outcome.status == 200 else "failed"
