@@ -37,9 +37,6 @@ def main(argv: list[str] | None = None) -> int:
     worker = sub.add_parser("worker", help="a worker for the named tier queues")
     worker.add_argument("--tiers", default="tier1,tier2,tier3,tier4")
     worker.add_argument("--concurrency", type=int, default=200)
-    worker.add_argument("--pool", default="loop", choices=("loop", "threads"),
-                        help="loop: jobs start on the worker's asyncio loop (workers/pool.py); threads: a Celery "
-                             "thread per job waits for the loop")
     worker.add_argument("--config", default=os.environ.get("TIERGATE_CONFIG"))
     worker.add_argument("--loglevel", default="info")
     worker.add_argument("--grace", type=float, default=float(os.environ.get("TIERGATE_SHUTDOWN_GRACE", 60)),
@@ -106,8 +103,7 @@ def _run_worker(args: argparse.Namespace) -> int:
     from workers.celery_app import app
 
     tiers = args.tiers.replace(" ", "")
-    pool = [] if args.pool == "loop" else ["-P", args.pool]  # the app's worker_pool is the loop pool
-    app.worker_main(["worker", "-Q", tiers, *pool, "-c", str(args.concurrency),
+    app.worker_main(["worker", "-Q", tiers, "-c", str(args.concurrency),  # the app's pool: workers/pool.py
                      "-n", f"tiergate-{tiers.replace(',', '-')}-{os.getpid()}@%h", "--without-gossip",
                      "--without-mingle", "-l", args.loglevel])
     return 0

@@ -13,6 +13,7 @@ import threading
 from typing import Any
 
 from celery import Celery
+from celery.app.amqp import AMQP
 from celery.signals import worker_ready, worker_shutting_down
 from kombu import Exchange, Queue
 from kombu.transport import redis as kombu_redis
@@ -33,16 +34,31 @@ REDIS_URL = redis_url()
 # by common/inflight.py instead, so the restore is off.
 kombu_redis.QoS.restore_at_shutdown = False
 
-app = Celery("tiergate", broker=broker_url(REDIS_URL))
+class TierQueues(AMQP):
+    """Celery's messaging, with the tier queues consumed without acknowledgements under the loop pool.
+
+    kombu's Redis transport pays two round trips per message for acknowledgements (it copies each message
+    into an "unacked" hash on delivery and deletes it on ack) only to restore messages of a worker that
+    vanished, after a visibility timeout. A job here is acknowledged the moment it starts anyway, and from
+    then on the in-flight registry (common/inflight.py) is what rescues it."""
+
+    no_ack = False  # set by workers/pool.py, which then limits how many jobs it takes
+
+    def TaskConsumer(self, channel: Any, queues: Any = None, accept: Any = None, **kw: Any) -> Any:
+        return super().TaskConsumer(channel, queues, accept, no_ack=self.no_ack, **kw)
+
+
+app = Celery("tiergate", broker=broker_url(REDIS_URL), amqp=TierQueues)
 app.conf.update(
     task_serializer="json",
     accept_content=["json"],
     task_ignore_result=True,
-    # A job is acknowledged as it starts. A worker killed mid-job does not lose it: it is registered in flight
-    # (common/inflight.py) and rescued by the watchdog, which knows the worker is dead, rather than by kombu's
-    # unacked-message restore, which only knows a message is old. Late acks also crash the consumer when a job
-    # that outlived a Redis restart is acknowledged on the dead channel (AttributeError in kombu's _connparams),
-    # leaving a worker that heartbeats but never consumes again.
+    # The loop pool consumes without acks (TierQueues); under another pool a job is acknowledged as it starts.
+    # Either way a worker killed mid-job does not lose it: it is registered in flight (common/inflight.py) and
+    # rescued by the watchdog, which knows the worker is dead, rather than by kombu's unacked-message restore,
+    # which only knows a message is old. Late acks also crash the consumer when a job that outlived a Redis
+    # restart is acknowledged on the dead channel (AttributeError in kombu's _connparams), leaving a worker
+    # that heartbeats but never consumes again.
     task_acks_late=False,
     worker_prefetch_multiplier=1,
     task_queues=[Queue(tier, Exchange(tier, type="direct"), routing_key=tier) for tier in TIER_NAMES],

@@ -4,7 +4,7 @@ Celery's thread pool spent a thread per job only to wait for the loop (workers/r
 provider call anyway: two thread hops per job, a hundred idle threads contending for the GIL, and Celery's
 task tracer around a function that only handed the job over. This pool decodes the job from the task message
 in the consumer's thread and starts it on the loop directly. Celery still does everything around it: the
-queues, the consumer, acknowledgement (when the job starts), prefetch limits, remote control and events.
+queues, the consumer, the worker's lifecycle, remote control and events.
 
 It is the app's `worker_pool` (workers/celery_app.py): `tiergate worker` and `celery -A workers.celery_app worker`
 use it unless told `-P threads`.
@@ -16,13 +16,13 @@ import logging
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
 from celery.concurrency.base import BasePool, apply_target
+from celery.worker import state as worker_state
 from kombu.serialization import loads
 
 from common import keys
@@ -30,12 +30,11 @@ from workers.runtime import WorkerRuntime
 
 log = logging.getLogger("tiergate.worker")
 
-Start = Callable[[], None]
-
-
 class LoopPool(BasePool):
-    """At most `limit` jobs run at once; more wait here unacknowledged, so Celery's prefetch limit stops the
-    consumer (as the thread pool's queue did) instead of this process hoarding jobs it cannot start."""
+    """At most `limit` jobs run at once. The tier queues are consumed without acknowledgements (a job started
+    here is registered in flight and rescued by the watchdog if this process dies, common/inflight.py), so
+    Celery's prefetch limit does not hold the consumer back: when every slot is busy, the consumer's thread
+    waits here for one, as under the solo pool, and the queue's next job goes to a worker with room."""
 
     signal_safe = False
     body_can_be_buffer = True
@@ -45,11 +44,12 @@ class LoopPool(BasePool):
         from workers.celery_app import worker_runtime  # the app module imports nothing of the pool
 
         self._runtime: WorkerRuntime = worker_runtime()
+        self.app.amqp.no_ack = True  # before the consumer starts: this pool bounds what it takes itself
+        self._slots = threading.Semaphore(self.limit or 1)
         self._running = 0
-        self._waiting: deque[Start] = deque()
         self._lock = threading.Lock()
-        # Starts deferred until a slot frees, and Celery's callbacks when they may do I/O (task events), run
-        # here: never on the loop, where a blocking kombu call would stall every job.
+        # Celery's callbacks when they may do I/O (task events) run here: never on the loop, where a blocking
+        # kombu call would stall every job.
         self._helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiergate-pool")
         self._callbacks_block = bool(self.app and self.app.conf.worker_send_task_events)
 
@@ -60,19 +60,8 @@ class LoopPool(BasePool):
         if task_name != keys.COMPLETE_TASK:  # nothing else is registered; run it here, as the solo pool would
             apply_target(target, args, kwargs, callback, accept_callback)
             return
-        start = lambda: self._start(body, content_type, content_encoding, callback, accept_callback)  # noqa: E731
-        with self._lock:
-            if self._running >= (self.limit or 1):
-                self._waiting.append(start)
-                return
-            self._running += 1
-        start()
-
-    def _start(self, body: Any, content_type: str, content_encoding: str, callback: Callable[..., Any] | None,
-               accept_callback: Callable[..., Any] | None) -> None:
+        self._take_slot()
         started = time.monotonic()
-        if accept_callback:
-            accept_callback(os.getpid(), started)  # acknowledges the message: the job is ours now
         try:
             envelope = _envelope(body, content_type, content_encoding)
         except Exception:  # a message the API did not write: drop it, keep the slot count right
@@ -80,30 +69,32 @@ class LoopPool(BasePool):
             self._ended(callback, started)
             return
         self._runtime.submit(envelope, lambda: self._ended(callback, started))
+        if accept_callback:  # Celery's bookkeeping (active requests, task-started); no ack to send
+            accept_callback(os.getpid(), started)
+
+    def _take_slot(self) -> None:
+        """Wait for a free slot; a shutdown that begins meanwhile lets the job through (the draining runtime
+        puts it back on its queue)."""
+        while not self._slots.acquire(timeout=0.25):
+            if worker_state.should_stop or worker_state.should_terminate:
+                break
+        with self._lock:
+            self._running += 1
 
     def _ended(self, callback: Callable[..., Any] | None, started: float) -> None:
-        """A job ended (in the loop's thread): tell Celery, start a waiting job or free the slot."""
+        """A job ended (in the loop's thread): tell Celery, free its slot."""
+        with self._lock:
+            self._running -= 1
+        self._slots.release()
         if callback:
             result = (False, None, time.monotonic() - started)
             if self._callbacks_block:
                 self._helper.submit(callback, result)
             else:
                 callback(result)
-        with self._lock:
-            following = self._waiting.popleft() if self._waiting else None
-            if following is None:
-                self._running -= 1
-        if following is not None:
-            self._helper.submit(following)
 
     def on_stop(self) -> None:
-        """Warm shutdown: jobs still waiting start now and, the runtime draining, go back to their queues; the
-        running ones get the grace period (workers/celery_app.py) to finish."""
-        with self._lock:
-            waiting, self._waiting = list(self._waiting), deque()
-            self._running += len(waiting)
-        for start in waiting:
-            start()
+        """Warm shutdown: the running jobs get the grace period (workers/celery_app.py) to finish."""
         while self._running > 0:
             time.sleep(0.05)
         self._helper.shutdown(wait=True)
@@ -113,7 +104,7 @@ class LoopPool(BasePool):
 
     def _get_info(self) -> dict[str, Any]:
         info = super()._get_info()
-        info.update({"running": self._running, "waiting": len(self._waiting)})
+        info.update({"running": self._running})
         return info
 
     @property
