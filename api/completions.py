@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import redis.exceptions
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -67,7 +68,9 @@ async def chat_completions(request: Request) -> Response:
     if job.stream:
         return await relay_stream(gateway, request, job, decision, headers)
     response = await answer_whole(gateway, request, job, decision, headers)
-    await gateway.finish(job, response.headers.get("x-gateway-model"), response.status_code)
+    # After the answer has been sent: the client need not wait for the bookkeeping.
+    response.background = BackgroundTask(gateway.finish, job, response.headers.get("x-gateway-model"),
+                                         response.status_code)
     return response
 
 
@@ -88,6 +91,7 @@ async def _accept(gateway: Gateway, request: Request, intake: Intake) -> tuple[J
     except redis.exceptions.RedisError:
         raise queue_unavailable() from None
     job.tokens_key = admission.tokens_key
+    job.holds_slot = bool(policy.max_concurrent)
     job.budget_usd, job.budget_soft_ratio = policy.monthly_budget_usd, policy.budget_soft_ratio
     await remember_tier(gateway, chat, policy.organization_id, decision)
     return job, decision, admission

@@ -45,4 +45,5 @@ class Gateway:
         self.listener.unregister(job.id)
         observe.ended(job.tier)
         observe.answered(job.tier, model, status, job.received_at)
-        await self.limiter.release(job.organization_id, job.id)
+        if job.holds_slot:
+            await self.limiter.release(job.organization_id, job.id)

@@ -33,6 +33,7 @@ class JobEnvelope:
     key_id: str = ""
     route: dict[str, Any] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
+    holds_slot: bool = False      # admission took a concurrency slot, which the API gives back at the end
     tokens_key: str = ""          # the rate-limit window to reconcile with the real token count
     estimated_tokens: int = 0     # what admission took from that window
     budget_usd: float | None = None   # the organization's monthly budget, for threshold alerts
