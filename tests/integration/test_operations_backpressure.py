@@ -71,3 +71,24 @@ def test_a_job_whose_deadline_passed_in_the_queue_is_dropped_without_calling_the
     assert not any(d.startswith("[sim tokens=4]") for d in calls), f"the expired job reached the model: {calls}"
     snapshot = httpx.get(f"{small.ai_url}/queues", headers=small.headers(), timeout=10).json()
     assert snapshot["tiers"]["tier4"]["dropped_last_minute"] >= 1, snapshot["tiers"]["tier4"]
+
+
+def test_a_worker_runs_no_more_jobs_at_once_than_its_concurrency_and_answers_the_rest_in_turn(small: Gateway) -> None:
+    """Tier 4's worker has one slot: three one-second jobs sent together run one after the other, all answered."""
+    seen_active: list[int] = []
+
+    def watch_active() -> None:
+        snapshot = httpx.get(f"{small.ai_url}/queues", headers=small.headers(), timeout=10).json()
+        seen_active.extend(worker["active"] for worker in snapshot["tiers"]["tier4"]["workers"])
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        jobs = [pool.submit(post, small, "tier4", f"[sim ttft_ms=1000 tokens=3] vez {n}", 20) for n in range(3)]
+        while not all(job.done() for job in jobs):
+            watch_active()
+            time.sleep(0.1)
+        statuses = [job.result()[0] for job in jobs]
+    elapsed = time.monotonic() - started
+    assert statuses == [200, 200, 200]
+    assert elapsed >= 2.9, f"three one-second jobs on one slot ended in {elapsed:.2f}s: they ran side by side"
+    assert seen_active and max(seen_active) == 1, f"the one-slot worker reported {max(seen_active)} jobs at once"
