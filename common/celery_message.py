@@ -1,8 +1,9 @@
 """A Celery task message (protocol 2) as kombu's Redis transport stores it in a queue list.
 
 The API pushes jobs with one LPUSH on its asyncio Redis client instead of going
-through Celery's blocking producer; the worker cannot tell the difference.
-Checked against real workers by the integration tests.
+through Celery's blocking producer, and the worker's loop pops them itself
+(workers/runtime.py); `complete.delay(envelope)` and a stock Celery worker
+(`-P threads`) read and write the same messages.
 """
 
 from __future__ import annotations
@@ -38,3 +39,15 @@ def task_message(task_name: str, task_id: str, queue: str, args: list[Any],
         "body": base64.b64encode(body).decode(), "content-encoding": "utf-8",
         "content-type": "application/json", "headers": headers, "properties": properties,
     })
+
+
+def task_call(message: bytes) -> tuple[str, list[Any]]:
+    """The task name and positional arguments of such a message (any protocol-2 JSON message kombu wrote)."""
+    document = orjson.loads(message)
+    body = document["body"]
+    if document.get("properties", {}).get("body_encoding") == "base64":
+        body = base64.b64decode(body)
+    if document.get("content-type") != "application/json":
+        raise ValueError(f"unsupported content type {document.get('content-type')!r}")
+    args = orjson.loads(body)[0]
+    return str(document["headers"]["task"]), list(args)

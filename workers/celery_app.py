@@ -1,8 +1,8 @@
 """The Celery app: one queue per tier, one task that runs a completion job.
 
 Run with `tiergate worker --tiers tier1,tier2` (or `celery -A workers.celery_app worker -Q tier1`). The app's
-pool is the loop pool (workers/pool.py), which starts each job on the worker's asyncio loop itself; under
-another pool (`-P threads`), the task below hands the job to the loop and waits for it.
+pool is the loop pool (workers/pool.py), under which the worker's asyncio loop takes and runs the jobs itself;
+under another pool (`-P threads`), Celery consumes and the task below hands each job to the loop.
 """
 
 from __future__ import annotations
@@ -35,17 +35,15 @@ REDIS_URL = redis_url()
 kombu_redis.QoS.restore_at_shutdown = False
 
 class TierQueues(AMQP):
-    """Celery's messaging, with the tier queues consumed without acknowledgements under the loop pool.
+    """Celery's messaging; under the loop pool (workers/pool.py) the worker's loop pops the tier queues itself,
+    so Celery's task consumer is given none of them."""
 
-    kombu's Redis transport pays two round trips per message for acknowledgements (it copies each message
-    into an "unacked" hash on delivery and deletes it on ack) only to restore messages of a worker that
-    vanished, after a visibility timeout. A job here is acknowledged the moment it starts anyway, and from
-    then on the in-flight registry (common/inflight.py) is what rescues it."""
-
-    no_ack = False  # set by workers/pool.py, which then limits how many jobs it takes
+    loop_consumes = False  # set by the loop pool as it starts, before Celery's consumer does
 
     def TaskConsumer(self, channel: Any, queues: Any = None, accept: Any = None, **kw: Any) -> Any:
-        return super().TaskConsumer(channel, queues, accept, no_ack=self.no_ack, **kw)
+        if self.loop_consumes:
+            return self.Consumer(channel, accept=accept or self.app.conf.accept_content, queues=[], **kw)
+        return super().TaskConsumer(channel, queues, accept, **kw)
 
 
 app = Celery("tiergate", broker=broker_url(REDIS_URL), amqp=TierQueues)
@@ -53,12 +51,12 @@ app.conf.update(
     task_serializer="json",
     accept_content=["json"],
     task_ignore_result=True,
-    # The loop pool consumes without acks (TierQueues); under another pool a job is acknowledged as it starts.
-    # Either way a worker killed mid-job does not lose it: it is registered in flight (common/inflight.py) and
-    # rescued by the watchdog, which knows the worker is dead, rather than by kombu's unacked-message restore,
-    # which only knows a message is old. Late acks also crash the consumer when a job that outlived a Redis
-    # restart is acknowledged on the dead channel (AttributeError in kombu's _connparams), leaving a worker
-    # that heartbeats but never consumes again.
+    # Under a stock pool (-P threads) a job is acknowledged as it starts. Either way a worker killed mid-job
+    # does not lose it: it is registered in flight (common/inflight.py) and rescued by the watchdog, which
+    # knows the worker is dead, rather than by kombu's unacked-message restore, which only knows a message is
+    # old. Late acks also crash the consumer when a job that outlived a Redis restart is acknowledged on the
+    # dead channel (AttributeError in kombu's _connparams), leaving a worker that heartbeats but never
+    # consumes again.
     task_acks_late=False,
     worker_prefetch_multiplier=1,
     task_queues=[Queue(tier, Exchange(tier, type="direct"), routing_key=tier) for tier in TIER_NAMES],

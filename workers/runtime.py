@@ -1,8 +1,8 @@
 """Per worker process: one asyncio loop in a background thread holding every provider call.
 
-The loop pool (workers/pool.py) starts each job on this loop (another Celery pool's thread hands it over and
-waits); the loop multiplexes hundreds of provider calls over one pooled HTTP client (workers/http.py), one
-Redis connection pool, and one cancel subscription.
+Under the loop pool (workers/pool.py) this loop also takes the jobs off the tier queues (under another Celery
+pool, a pool thread hands each job over and waits). The loop multiplexes hundreds of provider calls over one
+pooled HTTP client (workers/http.py), one Redis connection pool, and one cancel subscription.
 """
 
 from __future__ import annotations
@@ -13,14 +13,15 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 import uvloop
+from redis.exceptions import RedisError
 
 from common import inflight, keys
+from common.celery_message import task_call
 from common.jobs import JobEnvelope
 from common.metrics import QUEUE_WAIT
 from config import Settings
@@ -38,6 +39,8 @@ HEARTBEAT_TTL = 10
 #: A worker silent this long is dead and its jobs in flight are rescued: three missed heartbeats.
 WORKER_INFO_TTL = 6
 WATCHDOG_SECONDS = 2.0
+#: Most jobs taken in one pop: a burst is shared among the workers of a tier, not swallowed by the first.
+TAKE_AT_MOST = 32
 
 
 class WorkerRuntime:
@@ -53,6 +56,9 @@ class WorkerRuntime:
         self._jobs: dict[str, asyncio.Task[JobOutcome | None]] = {}
         self._running: dict[str, JobEnvelope] = {}
         self._produced: set[str] = set()
+        self._taken = 0
+        self._room = asyncio.Event()  # set while fewer than `concurrency` jobs are taken
+        self._room.set()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="tiergate-loop", daemon=True)
         self._thread.start()
@@ -60,10 +66,9 @@ class WorkerRuntime:
 
     # --- called from Celery's threads -----------------------------------------------------------
 
-    def submit(self, envelope: dict[str, Any], ended: Callable[[], None]) -> None:
-        """Start a job on the loop and return at once; `ended` is called, in the loop's thread, when it is over."""
-        job = JobEnvelope.from_dict(envelope)
-        self.loop.call_soon_threadsafe(self._start, job, ended)
+    def consume(self, queues: list[str]) -> None:
+        """Take jobs from these tier queues on the loop itself (the loop pool, workers/pool.py)."""
+        self.loop.call_soon_threadsafe(lambda: self.loop.create_task(self._consume(queues)))
 
     def run_job(self, envelope: dict[str, Any]) -> JobOutcome | None:
         """Run a job on the loop and wait for it (for pools that give each job a thread)."""
@@ -79,6 +84,11 @@ class WorkerRuntime:
     @property
     def active_jobs(self) -> int:
         return len(self._running)
+
+    @property
+    def taken_jobs(self) -> int:
+        """Jobs this process took off its queues that have not ended yet (running or about to)."""
+        return self._taken
 
     # --- inside the loop ------------------------------------------------------------------------
 
@@ -99,8 +109,50 @@ class WorkerRuntime:
         self._ready.set()
         self.loop.run_forever()
 
-    def _start(self, job: JobEnvelope, ended: Callable[[], None]) -> None:
-        self.loop.create_task(self._run(job)).add_done_callback(lambda _: ended())
+    async def _consume(self, queues: list[str]) -> None:
+        """Pop jobs as slots free up, a burst at a time: one blocking pop, then as many more of that queue as
+        there is room for. Celery's consumer took one message per round trip through its own thread, and
+        under a burst its thread waited for the GIL behind this loop; jobs queued for hundreds of ms.
+
+        A job is off its queue from the pop until `_run` registers it in flight, a few ms on this loop; a
+        process killed in between loses it (the API answers 504 at its deadline)."""
+        redis = aioredis.Redis.from_url(self.redis_url)  # its own connection: a blocking pop holds it
+        order = list(queues)
+        while not self.draining:
+            await self._room.wait()
+            try:
+                popped = await redis.brpop(order, timeout=1)
+                if popped is None:
+                    continue
+                queue, message = popped
+                room = min(self.concurrency - self._taken, TAKE_AT_MOST) - 1
+                messages = [message, *((await redis.rpop(queue, room)) or [])] if room > 0 else [message]
+            except (RedisError, OSError) as exc:  # Redis restarts: keep trying
+                log.warning("cannot take jobs from %s (%s); retrying", ",".join(queues), exc)
+                await asyncio.sleep(0.5)
+                continue
+            order = order[1:] + order[:1]  # the next pop starts at another tier, as kombu's did
+            for raw in messages:
+                self._take(raw)
+        await redis.aclose()
+
+    def _take(self, message: bytes) -> None:
+        try:
+            task, args = task_call(message)
+            if task != keys.COMPLETE_TASK:
+                raise ValueError(f"task {task!r} is not ours")
+            job = JobEnvelope.from_dict(args[0])
+        except (ValueError, KeyError, IndexError, TypeError) as exc:  # not a message the API wrote: drop it
+            log.error("dropped an unreadable job message: %s", exc)
+            return
+        self._taken += 1
+        if self._taken >= self.concurrency:
+            self._room.clear()
+        self.loop.create_task(self._run(job)).add_done_callback(self._given_back)
+
+    def _given_back(self, _: asyncio.Task[Any]) -> None:
+        self._taken -= 1
+        self._room.set()
 
     async def _run(self, job: JobEnvelope) -> JobOutcome | None:
         if self.draining:

@@ -233,3 +233,31 @@ def test_a_short_follow_up_in_the_same_conversation_stays_within_one_tier(client
         model="auto", messages=[{"role": "user", "content": "ok, obrigado"}],
         extra_body={"metadata": {**meta, "conversation_id": "conv-sticky-other"}})
     assert alone.headers["x-gateway-tier"] == "tier1"
+
+
+def test_a_job_sent_by_celerys_own_client_is_run_by_a_tier_worker_and_answered_on_its_reply_channel(
+        gateway: Gateway) -> None:
+    """The tier queues are Celery queues: a job that Celery's producer wrote (not the API's LPUSH) is taken by
+    the worker's loop like any other."""
+    from celery import Celery
+
+    from common import keys
+    from common.jobs import JobEnvelope, decode_event
+
+    envelope = JobEnvelope(id=f"celery-{time.time_ns()}", reply_to=f"test-replies-{time.time_ns()}", tier="tier2",
+                           models=["tier2/gpt-3.5-turbo"], stream=False, deadline=time.time() + 30,
+                           body={"model": "tier2/gpt-3.5-turbo", "messages": HELLO}, organization_id="org_123")
+    pubsub = gateway.redis.client().pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(envelope.reply_to)
+    producer = Celery("test-producer", broker=gateway.redis.url)
+    producer.send_task(keys.COMPLETE_TASK, args=[envelope.to_dict()], queue="tier2", routing_key="tier2")
+    deadline = time.monotonic() + 30
+    event = None
+    while event is None and time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=1.0)
+        event = decode_event(message["data"]) if message else None
+    pubsub.close()
+    assert event is not None, "no answer on the reply channel within 30 s"
+    assert event["type"] == "result", event
+    assert event["completion"]["choices"][0]["message"]["content"]
+    assert event["model"] == "tier2/gpt-3.5-turbo"
