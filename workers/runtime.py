@@ -125,15 +125,16 @@ class WorkerRuntime:
                 if popped is None:
                     continue
                 queue, message = popped
-                room = min(self.concurrency - self._taken, TAKE_AT_MOST) - 1
-                messages = [message, *((await redis.rpop(queue, room)) or [])] if room > 0 else [message]
+                self._take(message)  # first, so that a lone job does not wait for the round trip below
+                room = min(self.concurrency - self._taken, TAKE_AT_MOST - 1)
+                if room > 0:
+                    for more in await redis.rpop(queue, room) or []:
+                        self._take(more)
             except (RedisError, OSError) as exc:  # Redis restarts: keep trying
                 log.warning("cannot take jobs from %s (%s); retrying", ",".join(queues), exc)
                 await asyncio.sleep(0.5)
                 continue
             order = order[1:] + order[:1]  # the next pop starts at another tier, as kombu's did
-            for raw in messages:
-                self._take(raw)
         await redis.aclose()
 
     def _take(self, message: bytes) -> None:
