@@ -16,13 +16,14 @@ import orjson
 import redis.exceptions
 from starlette.responses import Response
 
-from api.sse import DONE, SSE_HEADERS, DisconnectAwareStream, sse_data
+from api.sse import SSE_HEADERS, DisconnectAwareStream
 from api.state import Gateway
 from common import keys
 from common.audit import accepted_record
 from common.cache import CacheControl, cache_key
 from common.jobs import JobEnvelope
 from common.metrics import CACHE
+from common.sse import DONE, sse_data
 from common.usage import UsageEntry
 
 

@@ -8,18 +8,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
 
-import orjson
 from starlette.types import Receive, Scope, Send
-
-DONE = b"data: [DONE]\n\n"
-
-
-def sse_data(payload: dict[str, Any]) -> bytes:
-    """One server-sent event carrying a JSON payload, as OpenAI frames stream chunks."""
-    return b"data: " + orjson.dumps(payload) + b"\n\n"
-
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no", "connection": "keep-alive"}
 

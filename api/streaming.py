@@ -12,11 +12,12 @@ from starlette.responses import Response
 
 from api import jobs, observe
 from api.errors import error_response
-from api.sse import DONE, SSE_HEADERS, DisconnectAwareStream, sse_data
+from api.sse import SSE_HEADERS, DisconnectAwareStream
 from api.state import Gateway
 from api.waiting import next_event
 from common.errors import GatewayError, deadline_exceeded
 from common.jobs import JobEnvelope
+from common.sse import DONE, sse_data
 from routing import RouteDecision
 
 KEEPALIVE = b": keep-alive\n\n"
@@ -57,7 +58,6 @@ async def _sse_events(gateway: Gateway, job: JobEnvelope, queue: asyncio.Queue[d
                       first: dict[str, Any] | None) -> AsyncIterator[bytes]:
     keepalive = gateway.settings.server.keepalive_seconds
     event = first
-    finishing: dict[str, Any] | None = None  # the finish_reason chunk, held until the cost is known
     model = first["model"] if first is not None and first["type"] == "start" else None
     status = 499  # unless the stream reaches its end: the client left
     try:
@@ -67,18 +67,12 @@ async def _sse_events(gateway: Gateway, job: JobEnvelope, queue: asyncio.Queue[d
                 if kind == "start" and model is None:
                     model = event["model"]
                     observe.first_token(job.tier, model, job.received_at)
-                elif kind == "chunk":
-                    out = []
-                    for chunk in event["chunks"]:
-                        if chunk["choices"] and chunk["choices"][0].get("finish_reason"):
-                            finishing = chunk
-                        else:
-                            out.append(sse_data(chunk))
-                    if out:
-                        yield b"".join(out)
+                elif kind == "sse":  # chunks the worker framed already (common/jobs.py encode_sse)
+                    yield event["data"]
                 elif kind == "end":
                     status = 200
-                    yield b"".join(sse_data(chunk) for chunk in _closing_chunks(job, event, finishing)) + DONE
+                    closing = _closing_chunks(job, event, event.get("finishing"))
+                    yield b"".join(sse_data(chunk) for chunk in closing) + DONE
                     return
                 elif kind == "error":
                     status = event["status"]

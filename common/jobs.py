@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import orjson
 
-EventType = Literal["start", "chunk", "result", "end", "error"]
+EventType = Literal["start", "result", "end", "error"]
 
 
 @dataclass
@@ -65,13 +65,29 @@ def encode_event(job_id: str, type_: EventType, **fields: Any) -> bytes:
     """One message on a reply channel: `{"id", "type", ...fields}`.
 
     - start: `model` — the model that is answering (sent before the first chunk).
-    - chunk: `chunks` — a list of OpenAI `chat.completion.chunk` dicts, in order.
     - result: `completion`, `cost` — a whole `chat.completion` (sync jobs).
-    - end: `model`, `usage`, `cost` — the stream is complete.
+    - end: `model`, `usage`, `cost`, `finishing` — the stream is complete; `finishing` is its finish_reason
+      chunk, held back so that the API sends it last, carrying the cost.
     - error: `status`, `error`, optional `retry_after` — the job failed (see GatewayError.to_event).
+
+    A stream's chunks travel in frames of their own (`encode_sse`).
     """
     return orjson.dumps({"id": job_id, "type": type_, **fields})
 
 
+#: First byte of a frame of stream chunks; a JSON event starts with "{".
+_SSE_FRAME = b"\x00"
+
+
+def encode_sse(job_id: str, events: bytes) -> bytes:
+    """Stream chunks already framed as server-sent events (common/sse.py), which the API relays as they are:
+    no JSON decoding and re-encoding per chunk on the busiest path of a stream."""
+    return _SSE_FRAME + job_id.encode() + b"\n" + events
+
+
 def decode_event(raw: bytes | str) -> dict[str, Any]:
+    """An event as a dict; a frame of chunks as `{"id", "type": "sse", "data": bytes}`."""
+    if isinstance(raw, bytes) and raw[:1] == _SSE_FRAME:
+        job_id, _, events = raw[1:].partition(b"\n")
+        return {"id": job_id.decode(), "type": "sse", "data": events}
     return orjson.loads(raw)

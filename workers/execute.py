@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from common.errors import GatewayError, deadline_exceeded
-from common.jobs import JobEnvelope, encode_event
+from common.jobs import JobEnvelope, encode_event, encode_sse
 from common.metrics import FALLBACKS, RETRIES
 from common.pricing import usage_cost
+from common.sse import sse_data
 from config import Deployment
 from workers.http import Client, call_stream, call_whole
 from workers.providers import ProviderError, adapter_for
@@ -214,16 +215,19 @@ class JobRunner:
         translator = adapter.stream_translator(deployment, f"chatcmpl-{job.id}", int(time.time()))
         started = False
         latency = 0.0
+        finishing: dict[str, Any] | None = None
         try:
             async for chunks in call_stream(self._http, adapter, deployment, job.body, timeout, translator):
-                event = encode_event(job.id, "chunk", chunks=chunks)
-                if started:
-                    await self._publish(job, event)
-                else:  # the start and the first chunks go together: one round trip to Redis, not two
+                events, held = _framed(chunks)
+                finishing = held or finishing
+                frames = [encode_sse(job.id, events)] if events else []
+                if not started:  # the start and the first chunks go together: one round trip to Redis, not two
                     started = True
                     latency = time.monotonic() - started_at
                     outcome.model = deployment.name
-                    await self._publish(job, encode_event(job.id, "start", model=deployment.name), event)
+                    frames.insert(0, encode_event(job.id, "start", model=deployment.name))
+                if frames:
+                    await self._publish(job, *frames)
                 outcome.relayed(chunks)
         except ProviderError as exc:
             if started:
@@ -231,7 +235,7 @@ class JobRunner:
             raise
         self._settle(outcome, deployment, translator.usage)
         await self._publish(job, encode_event(job.id, "end", model=deployment.name, usage=outcome.usage,
-                                              cost=outcome.cost))
+                                              cost=outcome.cost, finishing=finishing))
         return latency
 
     @staticmethod
@@ -242,3 +246,15 @@ class JobRunner:
 
     async def _error(self, job: JobEnvelope, error: GatewayError) -> None:
         await self._publish(job, encode_event(job.id, "error", **error.to_event()))
+
+
+def _framed(chunks: list[dict[str, Any]]) -> tuple[bytes, dict[str, Any] | None]:
+    """The chunks as server-sent events, but for the finish_reason chunk, returned apart: the API sends it
+    last, with the cost, which is known only once the stream has ended."""
+    events, finishing = [], None
+    for chunk in chunks:
+        if chunk["choices"] and chunk["choices"][0].get("finish_reason"):
+            finishing = chunk
+        else:
+            events.append(sse_data(chunk))
+    return b"".join(events), finishing
