@@ -301,7 +301,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="scenario 4: cap each half's run (a slow system answers fewer requests)")
     parser.add_argument("--api-processes", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1, help="tiergate worker processes")
-    parser.add_argument("--worker-concurrency", type=int, default=400, help="Celery threads per worker")
+    parser.add_argument("--worker-concurrency", type=int, default=400, help="jobs one worker runs at once")
     parser.add_argument("--worker-arg", action="append", default=[], help="extra `tiergate worker` argument")
     parser.add_argument("--redis", choices=("tcp", "unix", "both"), default="tcp",
                         help="how tiergate reaches Redis: TCP loopback, a Unix socket (one host), or both side by side")
