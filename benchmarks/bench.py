@@ -65,12 +65,12 @@ def body(target: Target, kind: str, stream: bool, directive: str = "") -> dict[s
 
 
 def load(target: Target, kind: str, stream: bool, connections: int, seconds: float, workdir: Path,
-         directive: str = "", timeout_s: float = 10.0, limit: int | None = None) -> LoadResult:
+         directive: str = "", timeout_s: float = 10.0) -> LoadResult:
     """One wrk run, with the CPU time the system under test spent on it (per answered request)."""
     pids = list(target.pids().values()) if isinstance(target, System) else []
     before = cpu_seconds(pids)
     result = run_wrk(url_for(target, kind), body(target, kind, stream, directive), target.headers, connections,
-                     seconds, workdir, timeout_s, limit)
+                     seconds, workdir, timeout_s)
     if pids and result.requests:
         result.cpu_ms_per_request = (cpu_seconds(pids) - before) * 1000 / result.requests
     return result

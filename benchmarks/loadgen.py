@@ -27,15 +27,6 @@ end
 """
 
 #: Stop after N answers (only when a count is asked for: the response callback makes wrk parse every answer).
-_LIMIT = """
-local answered = 0
-response = function(status, headers, body)
-  answered = answered + 1
-  if answered >= {limit} then wrk.thread:stop() end
-end
-"""
-
-
 @dataclass
 class LoadResult:
     requests: int = 0
@@ -69,20 +60,20 @@ def _lua_string(text: str) -> str:
     return f"[{level}[{text}]{level}]"
 
 
-def wrk_script(path: Path, body: dict[str, Any], headers: dict[str, str], limit: int | None = None) -> Path:
+def wrk_script(path: Path, body: dict[str, Any], headers: dict[str, str]) -> Path:
     lines = ['wrk.method = "POST"', f"wrk.body = {_lua_string(json.dumps(body, ensure_ascii=False))}",
              'wrk.headers["Content-Type"] = "application/json"']
     lines += [f"wrk.headers[ {_lua_string(k)} ] = {_lua_string(v)}" for k, v in headers.items()]
-    script = "\n".join(lines) + "\n" + _DONE + (_LIMIT.replace("{limit}", str(limit)) if limit else "")
+    script = "\n".join(lines) + "\n" + _DONE
     path.write_text(script)
     return path
 
 
 def run_wrk(url: str, body: dict[str, Any], headers: dict[str, str], connections: int, seconds: float,
-            workdir: Path, timeout_s: float = 10.0, limit: int | None = None) -> LoadResult:
+            workdir: Path, timeout_s: float = 10.0) -> LoadResult:
     """wrk with one thread (the load generator's core is shared with the upstream) and `connections` clients."""
     binary = ensure_binary("wrk", "wrk")
-    script = wrk_script(workdir / "wrk.lua", body, headers, limit)
+    script = wrk_script(workdir / "wrk.lua", body, headers)
     argv = [binary, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", f"--timeout={timeout_s:g}s",
             "-s", str(script), url]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + timeout_s + 60)

@@ -50,15 +50,9 @@ class InflightRecord:
         return cls(data["worker"], data["started"], data["produced"], data["job"])
 
 
-async def register(redis: aioredis.Redis, worker: str, job: JobEnvelope, produced: bool = False) -> None:
-    """Note that `worker` runs `job`; `produced` once any of its output went out (it can no longer be re-run)."""
-    async with redis.pipeline(transaction=False) as pipe:
-        register_in(pipe, worker, job, produced)
-        await pipe.execute()
-
-
 def register_in(pipe: Any, worker: str, job: JobEnvelope, produced: bool = False) -> None:
-    """`register` queued on a pipeline the caller runs with other commands: one round trip for all."""
+    """Note, on a pipeline the caller runs with other commands, that `worker` runs `job`; `produced` once any
+    of its output went out (it can no longer be re-run)."""
     record = InflightRecord(worker, time.time(), produced, job.to_dict())
     pipe.hset(keys.inflight(job.tier), job.id, record.to_json())
 

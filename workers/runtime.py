@@ -57,6 +57,7 @@ class WorkerRuntime:
         self._running: dict[str, JobEnvelope] = {}
         self._produced: set[str] = set()
         self._taken = 0
+        self._consumer: asyncio.Task[None] | None = None  # the loop pool's: takes jobs off the queues
         self._room = asyncio.Event()  # set while fewer than `concurrency` jobs are taken
         self._room.set()
         self._ready = threading.Event()
@@ -68,7 +69,10 @@ class WorkerRuntime:
 
     def consume(self, queues: list[str]) -> None:
         """Take jobs from these tier queues on the loop itself (the loop pool, workers/pool.py)."""
-        self.loop.call_soon_threadsafe(lambda: self.loop.create_task(self._consume(queues)))
+        def start() -> None:
+            self._consumer = self.loop.create_task(self._consume(queues))  # kept: the loop holds tasks weakly
+
+        self.loop.call_soon_threadsafe(start)
 
     def run_job(self, envelope: dict[str, Any]) -> JobOutcome | None:
         """Run a job on the loop and wait for it (for pools that give each job a thread)."""
@@ -157,7 +161,8 @@ class WorkerRuntime:
 
     async def _run(self, job: JobEnvelope) -> JobOutcome | None:
         if self.draining:
-            # Celery keeps consuming for up to a poll interval after SIGTERM; hand such a job to another worker.
+            # A pop in flight when SIGTERM came (up to its 1 s timeout), or Celery's consumer under another
+            # pool: hand such a job to another worker.
             log.info("job %s handed back to its queue: this worker is shutting down", job.id)
             await inflight.requeue(self.redis, job)
             return None
