@@ -11,12 +11,15 @@ from collections.abc import AsyncIterator
 import redis.asyncio as aioredis
 import redis.exceptions
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from api import admin
+from api import admin, http_limits
 from api.backpressure import redis_unavailable
 from api.completions import chat_completions
 from api.dashboard import dashboard
+from api.edge import RequestIdMiddleware, http_error
 from api.endpoints import list_models, liveness, metrics, readiness, route_preview
 from api.inspection import queues
 from api.state import Gateway
@@ -32,6 +35,7 @@ log = logging.getLogger("tiergate.api")
 def create_app(settings: Settings | None = None, redis_address: str | None = None) -> Starlette:
     settings = settings or load_settings()
     address = redis_address or redis_url()
+    http_limits.configure(settings.server.max_header_bytes, settings.server.header_timeout_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -68,5 +72,6 @@ def create_app(settings: Settings | None = None, redis_address: str | None = Non
         Route("/health/liveness", liveness, methods=["GET"]),
         Route("/health/readiness", readiness, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan,
-                     exception_handlers={redis.exceptions.RedisError: redis_unavailable})
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(RequestIdMiddleware)],
+                     exception_handlers={redis.exceptions.RedisError: redis_unavailable,
+                                         HTTPException: http_error})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -12,12 +13,13 @@ from typing import Any
 import orjson
 import redis.exceptions
 from starlette.background import BackgroundTask
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from api import cache, jobs, observe
 from api.auth import OPERATOR_ORGANIZATION, Caller, acting_organization, authenticate
 from api.backpressure import check_capacity
+from api.edge import internal_failure, request_id
 from api.errors import error_response
 from api.headers import gateway_headers
 from api.ratelimit import Admission
@@ -33,6 +35,8 @@ from common.errors import GatewayError, deadline_exceeded, queue_unavailable
 from common.jobs import JobEnvelope
 from common.tokens import prompt_tokens
 from routing import RouteDecision, RouteRequest, RoutingError
+
+log = logging.getLogger("tiergate.api")
 
 
 @dataclass
@@ -50,17 +54,34 @@ class Intake:
 
 async def chat_completions(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
-    intake = Intake()
+    intake = Intake(request_id(request.scope))
     try:
         job, decision, admission = await _accept(gateway, request, intake)
-    except GatewayError as exc:
-        await _audit_refusal(gateway, intake, exc)
-        observe.answered(intake.decision.tier if intake.decision else "none", None, exc.status, intake.received_at)
-        return error_response(exc, {"x-request-id": intake.request_id})
+    except Exception as exc:
+        error = exc if isinstance(exc, GatewayError) else _unexpected(intake, exc)
+        await _audit_refusal(gateway, intake, error)
+        observe.answered(intake.decision.tier if intake.decision else "none", None, error.status, intake.received_at)
+        return error_response(error, {"x-request-id": intake.request_id})
     observe.started(job.tier)
+    try:
+        return await _answer(gateway, request, job, decision, admission, intake.cache)
+    except asyncio.CancelledError:
+        await gateway.finish(job, None, 499)  # the slot and the active gauge, at least
+        raise
+    except Exception as exc:
+        # Nothing taken at admission outlives a failure: the slot, the active gauge and the allowance.
+        await gateway.finish(job, None, 500)
+        await gateway.limiter.give_back(admission, job.id)
+        error = _unexpected(intake, exc)
+        await _audit_refusal(gateway, intake, error)
+        return error_response(error, {"x-request-id": intake.request_id})
+
+
+async def _answer(gateway: Gateway, request: Request, job: JobEnvelope, decision: RouteDecision,
+                  admission: Admission, control: CacheControl | None) -> Response:
     headers = {**gateway_headers(job.id, decision, decision.models[0]), **admission.headers()}
-    assert intake.cache is not None
-    cached = await cache.consult(gateway, job, intake.cache)
+    assert control is not None
+    cached = await cache.consult(gateway, job, control)
     if cached is not None:
         await cache.record_hit(gateway, job, cached)
         await gateway.finish(job, cached.model, 200)
@@ -74,10 +95,16 @@ async def chat_completions(request: Request) -> Response:
     return response
 
 
+def _unexpected(intake: Intake, exc: BaseException) -> GatewayError:
+    log.error("request %s failed", intake.request_id, exc_info=exc)
+    return internal_failure(intake.request_id)
+
+
 async def _accept(gateway: Gateway, request: Request, intake: Intake) -> tuple[JobEnvelope, RouteDecision, Admission]:
     intake.caller = await authenticate(request, gateway.tenancy)
-    intake.chat = chat = parse_chat_request(await read_body(request, gateway.settings.server.max_body_bytes),
-                                            gateway.settings.security)
+    server = gateway.settings.server
+    intake.chat = chat = parse_chat_request(
+        await read_body(request, server.max_body_bytes, server.body_timeout_seconds), gateway.settings.security)
     settings = gateway.settings.litellm_settings
     intake.cache = CacheControl.from_request(chat.cache, chat.body.get("temperature"), settings.cache,
                                              settings.cache_ttl)
@@ -97,15 +124,24 @@ async def _accept(gateway: Gateway, request: Request, intake: Intake) -> tuple[J
     return job, decision, admission
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int, timeout: float = 10.0) -> bytes:
+    """The whole body, refused past `limit` bytes (413) or `timeout` seconds (408: a slow or short body)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise GatewayError(413, f"the body is over the {limit} byte limit", "request_too_large")
     body = b""
-    async for part in request.stream():
-        body += part
-        if len(body) > limit:
-            raise GatewayError(413, f"the body is over the {limit} byte limit", "request_too_large")
+    try:
+        async with asyncio.timeout(timeout):
+            async for part in request.stream():
+                body += part
+                if len(body) > limit:
+                    raise GatewayError(413, f"the body is over the {limit} byte limit", "request_too_large")
+    except TimeoutError:
+        raise GatewayError(408, f"the body did not arrive within {timeout:g}s", "request_timeout",
+                           headers={"connection": "close"}) from None
+    except ClientDisconnect:
+        raise GatewayError(499, "the client closed the connection before sending its body",
+                           "client_closed_request") from None
     return body
 
 

@@ -52,7 +52,8 @@ async def route_preview(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     try:
         caller = await authenticate(request, gateway.tenancy)
-        chat = parse_chat_request(await read_body(request, gateway.settings.server.max_body_bytes),
+        server = gateway.settings.server
+        chat = parse_chat_request(await read_body(request, server.max_body_bytes, server.body_timeout_seconds),
                                   gateway.settings.security)
         organization = acting_organization(caller, chat.metadata)
         decision = await decide(gateway, chat, await policy_for(gateway, caller, organization))

@@ -68,6 +68,8 @@ class Admission:
     reset_seconds: float
     tokens_key: str
     estimated_tokens: int
+    #: what admit() counted in (requests, tokens and, with a user limit, the user's requests): for give_back
+    taken_keys: tuple[str, ...] = ()
 
     def headers(self) -> dict[str, str]:
         return rate_headers(self.policy, self.requests, self.tokens, self.reset_seconds)
@@ -118,7 +120,17 @@ class RateLimiter:
             retry = reset if outcome != "concurrency" else 1.0
             raise GatewayError(429, f"rate limit reached for {org}: {_REFUSALS[outcome]}", "rate_limit_exceeded",
                                retry_after=retry, headers=rate_headers(policy, int(requests), int(tokens), reset))
-        return Admission(policy, int(requests), int(tokens), reset, script_keys[1], estimated_tokens)
+        taken = (script_keys[0], script_keys[1], *((script_keys[3],) if args[3] else ()))
+        return Admission(policy, int(requests), int(tokens), reset, script_keys[1], estimated_tokens, taken)
+
+    async def give_back(self, admission: Admission, job_id: str) -> None:
+        """Undo an admission whose request failed inside the gateway: its requests, tokens and slot."""
+        with contextlib.suppress(redis.exceptions.RedisError):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for index, key in enumerate(admission.taken_keys):
+                    pipe.decrby(key, admission.estimated_tokens if index == 1 else 1)
+                pipe.zrem(keys.concurrency(admission.policy.organization_id), job_id)
+                await pipe.execute()
 
     async def release(self, organization_id: str, job_id: str) -> None:
         """Give back the concurrency slot of a request that has ended (slots also expire by themselves, so with

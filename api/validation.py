@@ -1,4 +1,8 @@
-"""Check a chat completion body; every refusal names the field."""
+"""Check a chat completion body; every refusal names the field (`param`), e.g. `messages[2].content[0].text`.
+
+The body is parsed, held to a nesting depth, then each message is checked by its role's shape and each
+other parameter by api/parameters.py. Everything is checked before anything is taken (no state changes).
+"""
 
 from __future__ import annotations
 
@@ -8,26 +12,44 @@ from typing import Any
 
 import orjson
 
+from api.parameters import (
+    bad,
+    check_enum,
+    check_function_name,
+    check_object,
+    check_parameters,
+    check_string,
+    show,
+)
 from common.audit import injection_suspected
 from common.errors import GatewayError
 from config.settings import SecuritySettings
 
-ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
-PART_TYPES = frozenset({"text", "image_url", "input_audio", "file", "refusal"})
-
-#: OpenAI chat completion parameters; tiergate's own extensions; anything else is refused, as OpenAI does.
-OPENAI_FIELDS = frozenset({
-    "messages", "model", "stream", "stream_options", "temperature", "top_p", "n", "stop", "max_tokens",
-    "max_completion_tokens", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs",
-    "user", "seed", "tools", "tool_choice", "parallel_tool_calls", "response_format", "store", "service_tier",
-    "reasoning_effort", "modalities", "audio", "prediction", "web_search_options", "verbosity",
-    "prompt_cache_key", "safety_identifier", "functions", "function_call",
-})
-TIERGATE_FIELDS = frozenset({"metadata", "cache", "timeout"})
+#: What each role's message may hold (OpenAI's reference; `function` is the deprecated predecessor of `tool`).
+_FIELDS = {
+    "system": frozenset({"role", "content", "name"}),
+    "developer": frozenset({"role", "content", "name"}),
+    "user": frozenset({"role", "content", "name"}),
+    "assistant": frozenset({"role", "content", "name", "refusal", "audio", "tool_calls", "function_call"}),
+    "tool": frozenset({"role", "content", "tool_call_id"}),
+    "function": frozenset({"role", "content", "name"}),
+}
+#: Content-part types each role may send.
+_PARTS = {
+    "system": frozenset({"text"}),
+    "developer": frozenset({"text"}),
+    "user": frozenset({"text", "image_url", "input_audio", "file"}),
+    "assistant": frozenset({"text", "refusal"}),
+    "tool": frozenset({"text"}),
+    "function": frozenset({"text"}),
+}
+ROLES = frozenset(_FIELDS)
+MAX_TOOL_CALLS = 128
+MAX_NAME_CHARS = 256
 #: C0 controls but tab, newline and carriage return, and DEL: never meaningful in a chat, sometimes an attack.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_RANGES = {"temperature": (0.0, 2.0), "top_p": (0.0, 1.0), "presence_penalty": (-2.0, 2.0),
-           "frequency_penalty": (-2.0, 2.0)}
+#: Fields that stay with the gateway; the rest of the body may go to a provider.
+_GATEWAY_ONLY = frozenset({"metadata", "cache", "timeout", "model", "stream", "stream_options"})
 
 
 @dataclass
@@ -45,124 +67,191 @@ class ChatRequest:
 
 def parse_chat_request(raw: bytes, security: SecuritySettings | None = None) -> ChatRequest:
     security = security or SecuritySettings()
+    body = parse_json_object(raw, security.max_json_depth)
+    messages = _messages(body.get("messages"), security)
+    check_parameters(body)
+    stream = body.get("stream") or False
+    include_usage = (body.get("stream_options") or {}).get("include_usage") or False
+    flags = ["prompt_injection"] if injection_suspected(messages) else []
+    if flags and security.block_prompt_injection:
+        raise GatewayError(400, "messages: the request looks like a prompt-injection attempt and was refused",
+                           "prompt_injection", "messages")
+    forward = {k: v for k, v in body.items() if k not in _GATEWAY_ONLY}
+    return ChatRequest(forward, messages, body.get("model"), stream, include_usage, body.get("metadata") or {},
+                       body.get("timeout"), flags, body.get("cache"))
+
+
+def parse_json_object(raw: bytes, max_depth: int) -> dict[str, Any]:
+    """The body as a JSON object, refused when it is not JSON, not an object, or nested past `max_depth`."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise GatewayError(400, f"the body is not valid JSON: {exc}", "invalid_json") from None
     if not isinstance(body, dict):
         raise GatewayError(400, "the body must be a JSON object", "invalid_request")
-    for name in body:
-        if name not in OPENAI_FIELDS and name not in TIERGATE_FIELDS:
-            raise _bad(name, f"unrecognized request argument supplied: {name}")
-    messages = _messages(body.get("messages"), security)
-    _parameters(body)
-    model = body.get("model")
-    if model is not None and (not isinstance(model, str) or not model.strip()):
-        raise _bad("model", "model: must be a non-empty string ('auto', a tier or a model name)")
-    stream = _typed(body, "stream", bool, False)
-    stream_options = _typed(body, "stream_options", dict, {})
-    include_usage = stream_options.get("include_usage", False)
-    if not isinstance(include_usage, bool):
-        raise _bad("stream_options.include_usage", "stream_options.include_usage: must be a boolean")
-    metadata = _typed(body, "metadata", dict, {})
-    timeout = body.get("timeout")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
-        raise _bad("timeout", "timeout: must be a positive number of seconds")
-    flags = ["prompt_injection"] if injection_suspected(messages) else []
-    if flags and security.block_prompt_injection:
-        raise GatewayError(400, "messages: the request looks like a prompt-injection attempt and was refused",
-                           "prompt_injection", "messages")
-    forward = {k: v for k, v in body.items()
-               if k not in TIERGATE_FIELDS and k not in ("model", "stream", "stream_options")}
-    return ChatRequest(forward, messages, model, stream, include_usage, metadata, timeout, flags, body.get("cache"))
+    # Fewer brackets than the limit cannot nest past it: most bodies skip the walk.
+    if raw.count(b"{") + raw.count(b"[") > max_depth and _depth_over(body, max_depth):
+        raise GatewayError(400, f"the body is nested deeper than {max_depth} levels", "invalid_request")
+    return body
 
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether any object or array is nested more than `limit` deep (iterative: no recursion to exhaust)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+# --- messages ------------------------------------------------------------------------------------------
 
 def _messages(messages: Any, security: SecuritySettings) -> list[dict[str, Any]]:
     if messages is None:
-        raise _bad("messages", "messages: required")
+        raise bad("messages", "required")
     if not isinstance(messages, list) or not messages:
-        raise _bad("messages", "messages: must be a non-empty array")
+        raise bad("messages", "must be a non-empty array")
     if len(messages) > security.max_messages:
-        raise _bad("messages", f"messages: at most {security.max_messages} messages; got {len(messages)}")
+        raise bad("messages", f"at most {security.max_messages} messages; got {len(messages)}")
     for index, message in enumerate(messages):
         where = f"messages[{index}]"
         if not isinstance(message, dict):
-            raise _bad(where, f"{where}: must be an object")
+            raise bad(where, "must be an object")
         role = message.get("role")
-        if role not in ROLES:
-            raise _bad(f"{where}.role", f"{where}.role: must be one of {', '.join(sorted(ROLES))}; got {role!r}")
-        _content(message, where)
+        if not isinstance(role, str) or role not in _FIELDS:
+            raise bad(f"{where}.role", f"must be one of {', '.join(sorted(ROLES))}; got {show(role)}")
+        for name in message:
+            if name not in _FIELDS[role]:
+                raise bad(f"{where}.{name}", f"not a field of a {role} message")
+        _content(message, role, where)
+        _role_fields(message, role, where)
         _clean_text(message, where, security.max_message_chars)
     return messages
 
 
-def _content(message: dict[str, Any], where: str) -> None:
+def _content(message: dict[str, Any], role: str, where: str) -> None:
     content = message.get("content")
     if content is None:
-        if message["role"] == "assistant" and (message.get("tool_calls") or message.get("function_call")):
+        if role == "assistant" and (message.get("tool_calls") or message.get("function_call")
+                                    or message.get("refusal") or message.get("audio")):
             return
-        raise _bad(f"{where}.content", f"{where}.content: required")
+        if role == "function":
+            return
+        raise bad(f"{where}.content", "required")
     if isinstance(content, str):
         return
-    if not isinstance(content, list):
-        raise _bad(f"{where}.content", f"{where}.content: must be a string or an array of content parts")
+    if not isinstance(content, list) or not content:
+        raise bad(f"{where}.content", "must be a string or a non-empty array of content parts")
+    allowed = _PARTS[role]
     for index, part in enumerate(content):
-        if not isinstance(part, dict) or part.get("type") not in PART_TYPES:
-            raise _bad(f"{where}.content[{index}]",
-                       f"{where}.content[{index}]: must be a content part with type in {', '.join(sorted(PART_TYPES))}")
-        if part["type"] == "text" and not isinstance(part.get("text"), str):
-            raise _bad(f"{where}.content[{index}].text", f"{where}.content[{index}].text: must be a string")
+        _part(part, allowed, f"{where}.content[{index}]")
+
+
+def _part(part: Any, allowed: frozenset[str], where: str) -> None:
+    if not isinstance(part, dict):
+        raise bad(where, "must be a content part object")
+    kind = part.get("type")
+    if not isinstance(kind, str) or kind not in allowed:
+        raise bad(f"{where}.type", f"must be one of {', '.join(sorted(allowed))} here; got {show(kind)}")
+    if kind == "text":
+        check_object(part, where, frozenset({"type", "text"}))
+        check_string(part.get("text"), f"{where}.text")
+    elif kind == "refusal":
+        check_object(part, where, frozenset({"type", "refusal"}))
+        check_string(part.get("refusal"), f"{where}.refusal")
+    elif kind == "image_url":
+        check_object(part, where, frozenset({"type", "image_url"}))
+        image = check_object(part.get("image_url"), f"{where}.image_url", frozenset({"url", "detail"}))
+        check_string(image.get("url"), f"{where}.image_url.url", non_empty=True)
+        if image.get("detail") is not None:
+            check_enum(image["detail"], f"{where}.image_url.detail", frozenset({"auto", "low", "high"}))
+    elif kind == "input_audio":
+        check_object(part, where, frozenset({"type", "input_audio"}))
+        audio = check_object(part.get("input_audio"), f"{where}.input_audio", frozenset({"data", "format"}))
+        check_string(audio.get("data"), f"{where}.input_audio.data", non_empty=True)
+        check_enum(audio.get("format"), f"{where}.input_audio.format", frozenset({"wav", "mp3"}))
+    else:  # file
+        check_object(part, where, frozenset({"type", "file"}))
+        file = check_object(part.get("file"), f"{where}.file", frozenset({"file_data", "file_id", "filename"}))
+        if file.get("file_data") is None and file.get("file_id") is None:
+            raise bad(f"{where}.file", "needs file_data or file_id")
+        for name in ("file_data", "file_id", "filename"):
+            if file.get(name) is not None:
+                check_string(file[name], f"{where}.file.{name}", non_empty=True)
+
+
+def _role_fields(message: dict[str, Any], role: str, where: str) -> None:
+    """The fields beside content: name, tool_calls, tool_call_id, refusal, audio, function_call."""
+    name = message.get("name")
+    if role == "function":
+        check_function_name(name, f"{where}.name")
+    elif name is not None:
+        check_string(name, f"{where}.name", non_empty=True, max_chars=MAX_NAME_CHARS)
+    if role == "tool":
+        check_string(message.get("tool_call_id"), f"{where}.tool_call_id", non_empty=True,
+                     max_chars=MAX_NAME_CHARS)
+    if role != "assistant":
+        return
+    if message.get("refusal") is not None:
+        check_string(message["refusal"], f"{where}.refusal")
+    if message.get("audio") is not None:
+        audio = check_object(message["audio"], f"{where}.audio", frozenset({"id"}))
+        check_string(audio.get("id"), f"{where}.audio.id", non_empty=True)
+    if message.get("function_call") is not None:
+        _called_function(message["function_call"], f"{where}.function_call")
+    calls = message.get("tool_calls")
+    if calls is not None:
+        if not isinstance(calls, list):
+            raise bad(f"{where}.tool_calls", "must be an array of tool calls")
+        if len(calls) > MAX_TOOL_CALLS:
+            raise bad(f"{where}.tool_calls", f"at most {MAX_TOOL_CALLS} tool calls; got {len(calls)}")
+        for index, call in enumerate(calls):
+            _tool_call(call, f"{where}.tool_calls[{index}]")
+
+
+def _tool_call(call: Any, where: str) -> None:
+    check_object(call, where)
+    check_string(call.get("id"), f"{where}.id", non_empty=True, max_chars=MAX_NAME_CHARS)
+    kind = call.get("type", "function")
+    if kind == "function":
+        check_object(call, where, frozenset({"id", "type", "function"}))
+        _called_function(call.get("function"), f"{where}.function")
+    elif kind == "custom":
+        check_object(call, where, frozenset({"id", "type", "custom"}))
+        custom = check_object(call.get("custom"), f"{where}.custom", frozenset({"name", "input"}))
+        check_function_name(custom.get("name"), f"{where}.custom.name")
+        check_string(custom.get("input"), f"{where}.custom.input")
+    else:
+        raise bad(f"{where}.type", f"must be function or custom; got {show(kind)}")
+
+
+def _called_function(value: Any, where: str) -> None:
+    """`{name, arguments}` of a call the assistant made (arguments: a JSON string, as OpenAI sends it)."""
+    check_object(value, where, frozenset({"name", "arguments"}))
+    check_function_name(value.get("name"), f"{where}.name")
+    check_string(value.get("arguments"), f"{where}.arguments")
 
 
 def _clean_text(message: dict[str, Any], where: str, limit: int) -> None:
     """Strip control characters in place and hold each message to the size limit."""
     content = message.get("content")
     if isinstance(content, str):
-        message["content"] = content = _CONTROL.sub("", content)
+        if _CONTROL.search(content):
+            message["content"] = content = _CONTROL.sub("", content)
         size = len(content)
     elif isinstance(content, list):
         size = 0
         for part in content:
-            if isinstance(part.get("text"), str):
-                part["text"] = _CONTROL.sub("", part["text"])
-                size += len(part["text"])
+            text = part.get("text")
+            if isinstance(text, str):
+                if _CONTROL.search(text):
+                    part["text"] = text = _CONTROL.sub("", text)
+                size += len(text)
     else:
         size = 0
     if size > limit:
-        raise _bad(f"{where}.content", f"{where}.content: at most {limit} characters; got {size}")
+        raise bad(f"{where}.content", f"at most {limit} characters; got {size}")
 
-
-def _parameters(body: dict[str, Any]) -> None:
-    for name, (low, high) in _RANGES.items():
-        value = body.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
-                                  or not low <= value <= high):
-            raise _bad(name, f"{name}: must be a number from {low:g} to {high:g}")
-    for name in ("max_tokens", "max_completion_tokens"):
-        value = body.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise _bad(name, f"{name}: must be a positive integer")
-    n = body.get("n")
-    if n is not None and n != 1:
-        raise _bad("n", "n: only n=1 is supported")
-    stop = body.get("stop")
-    if stop is not None and not (isinstance(stop, str) or (
-            isinstance(stop, list) and len(stop) <= 4 and all(isinstance(s, str) for s in stop))):
-        raise _bad("stop", "stop: must be a string or an array of at most 4 strings")
-    tools = body.get("tools")
-    if tools is not None and (not isinstance(tools, list) or not all(
-            isinstance(t, dict) and isinstance(t.get("function"), dict) and t["function"].get("name") for t in tools)):
-        raise _bad("tools", "tools: must be an array of {type: 'function', function: {name, parameters}}")
-
-
-def _typed(body: dict[str, Any], name: str, kind: type, default: Any) -> Any:
-    value = body.get(name)
-    if value is None:
-        return default
-    if not isinstance(value, kind):
-        raise _bad(name, f"{name}: must be {'a boolean' if kind is bool else 'an object'}")
-    return value
-
-
-def _bad(param: str, message: str) -> GatewayError:
-    return GatewayError(400, message, "invalid_request", param=param)

@@ -86,8 +86,10 @@ def _run_api(args: argparse.Namespace) -> int:
         # Several API processes behind one port: /metrics must add up all of them.
         prepare_multiprocess_dir(tempfile.mkdtemp(prefix="tiergate-metrics-"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from api.http_limits import PROTOCOL  # httptools with header size and time limits
+
     uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                loop="uvloop", http="httptools", log_level="warning", access_log=False, lifespan="on",
+                loop="uvloop", http=PROTOCOL, log_level="warning", access_log=False, lifespan="on",
                 timeout_graceful_shutdown=args.grace)
     return 0
 

@@ -167,6 +167,9 @@ class SecuritySettings(_Strict):
     max_messages: int = Field(default=256, ge=1)
     max_message_chars: int = Field(default=200_000, ge=100)
     block_prompt_injection: bool = False
+    #: JSON nested deeper than this is refused at parse (OpenAI bodies need a handful of levels; tool
+    #: schemas a few dozen)
+    max_json_depth: int = Field(default=64, ge=8, le=200)
 
 
 class SimulatorSettings(_Strict):
@@ -180,6 +183,11 @@ class SimulatorSettings(_Strict):
 class ServerSettings(_Strict):
     port: int = Field(default=4000, ge=1, le=65535)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    #: the request line and headers together (uvicorn's httptools server has no limit of its own)
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)
+    #: time for a request's headers, and for its body, to arrive (a slow or short body is refused with 408)
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    body_timeout_seconds: float = Field(default=10.0, gt=0)
     keepalive_seconds: float = Field(default=10.0, gt=0)
     production: bool = False
 

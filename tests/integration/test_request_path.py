@@ -115,7 +115,7 @@ def test_the_openai_sdk_raises_authentication_error_for_a_wrong_key(gateway: Gat
     ({"messages": HELLO, "temperature": 7}, "temperature"),
     ({"messages": HELLO, "max_tokens": 0}, "max_tokens"),
     ({"messages": HELLO, "stream": "yes"}, "stream"),
-    ({"messages": [{"role": "user", "content": [{"type": "video"}]}]}, "messages[0].content[0]"),
+    ({"messages": [{"role": "user", "content": [{"type": "video"}]}]}, "messages[0].content[0].type"),
     ({"messages": HELLO, "model": "tier9/nope"}, "model"),
     ({"messages": HELLO, "frobnicate": 1}, "frobnicate"),
 ])
