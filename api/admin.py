@@ -51,7 +51,8 @@ async def list_organizations(request: Request, gateway: Gateway) -> Response:
         policy = await gateway.tenancy.policy(org_id)
         data.append({"organization_id": org_id, "name": org.name, "plan": org.plan,
                      "limits": policy.__dict__ if policy else None,
-                     "spend_this_month_usd": await gateway.limiter.spend_usd(org_id)})
+                     "spend_this_month_usd": await gateway.limiter.spend_usd(org_id),
+                     "reserved_usd": await gateway.limiter.reserved_usd(org_id)})
     return JSONResponse({"object": "list", "data": data})
 
 

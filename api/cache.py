@@ -118,4 +118,5 @@ async def record_hit(gateway: Gateway, job: JobEnvelope, answer: CachedAnswer) -
                        user_id=job.user_id, prompt_tokens=0, completion_tokens=0, cost_usd=0.0, cache_hit=True,
                        error=False, time=now)
     audit = accepted_record(job, entry, 200, attempts=[], answer=None, content_mode=gateway.settings.audit.content)
-    await gateway.usage.record(entry, audit, job.tokens_key or None, -job.estimated_tokens)
+    await gateway.usage.record(entry, audit, job.tokens_key or None, -job.reserved_tokens,
+                               reservation=job.reservation)

@@ -30,10 +30,12 @@ from api.validation import ChatRequest, parse_chat_request
 from api.waiting import ClientGone, next_event, wait_disconnect
 from common import keys
 from common.audit import append_audit, refusal_record
+from common.budget import asked_completion_tokens, reservation_for
 from common.cache import CacheControl
 from common.errors import GatewayError, deadline_exceeded, queue_unavailable
 from common.jobs import JobEnvelope
 from common.tokens import prompt_tokens
+from common.usage import NANO, period_of
 from routing import RouteDecision, RouteRequest, RoutingError
 
 log = logging.getLogger("tiergate.api")
@@ -112,12 +114,15 @@ async def _accept(gateway: Gateway, request: Request, intake: Intake) -> tuple[J
     policy = await policy_for(gateway, intake.caller, intake.organization)
     intake.decision = decision = await decide(gateway, chat, policy)
     job = await admit(gateway, request, chat, decision, intake)
+    reservation = reservation_for(job.estimated_tokens, asked_completion_tokens(chat.body),
+                                  [gateway.deployments[name] for name in decision.models])
     try:
-        admission = await gateway.limiter.admit(policy, job.id, job.user_id, job.estimated_tokens,
+        admission = await gateway.limiter.admit(policy, job.id, job.user_id, reservation,
                                                 hold_seconds=job.deadline - time.time() + 5)
     except redis.exceptions.RedisError:
         raise queue_unavailable() from None
     job.tokens_key = admission.tokens_key
+    job.reserved_tokens, job.reserved_nusd = admission.reserved_tokens, admission.reserved_nusd
     job.holds_slot = bool(policy.max_concurrent)
     job.budget_usd, job.budget_soft_ratio = policy.monthly_budget_usd, policy.budget_soft_ratio
     await remember_tier(gateway, chat, policy.organization_id, decision)
@@ -162,13 +167,20 @@ async def decide(gateway: Gateway, chat: ChatRequest, policy: OrgPolicy) -> Rout
     """The route, with the plan's cap and, past the soft budget threshold, the budget's cap."""
     auto = chat.model in (None, "auto")
     budget_max_tier = budget_note = None
-    if policy.monthly_budget_usd and auto:
-        ratio = await gateway.limiter.spend_usd(policy.organization_id) / policy.monthly_budget_usd
+    conversation = _conversation_key(policy.organization_id, chat.metadata) if auto else None
+    # The counters admission checks, read as they stand, in the same round trip as the conversation's tier:
+    # spend and what requests in flight hold, so the soft cap holds from the first request after the crossing,
+    # even when the request that crossed it has been answered but not yet settled.
+    money = [keys.spend(policy.organization_id, period_of(time.time())), keys.reserved_total(policy.organization_id)] \
+        if policy.monthly_budget_usd and auto else []
+    wanted = [*money, *([conversation] if conversation else [])]
+    found = dict(zip(wanted, await gateway.redis.mget(wanted), strict=True)) if wanted else {}
+    if money:
+        ratio = sum(int(found[key] or 0) for key in money) / NANO / policy.monthly_budget_usd
         if ratio >= policy.budget_soft_ratio:
             budget_max_tier = policy.budget_soft_max_tier
             budget_note = f"{ratio:.0%} of the monthly budget spent"
-    conversation = _conversation_key(policy.organization_id, chat.metadata) if auto else None
-    previous = await gateway.redis.get(conversation) if conversation else None
+    previous = found.get(conversation) if conversation else None
     request = RouteRequest(chat.messages, chat.metadata, chat.model, policy.max_tier,
                            organization_id=policy.organization_id, plan_name=policy.plan,
                            previous_tier=int(previous) if previous else None, budget_max_tier=budget_max_tier,

@@ -11,6 +11,7 @@ from api.jobs import LiveWorkers
 from api.ratelimit import RateLimiter
 from api.relay import ReplyListener
 from api.tenancy import Tenancy
+from common.budget_alerts import BudgetAlerts
 from common.jobs import JobEnvelope
 from common.usage import UsageRecorder
 from config import Deployment, Settings
@@ -37,7 +38,7 @@ class Gateway:
         router = Router(settings.routing, candidates, settings.litellm_settings.fallbacks,
                         settings.router_settings.routing_strategy)
         return cls(settings, redis, ReplyListener(redis), LiveWorkers(redis), router, deployments,
-                   Tenancy(settings, redis), RateLimiter(redis),
+                   Tenancy(settings, redis), RateLimiter(redis, BudgetAlerts(redis, settings.budgets.alert_webhook)),
                    UsageRecorder(redis, settings.audit.max_records, settings.audit.retention_days))
 
     async def finish(self, job: JobEnvelope, model: str | None, status: int) -> None:

@@ -20,7 +20,7 @@ from api.auth import Caller
 from common import keys
 from common.errors import GatewayError
 from config import Settings
-from config.settings import Organization
+from config.settings import Organization, Plan
 
 CACHE_SECONDS = 5.0
 
@@ -129,7 +129,7 @@ class Tenancy:
         expires, runtime = self._runtime_orgs
         if fresh or expires < now:
             raw = await self._redis.hgetall(keys.RUNTIME_ORGANIZATIONS)
-            runtime = {k.decode(): Organization.model_validate(orjson.loads(v)) for k, v in raw.items()}
+            runtime = {k.decode(): _stored_organization(v) for k, v in raw.items()}
             self._runtime_orgs = (now + CACHE_SECONDS, runtime)
         return {**self._settings.organizations, **runtime}
 
@@ -149,18 +149,30 @@ class Tenancy:
         plan_name = org.plan if org else self._settings.default_plan
         if plan_name is None:
             return None
-        plan = self._settings.plans[plan_name]
-        override = org.model_dump(exclude_none=True) if org else {}
+        return effective_policy(organization_id, plan_name, self._settings.plans[plan_name], org)
 
-        def pick(name: str) -> Any:
-            return override.get(name, getattr(plan, name))
 
-        return OrgPolicy(
-            organization_id=organization_id, plan=plan_name, max_tier=plan.max_tier, rpm=pick("rpm"),
-            tpm=pick("tpm"), max_concurrent=pick("max_concurrent"), user_rpm=pick("user_rpm"),
-            monthly_budget_usd=pick("monthly_budget_usd"), budget_soft_ratio=plan.budget_soft_ratio,
-            budget_soft_max_tier=plan.budget_soft_max_tier or max(1, plan.max_tier - 1),
-        )
+def effective_policy(organization_id: str, plan_name: str, plan: Plan, org: Organization | None) -> OrgPolicy:
+    """The plan's limits with every limit the organization overrides in their place."""
+    override = org.model_dump(exclude_none=True) if org else {}
+
+    def pick(name: str) -> Any:
+        return override.get(name, getattr(plan, name))
+
+    max_tier = pick("max_tier")
+    soft_max_tier = pick("budget_soft_max_tier") or max(1, max_tier - 1)
+    return OrgPolicy(
+        organization_id=organization_id, plan=plan_name, max_tier=max_tier, rpm=pick("rpm"), tpm=pick("tpm"),
+        max_concurrent=pick("max_concurrent"), user_rpm=pick("user_rpm"),
+        monthly_budget_usd=pick("monthly_budget_usd"), budget_soft_ratio=pick("budget_soft_ratio"),
+        budget_soft_max_tier=min(soft_max_tier, max_tier),
+    )
+
+
+def _stored_organization(raw: bytes) -> Organization:
+    """An organization as an admin stored it; keys a later version no longer knows are left out."""
+    data = orjson.loads(raw)
+    return Organization.model_validate({k: v for k, v in data.items() if k in Organization.model_fields})
 
 
 def _key_record(raw: dict[bytes, bytes]) -> dict[str, Any]:

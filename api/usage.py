@@ -14,7 +14,7 @@ from api.errors import error_response
 from api.state import Gateway
 from common import keys
 from common.errors import GatewayError
-from common.usage import METRICS, NANO
+from common.usage import METRICS, NANO, parse_field
 
 MAX_DAYS = 366
 
@@ -49,15 +49,14 @@ def summarize(organizations: list[str], days: list[str], rows: list[dict[bytes, 
     cells = ((org, day) for org in organizations for day in days)
     for (org, day), row in zip(cells, rows, strict=True):
         for raw_field, raw_value in row.items():
-            parts = raw_field.decode().split("|")
+            kind, name, metric = parse_field(raw_field.decode())
             value = int(raw_value)
-            if parts[0] == "total":
-                totals[parts[1]] += value
-                by_day[day][parts[1]] += value
-                by_org[org][parts[1]] += value
-            elif parts[0] in breakdowns:
-                dim = breakdowns[parts[0]].setdefault(parts[1], defaultdict(int))
-                dim[parts[2]] += value
+            if kind == "total":
+                totals[metric] += value
+                by_day[day][metric] += value
+                by_org[org][metric] += value
+            elif kind in breakdowns:
+                breakdowns[kind].setdefault(name, defaultdict(int))[metric] += value
     return {
         "totals": _figures(totals),
         "by_day": [{"date": day, **_figures(values)} for day, values in by_day.items()],

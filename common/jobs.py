@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 import orjson
 
+from common.budget import reservation_member
+
 EventType = Literal["start", "result", "end", "error"]
 
 
@@ -35,11 +37,18 @@ class JobEnvelope:
     flags: list[str] = field(default_factory=list)
     holds_slot: bool = False      # admission took a concurrency slot, which the API gives back at the end
     tokens_key: str = ""          # the rate-limit window to reconcile with the real token count
-    estimated_tokens: int = 0     # what admission took from that window
+    estimated_tokens: int = 0     # the prompt's estimated tokens
+    reserved_tokens: int = 0      # what admission took from that window: prompt and completion allowance
+    reserved_nusd: int = 0        # what admission held against the budget (common/budget.py), settled once
     budget_usd: float | None = None   # the organization's monthly budget, for threshold alerts
     budget_soft_ratio: float = 0.8
     cache_key: str = ""           # set when the answer may be stored in the response cache
     cache_ttl: int = 0
+
+    @property
+    def reservation(self) -> tuple[str, int] | None:
+        """The budget reservation the usage record settles: (member, nano-USD), None when none was taken."""
+        return (reservation_member(self.id, self.reserved_nusd), self.reserved_nusd) if self.reserved_nusd else None
 
     @property
     def user_id(self) -> str | None:

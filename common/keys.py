@@ -95,29 +95,51 @@ def api_key(key_id: str) -> str:
     return f"{PREFIX}:apikey:{key_id}"
 
 
+def _id(value: str) -> str:
+    """An id as one segment of a key name: any character is safe (org "a:b" and org "a" with user "b" stay apart);
+    ids without ':' or '%' are written as they are."""
+    return value.replace("%", "%25").replace(":", "%3A")
+
+
 def organization_keys(organization_id: str) -> str:
     """Set of the key ids of one organization."""
-    return f"{PREFIX}:org:{organization_id}:keys"
+    return f"{PREFIX}:org:{_id(organization_id)}:keys"
 
 
 def rate_window(organization_id: str, kind: str, window: int) -> str:
-    """Counter of requests or tokens ("req", "tok", "user:<id>") in one fixed minute window."""
-    return f"{PREFIX}:rl:{organization_id}:{kind}:{window}"
+    """Counter of requests ("req") or tokens ("tok") in one fixed minute window."""
+    return f"{PREFIX}:rl:{_id(organization_id)}:{kind}:{window}"
+
+
+def user_rate_window(organization_id: str, user_id: str, window: int) -> str:
+    """Counter of one user's requests in one fixed minute window."""
+    return f"{PREFIX}:rl:{_id(organization_id)}:user:{_id(user_id)}:{window}"
 
 
 def concurrency(organization_id: str) -> str:
     """Sorted set of an organization's in-flight job ids, scored by when their slot expires (ms)."""
-    return f"{PREFIX}:rl:{organization_id}:concurrent"
+    return f"{PREFIX}:rl:{_id(organization_id)}:concurrent"
 
 
 def spend(organization_id: str, period: str) -> str:
     """Integer nano-USD an organization spent in a period (YYYY-MM)."""
-    return f"{PREFIX}:spend:{organization_id}:{period}"
+    return f"{PREFIX}:spend:{_id(organization_id)}:{period}"
+
+
+def reservations(organization_id: str) -> str:
+    """Sorted set of an organization's outstanding budget reservations, members "<nano-USD>:<request id>"
+    (common/budget.py), scored by when each expires (ms) if its request never settles it."""
+    return f"{PREFIX}:reserved:{_id(organization_id)}"
+
+
+def reserved_total(organization_id: str) -> str:
+    """Integer nano-USD: the sum of an organization's outstanding reservations."""
+    return f"{PREFIX}:reserved:{_id(organization_id)}:total"
 
 
 def usage_day(organization_id: str, day: str) -> str:
     """Hash of usage counters of an organization on a day (YYYY-MM-DD), totals and breakdowns."""
-    return f"{PREFIX}:usage:{organization_id}:{day}"
+    return f"{PREFIX}:usage:{_id(organization_id)}:{day}"
 
 
 def usage_recorded(request_id: str) -> str:
@@ -127,12 +149,12 @@ def usage_recorded(request_id: str) -> str:
 
 def budget_alert(organization_id: str, period: str, level: str) -> str:
     """Set once when an organization crosses a budget threshold ("soft"/"hard") in a period."""
-    return f"{PREFIX}:budget-alert:{organization_id}:{period}:{level}"
+    return f"{PREFIX}:budget-alert:{_id(organization_id)}:{period}:{level}"
 
 
 def conversation_tier(organization_id: str, conversation_id: str) -> str:
     """String: the tier of a conversation's last auto-routed turn, expiring when stickiness ends."""
-    return f"{PREFIX}:conv:{organization_id}:{conversation_id}:tier"
+    return f"{PREFIX}:conv:{_id(organization_id)}:{_id(conversation_id)}:tier"
 
 
 # --- response cache (common/cache.py) ---

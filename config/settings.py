@@ -69,6 +69,7 @@ class ModelInfo(_Open):
     input_cost_per_token: float = Field(default=0.0, ge=0)
     output_cost_per_token: float = Field(default=0.0, ge=0)
     max_input_tokens: int | None = Field(default=None, gt=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)  # the completion allowance when a request sets none
     weight: float = Field(default=1.0, gt=0)
 
 
@@ -142,14 +143,20 @@ class Plan(PlanLimits):
     max_tier: int = Field(ge=1, le=4)
 
 
-class Organization(_Open):
+class Organization(_Strict):
+    """An organization: its plan and any plan limit it overrides (None: the plan's). Unknown keys are refused, so
+    a mistyped override fails loudly instead of leaving the plan's limit in force."""
+
     plan: str
     name: str = ""
+    max_tier: int | None = Field(default=None, ge=1, le=4)
     rpm: int | None = Field(default=None, ge=1)
     tpm: int | None = Field(default=None, ge=1)
     max_concurrent: int | None = Field(default=None, ge=1)
     user_rpm: int | None = Field(default=None, ge=1)
     monthly_budget_usd: float | None = Field(default=None, ge=0)
+    budget_soft_ratio: float | None = Field(default=None, gt=0, le=1)
+    budget_soft_max_tier: int | None = Field(default=None, ge=1, le=4)
 
 
 class AuditSettings(_Strict):
@@ -263,6 +270,7 @@ class Deployment:
     max_input_tokens: int | None
     weight: float
     timeout: float | None
+    max_output_tokens: int | None = None
 
     @property
     def tier_number(self) -> int:
@@ -285,7 +293,7 @@ def _deployment(entry: ModelEntry, sim: SimulatorSettings) -> Deployment:
         protocol=protocol, api_base=api_base, api_key=None if simulated else params.api_key,
         simulated=simulated, input_cost_per_token=info.input_cost_per_token,
         output_cost_per_token=info.output_cost_per_token, max_input_tokens=info.max_input_tokens,
-        weight=info.weight, timeout=params.timeout,
+        weight=info.weight, timeout=params.timeout, max_output_tokens=info.max_output_tokens,
     )
 
 

@@ -1,9 +1,8 @@
-"""After a job: count its usage and cost once, write its audit record, reconcile its token estimate,
-and raise budget alerts. The worker that made the call is the one party that knows all of it."""
+"""After a job: count its usage and cost once, write its audit record, settle its token and budget
+reservations, and raise budget alerts. The worker that made the call is the one party that knows all of it."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -12,17 +11,16 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from common import keys
 from common.audit import accepted_record
 from common.budget import crossed_levels
+from common.budget_alerts import BudgetAlerts
 from common.jobs import JobEnvelope
-from common.metrics import BUDGET_ALERTS, COST, TOKENS
+from common.metrics import COST, TOKENS
 from common.pricing import usage_cost
-from common.usage import UsageEntry, UsageRecorder, period_of
+from common.usage import NANO, UsageEntry, UsageRecorder
 from config import Deployment, Settings
 from workers.execute import JobOutcome
-from workers.http import Client, post_json
-from workers.providers import ProviderError
+from workers.http import Client
 
 log = logging.getLogger("tiergate.accounting")
 
@@ -35,7 +33,7 @@ class Accountant:
         self._http = http
         self._recorder = UsageRecorder(redis, settings.audit.max_records, settings.audit.retention_days)
         self._deployments = deployments
-        self._webhooks: set[asyncio.Future[None]] = set()
+        self._alerts = BudgetAlerts(redis, settings.budgets.alert_webhook)
 
     async def settle(self, job: JobEnvelope, outcome: JobOutcome | None, status: int,
                      also: Callable[[Any], None] | None = None) -> None:
@@ -54,15 +52,16 @@ class Accountant:
             error=status >= 400, time=now)
         audit = accepted_record(job, entry, status, attempts=[asdict(a) for a in outcome.attempts] if outcome else [],
                                 answer=outcome.answer if outcome else None, content_mode=self._settings.audit.content)
-        delta = (prompt + completion - job.estimated_tokens) if usage else 0
-        recorded = await self._recorder.record(entry, audit, job.tokens_key or None, delta, also)
+        # Both reservations settle to what the request actually used (nothing, when it produced nothing).
+        delta = prompt + completion - job.reserved_tokens
+        recorded = await self._recorder.record(entry, audit, job.tokens_key or None, delta, also, job.reservation)
         if not recorded.counted:
             log.info("usage of %s was already counted; not counting again", job.id)
             return
         _count(job, entry)
         for level in crossed_levels(recorded.spend_before_nusd, recorded.spend_after_nusd, job.budget_usd,
                                     job.budget_soft_ratio):
-            await self._alert(job.organization_id, level, recorded.spend_after_nusd / 1e9, job.budget_usd or 0)
+            await self._alerts.alert(job.organization_id, level, recorded.spend_after_nusd / NANO, job.budget_usd or 0)
 
     def _bill_partial_stream(self, job: JobEnvelope, outcome: JobOutcome) -> None:
         """A stream cut short never got the provider's usage: bill the prompt as estimated at admission and
@@ -73,27 +72,6 @@ class Accountant:
         outcome.usage = {"prompt_tokens": job.estimated_tokens, "completion_tokens": outcome.streamed_chunks,
                          "total_tokens": job.estimated_tokens + outcome.streamed_chunks}
         outcome.cost = usage_cost(outcome.usage, deployment.input_cost_per_token, deployment.output_cost_per_token)
-
-    async def _alert(self, organization_id: str, level: str, spent: float, budget: float) -> None:
-        """Once per organization, month and level: a log line and, when configured, a webhook."""
-        marker = keys.budget_alert(organization_id, period_of(time.time()), level)
-        if not await self._redis.set(marker, 1, nx=True, ex=40 * 86400):
-            return
-        BUDGET_ALERTS.labels(level).inc()
-        log.warning("budget alert: organization %s crossed its %s budget threshold: $%.4f of $%.2f",
-                    organization_id, level, spent, budget)
-        webhook = self._settings.budgets.alert_webhook
-        if webhook:
-            payload = {"organization_id": organization_id, "level": level, "spent_usd": spent, "budget_usd": budget}
-            sending = asyncio.ensure_future(self._post(webhook, payload))
-            self._webhooks.add(sending)
-            sending.add_done_callback(self._webhooks.discard)
-
-    async def _post(self, url: str, payload: dict[str, Any]) -> None:
-        try:
-            await post_json(self._http, url, payload, timeout=5)
-        except ProviderError as exc:
-            log.warning("budget alert webhook failed: %s", exc.describe())
 
 
 def _count(job: JobEnvelope, entry: UsageEntry) -> None:

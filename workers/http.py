@@ -36,19 +36,6 @@ async def new_client(max_connections: int = 1000) -> Client:
     return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
 
-async def post_json(client: Client, url: str, payload: Any, timeout: float) -> int:
-    """A small JSON POST (budget alert webhooks); its status, or ProviderError when it could not be sent."""
-    try:
-        async with client.post(url, data=orjson.dumps(payload), headers={"content-type": "application/json"},
-                               timeout=_limits(timeout)) as response:
-            await response.read()
-            return response.status
-    except TimeoutError as exc:
-        raise ProviderError("timeout", f"no answer within {timeout:.1f}s") from exc
-    except aiohttp.ClientError as exc:
-        raise ProviderError("connection", type(exc).__name__) from exc
-
-
 async def call_whole(client: Client, adapter: Adapter, deployment: Deployment, body: dict[str, Any],
                      timeout: float) -> dict[str, Any]:
     call = adapter.request(deployment, body, stream=False)

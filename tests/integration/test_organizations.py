@@ -234,27 +234,32 @@ def test_spend_matches_the_price_table_to_the_cent_over_sync_streaming_and_cance
 
 def test_the_soft_budget_caps_the_tier_and_the_hard_budget_returns_402(gw: Gateway) -> None:
     key = _new_key(gw, "org_budget")
-    premium = {"model": "tier4", "messages": [{"role": "user", "content": "[sim tokens=100] proposta"}]}
-    negotiation = {"messages": [{"role": "user", "content": "[sim tokens=5] quero negociar o contrato"}],
-                   "metadata": {"intent": "negotiation"}}
+    # Each reserves about $0.0048 (60 tokens at Opus's output price, the dearest of the tier-4 chain) and costs
+    # about $0.002 (GPT-4 Turbo answers): three take spend past 50% of $0.01, a fourth no longer fits.
+    premium = {"model": "tier4", "max_tokens": 60,
+               "messages": [{"role": "user", "content": "[sim tokens=100] proposta"}]}
+    negotiation = {"max_tokens": 10, "metadata": {"intent": "negotiation"},
+                   "messages": [{"role": "user", "content": "[sim tokens=5] quero negociar o contrato"}]}
     first = _chat(gw, key, negotiation)
     assert first.headers["x-gateway-tier"] == "tier4"
-    for _ in range(2):  # about $0.0032 each: past 50% of $0.01
+    for _ in range(3):
         assert _chat(gw, key, premium).status_code == 200
-    time.sleep(1.2)  # the soft cap reads spend cached for a second
-    capped = _chat(gw, key, negotiation)
+    capped = _chat(gw, key, negotiation)  # at once: the soft cap reads the counters admission uses
     assert capped.status_code == 200 and capped.headers["x-gateway-tier"] == "tier2"
     assert "budget" in capped.headers["x-gateway-route-reason"]
-    statuses = [_chat(gw, key, premium).status_code for _ in range(4)]
-    assert statuses[-1] == 402, statuses
-    refused = _chat(gw, key, negotiation)
+    refused = _chat(gw, key, premium)
     assert refused.status_code == 402 and refused.json()["error"]["code"] == "budget_exceeded"
-    with pytest.raises(openai.APIStatusError) as caught:
+    assert "left of its monthly budget of $0.01" in refused.json()["error"]["message"]
+    with pytest.raises(openai.APIStatusError) as caught:  # no max_tokens: the models' output limit is reserved
         openai.OpenAI(base_url=gw.ai_url, api_key=key, max_retries=0).chat.completions.create(
-            model="auto", messages=[{"role": "user", "content": "oi"}])
+            model="tier2", messages=[{"role": "user", "content": "oi"}])
     assert caught.value.status_code == 402
-    time.sleep(0.5)
-    mine = [alert for alert in ALERTS if alert["organization_id"] == "org_budget"]
+    assert _usage(gw, key)["totals"]["cost_usd"] <= 0.01
+    deadline = time.monotonic() + 5
+    mine: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and len(mine) < 2:
+        mine = [alert for alert in ALERTS if alert["organization_id"] == "org_budget"]
+        time.sleep(0.1)
     assert sorted(alert["level"] for alert in mine) == ["hard", "soft"], ALERTS
     metrics = httpx.get(f"{gw.base_url}/metrics").text
     assert 'llm_budget_alerts_total{level="soft"} 1.0' in metrics
