@@ -133,3 +133,14 @@ def test_spend_never_passes_the_budget_under_concurrent_admission_and_settlement
         assert spend <= 0.03 * NANO and reserved == 0 and spend == 27_000_000
 
     _run(server, test)
+
+
+def test_an_admission_given_back_releases_its_reservation_once(server: RedisProcess) -> None:
+    async def test(redis: aioredis.Redis, limiter: RateLimiter) -> None:
+        admission = await limiter.admit(POLICY, "g", None, EACH, hold_seconds=30)
+        await limiter.give_back(admission, "g")
+        assert await _money(redis) == (0, 0)
+        assert not await _settle(redis, "g", 0.0) or await _money(redis) == (0, 0), "released twice"
+        assert await _admit(limiter, "h") == 9_000_000
+
+    _run(server, test)
