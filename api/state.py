@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+import redis.exceptions
 
 from api import observe
 from api.jobs import LiveWorkers
 from api.ratelimit import RateLimiter
 from api.relay import ReplyListener
 from api.tenancy import Tenancy
+from common.audit import accepted_record
 from common.budget_alerts import BudgetAlerts
 from common.jobs import JobEnvelope
-from common.usage import UsageRecorder
+from common.pricing import partial_stream_usage, usage_cost
+from common.usage import UsageEntry, UsageRecorder
 from config import Deployment, Settings
 from routing import ModelCandidate, Router
 
@@ -48,3 +53,20 @@ class Gateway:
         observe.answered(job.tier, model, status, job.received_at)
         if job.holds_slot:
             await self.limiter.release(job.organization_id, job.id)
+
+    async def settle_lost(self, job: JobEnvelope, model: str | None, chunks: int) -> None:
+        """A stream whose worker died mid-answer: that worker can no longer count it, so the API process that relayed
+        it does, once (by request id, like every usage record): what it relayed, and its reservations settled."""
+        deployment = self.deployments.get(model or "")
+        usage = partial_stream_usage(job.estimated_tokens, chunks) if deployment else {}
+        cost = usage_cost(usage, deployment.input_cost_per_token, deployment.output_cost_per_token) \
+            if deployment else 0.0
+        entry = UsageEntry(request_id=job.id, organization_id=job.organization_id, tier=job.tier, model=model,
+                           user_id=job.user_id, prompt_tokens=usage.get("prompt_tokens", 0),
+                           completion_tokens=usage.get("completion_tokens", 0), cost_usd=cost, cache_hit=False,
+                           error=True, time=time.time())
+        audit = accepted_record(job, entry, 502, attempts=[], answer=None, content_mode=self.settings.audit.content)
+        with contextlib.suppress(redis.exceptions.RedisError):  # then the reservation expires by itself
+            await self.usage.record(entry, audit, job.tokens_key or None,
+                                    entry.prompt_tokens + entry.completion_tokens - job.reserved_tokens,
+                                    reservation=job.reservation)

@@ -15,7 +15,7 @@ from api.errors import error_response
 from api.sse import SSE_HEADERS, DisconnectAwareStream
 from api.state import Gateway
 from api.waiting import next_event
-from common.errors import GatewayError, deadline_exceeded
+from common.errors import WORKER_LOST, GatewayError, deadline_exceeded
 from common.jobs import JobEnvelope
 from common.sse import DONE, sse_data
 from routing import RouteDecision
@@ -42,6 +42,7 @@ async def relay_stream(gateway: Gateway, request: Request, job: JobEnvelope, dec
         return error_response(exc, headers)
     if first is not None and first["type"] == "error":
         await gateway.finish(job, None, first["status"])
+        await _settle_if_lost(gateway, job, first, None, 0)
         return error_response(GatewayError.from_event(first), headers)
     if first is not None and first["type"] == "start":
         headers = {**headers, "x-gateway-model": first["model"]}
@@ -60,6 +61,7 @@ async def _sse_events(gateway: Gateway, job: JobEnvelope, queue: asyncio.Queue[d
     event = first
     model = first["model"] if first is not None and first["type"] == "start" else None
     status = 499  # unless the stream reaches its end: the client left
+    relayed = 0  # chunks, for billing a stream whose worker dies
     try:
         while True:
             if event is not None:
@@ -68,6 +70,7 @@ async def _sse_events(gateway: Gateway, job: JobEnvelope, queue: asyncio.Queue[d
                     model = event["model"]
                     observe.first_token(job.tier, model, job.received_at)
                 elif kind == "sse":  # chunks the worker framed already (common/jobs.py encode_sse)
+                    relayed += event["data"].count(b"data: ")
                     yield event["data"]
                 elif kind == "end":
                     status = 200
@@ -77,6 +80,7 @@ async def _sse_events(gateway: Gateway, job: JobEnvelope, queue: asyncio.Queue[d
                 elif kind == "error":
                     status = event["status"]
                     yield sse_data({"error": event["error"]}) + DONE
+                    await _settle_if_lost(gateway, job, event, model, relayed)
                     return
             try:
                 event = await next_event(queue, job.deadline, wait_at_most=keepalive)
@@ -89,6 +93,13 @@ async def _sse_events(gateway: Gateway, job: JobEnvelope, queue: asyncio.Queue[d
                 yield KEEPALIVE
     finally:
         await gateway.finish(job, model, status)
+
+
+async def _settle_if_lost(gateway: Gateway, job: JobEnvelope, error: dict[str, Any], model: str | None,
+                          relayed: int) -> None:
+    """The worker of this job died (its rescuer sent worker_lost): no worker will count it, so count it here."""
+    if error["error"].get("code") == WORKER_LOST:
+        await gateway.settle_lost(job, model, relayed)
 
 
 def _closing_chunks(job: JobEnvelope, end: dict[str, Any], finishing: dict[str, Any] | None) -> list[dict[str, Any]]:

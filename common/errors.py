@@ -22,6 +22,10 @@ _TYPE_FOR_STATUS = {
 }
 
 
+#: The code of the error event that ends a stream whose worker died mid-answer (common/inflight.py rescues it).
+WORKER_LOST = "worker_lost"
+
+
 def error_body(status: int, message: str, code: str | None = None, param: str | None = None,
                type_: str | None = None) -> dict[str, Any]:
     """`{"error": {...}}` as the OpenAI API returns it."""

@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 
 from common import keys
 from common.celery_message import task_message
-from common.errors import GatewayError
+from common.errors import WORKER_LOST, GatewayError
 from common.jobs import JobEnvelope, encode_event
 
 log = logging.getLogger("tiergate.inflight")
@@ -120,7 +120,7 @@ async def _rescue(redis: aioredis.Redis, record: InflightRecord) -> str:
         await requeue(redis, job)
         log.warning("job %s re-dispatched: worker %s died before producing output", job.id, record.worker)
         return "redispatched"
-    error = GatewayError(502, "the worker running this request died mid-answer", "worker_lost")
+    error = GatewayError(502, "the worker running this request died mid-answer", WORKER_LOST)
     await redis.publish(job.reply_to, encode_event(job.id, "error", **error.to_event()))
     await finish(redis, job.tier, None, "failed", job.organization_id)
     log.warning("job %s failed: worker %s died after its output had started", job.id, record.worker)

@@ -16,7 +16,7 @@ from common.budget import crossed_levels
 from common.budget_alerts import BudgetAlerts
 from common.jobs import JobEnvelope
 from common.metrics import COST, TOKENS
-from common.pricing import usage_cost
+from common.pricing import partial_stream_usage, usage_cost
 from common.usage import NANO, UsageEntry, UsageRecorder
 from config import Deployment, Settings
 from workers.execute import JobOutcome
@@ -64,13 +64,11 @@ class Accountant:
             await self._alerts.alert(job.organization_id, level, recorded.spend_after_nusd / NANO, job.budget_usd or 0)
 
     def _bill_partial_stream(self, job: JobEnvelope, outcome: JobOutcome) -> None:
-        """A stream cut short never got the provider's usage: bill the prompt as estimated at admission and
-        one token per chunk relayed (providers stream about a token per chunk)."""
+        """A stream cut short never got the provider's usage: bill what it relayed (partial_stream_usage)."""
         deployment = self._deployments.get(outcome.model or "")
         if deployment is None:
             return
-        outcome.usage = {"prompt_tokens": job.estimated_tokens, "completion_tokens": outcome.streamed_chunks,
-                         "total_tokens": job.estimated_tokens + outcome.streamed_chunks}
+        outcome.usage = partial_stream_usage(job.estimated_tokens, outcome.streamed_chunks)
         outcome.cost = usage_cost(outcome.usage, deployment.input_cost_per_token, deployment.output_cost_per_token)
 
 

@@ -146,7 +146,11 @@ def test_a_stream_whose_worker_is_killed_mid_answer_ends_with_an_error_event_and
     assert time.monotonic() - killed_at < 15, "the client waited too long to learn its worker had died"
     assert time.monotonic() - started < 40
     wait_no_job_left(fleet)
-    assert len(audit_records(fleet, request_id)) <= 1, "usage of the cut stream counted more than once"
+    records = audit_records(fleet, request_id)
+    assert len(records) == 1, f"the cut stream must be counted exactly once: {records}"
+    relayed = len(lines) - 2  # its chunks, less the error event and [DONE]
+    assert records[0]["status"] == 502 and records[0]["completion_tokens"] == relayed, records[0]
+    assert records[0]["cost_usd"] > 0, "the tokens the dead worker relayed were not billed"
     restart(fleet, name, "tier2")
 
 
