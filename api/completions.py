@@ -52,6 +52,7 @@ class Intake:
     organization: str | None = None
     decision: RouteDecision | None = None
     cache: CacheControl | None = None
+    policy: OrgPolicy | None = None
 
 
 async def chat_completions(request: Request) -> Response:
@@ -63,7 +64,10 @@ async def chat_completions(request: Request) -> Response:
         error = exc if isinstance(exc, GatewayError) else _unexpected(intake, exc)
         await _audit_refusal(gateway, intake, error)
         observe.answered(intake.decision.tier if intake.decision else "none", None, error.status, intake.received_at)
-        return error_response(error, {"x-request-id": intake.request_id})
+        headers = {"x-request-id": intake.request_id}
+        if intake.policy is not None and not error.headers:  # refused before admission: the windows as they stand
+            headers.update(await gateway.limiter.current_headers(intake.policy))
+        return error_response(error, headers)
     observe.started(job.tier)
     try:
         return await _answer(gateway, request, job, decision, admission, intake.cache)
@@ -111,7 +115,7 @@ async def _accept(gateway: Gateway, request: Request, intake: Intake) -> tuple[J
     intake.cache = CacheControl.from_request(chat.cache, chat.body.get("temperature"), settings.cache,
                                              settings.cache_ttl)
     intake.organization = acting_organization(intake.caller, chat.metadata)
-    policy = await policy_for(gateway, intake.caller, intake.organization)
+    intake.policy = policy = await policy_for(gateway, intake.caller, intake.organization)
     intake.decision = decision = await decide(gateway, chat, policy)
     job = await admit(gateway, request, chat, decision, intake)
     reservation = reservation_for(job.estimated_tokens, asked_completion_tokens(chat.body),

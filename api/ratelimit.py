@@ -186,6 +186,20 @@ class RateLimiter:
         with contextlib.suppress(redis.exceptions.RedisError):
             await self._redis.zrem(keys.concurrency(organization_id), job_id)
 
+    async def current_headers(self, policy: OrgPolicy, now: float | None = None) -> dict[str, str]:
+        """The x-ratelimit-* headers of a request refused before admission: the windows as they stand."""
+        if not (policy.rpm or policy.tpm):
+            return {}
+        now = time.time() if now is None else now
+        window = int(now // WINDOW_SECONDS)
+        org = policy.organization_id
+        try:
+            requests, tokens = await self._redis.mget([keys.rate_window(org, "req", window),
+                                                       keys.rate_window(org, "tok", window)])
+        except redis.exceptions.RedisError:
+            return {}
+        return rate_headers(policy, int(requests or 0), int(tokens or 0), WINDOW_SECONDS - now % WINDOW_SECONDS)
+
     async def spend_usd(self, organization_id: str, now: float | None = None) -> float:
         """This month's settled spend: the counter admission checks, read as it stands."""
         now = time.time() if now is None else now

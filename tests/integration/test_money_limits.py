@@ -174,6 +174,8 @@ def test_a_lowered_max_tier_holds_pinned_and_auto_routed_requests_below_it(gw: G
     assert _admin_create(gw, {"organization_id": "org_lowered", "plan": "pro", "max_tier": 1}).status_code == 201
     pinned = _chat(gw, {"model": "tier2", "messages": [{"role": "user", "content": "oi"}]}, "org_lowered")
     assert pinned.status_code == 403, pinned.text
+    assert pinned.headers["x-ratelimit-limit-requests"] == "600", "a refusal before admission carries the headers too"
+    assert int(pinned.headers["x-ratelimit-remaining-requests"]) <= 600
     auto = _chat(gw, NEGOTIATION, "org_lowered")
     assert auto.status_code == 200 and auto.headers["x-gateway-tier"] == "tier1", auto.headers
     limits = _organization(gw, "org_lowered")["limits"]
