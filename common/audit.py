@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 
 from common import keys
 from common.jobs import JobEnvelope
-from common.redaction import redact, redact_messages
+from common.redaction import messages_for_audit, redact_value
 from common.usage import UsageEntry, audit_min_id
 
 #: Obvious prompt-injection phrasings (pt/es/en); flagged in the record, blocked only when configured.
@@ -34,17 +34,15 @@ def injection_suspected(messages: list[dict[str, Any]]) -> bool:
     return False
 
 
-def content_for_audit(messages: list[dict[str, Any]], mode: str) -> list[dict[str, Any]] | None:
-    return redact_messages(messages) if mode == "redacted" else None
+#: Fields the gateway itself wrote (ids, numbers, names of models): the only ones not passed through redaction.
+_GATEWAY_FIELDS = frozenset({"time", "request_id", "accepted", "status", "organization_id", "key_id", "model",
+                             "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms", "cache_hit", "stream"})
 
 
-def answer_for_audit(text: str | None, mode: str) -> str | None:
-    return redact(text) if mode == "redacted" and text is not None else None
-
-
-def safe_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    """Metadata as stored: every key kept (unknown ones too, for the trail), string values redacted."""
-    return {str(k)[:64]: redact(v) if isinstance(v, str) else v for k, v in metadata.items()}
+def masked(record: dict[str, Any]) -> dict[str, Any]:
+    """The record as it may be stored: every string it holds, at any depth, with personal data masked —
+    prompts, answers, tool arguments, metadata, user and conversation ids, error messages, route reasons."""
+    return {k: v if k in _GATEWAY_FIELDS else redact_value(v) for k, v in record.items()}
 
 
 def refusal_record(request_id: str, status: int, code: str | None, message: str, *, organization_id: str | None,
@@ -52,30 +50,32 @@ def refusal_record(request_id: str, status: int, code: str | None, message: str,
                    messages: list[dict[str, Any]] | None = None, content_mode: str = "redacted",
                    flags: list[str] | None = None, route: dict[str, Any] | None = None) -> dict[str, Any]:
     metadata = metadata or {}
-    return {
+    return masked({
         "time": time.time(), "request_id": request_id, "accepted": False, "status": status,
-        "error": {"code": code, "message": redact(message)[:300]}, "organization_id": organization_id,
+        "error": {"code": code, "message": message[:300]}, "organization_id": organization_id,
         "user_id": metadata.get("user_id"), "conversation_id": metadata.get("conversation_id"), "key_id": key_id,
         "route": route, "attempts": [], "model": None, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
-        "latency_ms": 0.0, "cache_hit": False, "metadata": safe_metadata(metadata), "flags": flags or [],
-        "messages": content_for_audit(messages, content_mode) if messages else None, "answer": None,
-    }
+        "latency_ms": 0.0, "cache_hit": False, "metadata": metadata, "flags": flags or [],
+        "messages": messages_for_audit(messages) if messages and content_mode == "redacted" else None,
+        "answer": None,
+    })
 
 
 def accepted_record(job: JobEnvelope, entry: UsageEntry, status: int, *, attempts: list[dict[str, Any]],
                     answer: str | None, content_mode: str) -> dict[str, Any]:
     """The record of a request that was accepted (answered by a worker or from the cache)."""
-    return {
+    with_content = content_mode == "redacted"
+    return masked({
         "time": entry.time, "request_id": job.id, "accepted": True, "status": status,
         "organization_id": job.organization_id, "user_id": job.user_id,
         "conversation_id": job.metadata.get("conversation_id"), "key_id": job.key_id, "route": job.route,
         "attempts": attempts, "model": entry.model, "prompt_tokens": entry.prompt_tokens,
         "completion_tokens": entry.completion_tokens, "cost_usd": entry.cost_usd,
         "latency_ms": round((entry.time - (job.received_at or job.enqueued_at)) * 1000, 1),
-        "cache_hit": entry.cache_hit, "stream": job.stream, "metadata": safe_metadata(job.metadata),
-        "flags": job.flags, "messages": content_for_audit(job.body.get("messages") or [], content_mode),
-        "answer": answer_for_audit(answer, content_mode),
-    }
+        "cache_hit": entry.cache_hit, "stream": job.stream, "metadata": job.metadata,
+        "flags": job.flags, "messages": messages_for_audit(job.body.get("messages") or []) if with_content else None,
+        "answer": answer if with_content else None,
+    })
 
 
 async def append_audit(redis: aioredis.Redis, record: dict[str, Any], max_records: int,

@@ -15,7 +15,7 @@ from common.usage import NANO, UsageEntry
 @pytest.mark.parametrize(("text", "expected"), [
     ("meu cpf é 123.456.789-09", "meu cpf é [CPF]"),
     ("cpf 12345678909 ok", "cpf [CPF] ok"),
-    ("cnpj 12.345.678/0001-90", "cnpj [CNPJ]"),
+    ("cnpj 12.345.678/0001-95", "cnpj [CNPJ]"),  # check digits decide: .../0001-90 is no CNPJ
     ("escreve pra maria.souza+vendas@empresa.com.br", "escreve pra [EMAIL]"),
     ("liga (11) 98765-4321", "liga [PHONE]"),
     ("whats +55 11 91234-5678", "whats [PHONE]"),
