@@ -12,26 +12,35 @@ from starlette.responses import Response
 from api.errors import error_response
 from api.state import Gateway
 from common.errors import GatewayError, queue_unavailable
+from common.jobs import JobEnvelope
 
 log = logging.getLogger("tiergate.api")
 
 
-async def check_capacity(gateway: Gateway, tier: str) -> None:
-    """Raise 503 when the tier has no live worker, its queue is at its backlog limit, or the reply channel
-    is down (a job enqueued now could never answer); otherwise count the job as queued."""
+async def check_workers(gateway: Gateway, tier: str) -> None:
+    """Raise 503 when the tier has no live worker or the reply channel is down (a job enqueued now could never
+    answer). Cheap: the live-worker count is cached, so it costs no round trip per request."""
     if not gateway.listener.connected:
         raise queue_unavailable()
     try:
-        if await gateway.live_workers.count(tier) == 0:
-            raise GatewayError(503, f"no live worker serves {tier}", "no_worker", retry_after=5)
-        limit = gateway.settings.tiers[tier].backlog_limit
-        depth = await gateway.live_workers.depth(tier)
+        live = await gateway.live_workers.count(tier)
     except redis.exceptions.RedisError:
         raise queue_unavailable() from None
-    if limit and depth >= limit:
-        raise GatewayError(503, f"{tier} is overloaded: {depth} jobs are waiting (limit {limit})",
+    if live == 0:
+        raise GatewayError(503, f"no live worker serves {tier}", "no_worker", retry_after=5)
+
+
+async def push(gateway: Gateway, job: JobEnvelope) -> None:
+    """Queue the job unless its tier already has `backlog_limit` jobs waiting: then 503 `backlog_full`. The
+    check and the push are one step, so the limit bounds the jobs waiting, never the jobs admitted per second."""
+    limit = gateway.settings.tiers[job.tier].backlog_limit
+    try:
+        depth = await gateway.queues.push(job, limit)
+    except redis.exceptions.RedisError:
+        raise queue_unavailable() from None
+    if depth is None:
+        raise GatewayError(503, f"{job.tier} is overloaded: {limit} jobs are waiting (its backlog limit)",
                            "backlog_full", retry_after=2)
-    gateway.live_workers.admitted(tier)
 
 
 async def redis_unavailable(request: Request, exc: Exception) -> Response:

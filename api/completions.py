@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from api import cache, jobs, observe
 from api.auth import OPERATOR_ORGANIZATION, Caller, acting_organization, authenticate
-from api.backpressure import check_capacity
+from api.backpressure import check_workers, push
 from api.edge import internal_failure, request_id
 from api.errors import error_response
 from api.headers import gateway_headers
@@ -70,7 +70,7 @@ async def chat_completions(request: Request) -> Response:
         return error_response(error, headers)
     observe.started(job.tier)
     try:
-        return await _answer(gateway, request, job, decision, admission, intake.cache)
+        return await _answer(gateway, request, job, decision, admission, intake)
     except asyncio.CancelledError:
         await gateway.finish(job, None, 499)  # the slot and the active gauge, at least
         raise
@@ -84,17 +84,25 @@ async def chat_completions(request: Request) -> Response:
 
 
 async def _answer(gateway: Gateway, request: Request, job: JobEnvelope, decision: RouteDecision,
-                  admission: Admission, control: CacheControl | None) -> Response:
+                  admission: Admission, intake: Intake) -> Response:
     headers = {**gateway_headers(job.id, decision, decision.models[0]), **admission.headers()}
-    assert control is not None
-    cached = await cache.consult(gateway, job, control)
+    assert intake.cache is not None
+    cached = await cache.consult(gateway, job, intake.cache)
     if cached is not None:
         await cache.record_hit(gateway, job, cached)
         await gateway.finish(job, cached.model, 200)
         return cache.hit_response(job, cached, headers)
+    events = gateway.listener.register(job.id)  # before the push: no event can come before its listener
+    try:
+        await push(gateway, job)
+    except GatewayError as exc:  # refused at the queue: nothing taken at admission is kept
+        await gateway.finish(job, None, exc.status)
+        await gateway.limiter.give_back(admission, job.id)
+        await _audit_refusal(gateway, intake, exc)
+        return error_response(exc, headers)
     if job.stream:
-        return await relay_stream(gateway, request, job, decision, headers)
-    response = await answer_whole(gateway, request, job, decision, headers)
+        return await relay_stream(gateway, job, events, headers)
+    response = await answer_whole(gateway, request, job, events, headers)
     # After the answer has been sent: the client need not wait for the bookkeeping.
     response.background = BackgroundTask(gateway.finish, job, response.headers.get("x-gateway-model"),
                                          response.status_code)
@@ -216,13 +224,13 @@ def _conversation_key(organization_id: str, metadata: dict[str, Any]) -> str | N
 
 async def admit(gateway: Gateway, request: Request, chat: ChatRequest, decision: RouteDecision,
                 intake: Intake) -> JobEnvelope:
-    """The job for this request, once its tier can take it (503 at once: no live worker, backlog full)."""
+    """The job for this request, once its tier has a live worker (503 at once if not)."""
     tier = gateway.settings.tiers[decision.tier]
     budget = tier.deadline_seconds
     asked = chat.timeout or _header_seconds(request.headers.get("x-gateway-timeout"))
     if asked:
         budget = min(budget, asked)
-    await check_capacity(gateway, decision.tier)
+    await check_workers(gateway, decision.tier)
     assert intake.caller is not None and intake.organization is not None
     return JobEnvelope(
         id=intake.request_id, reply_to=gateway.listener.channel, tier=decision.tier, models=list(decision.models),
@@ -233,12 +241,10 @@ async def admit(gateway: Gateway, request: Request, chat: ChatRequest, decision:
     )
 
 
-async def answer_whole(gateway: Gateway, request: Request, job: JobEnvelope, decision: RouteDecision,
+async def answer_whole(gateway: Gateway, request: Request, job: JobEnvelope, queue: asyncio.Queue[dict[str, Any]],
                        headers: dict[str, str]) -> Response:
-    queue = gateway.listener.register(job.id)
     disconnected = asyncio.ensure_future(wait_disconnect(request.receive))
     try:
-        await enqueue(gateway, job)
         while True:
             event = await next_event(queue, job.deadline, disconnected)
             if event is None:
@@ -249,8 +255,6 @@ async def answer_whole(gateway: Gateway, request: Request, job: JobEnvelope, dec
                                 media_type="application/json")
             if event["type"] == "error":
                 return error_response(GatewayError.from_event(event), headers)
-    except GatewayError as exc:
-        return error_response(exc, headers)
     except TimeoutError:
         await jobs.cancel(gateway.redis, job.id)
         return error_response(deadline_exceeded(), headers)
@@ -259,13 +263,6 @@ async def answer_whole(gateway: Gateway, request: Request, job: JobEnvelope, dec
         return Response(status_code=499)
     finally:
         disconnected.cancel()
-
-
-async def enqueue(gateway: Gateway, job: JobEnvelope) -> None:
-    try:
-        await jobs.enqueue(gateway.redis, job)
-    except redis.exceptions.RedisError:
-        raise queue_unavailable() from None
 
 
 async def _audit_refusal(gateway: Gateway, intake: Intake, error: GatewayError) -> None:

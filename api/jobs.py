@@ -12,10 +12,28 @@ from common.jobs import JobEnvelope
 
 LIVE_WORKER_SECONDS = 10.0
 
+# Check-and-push: the backlog is the jobs waiting now (LLEN), compared and pushed in one step, so N API processes
+# together never queue past the limit and never refuse below it. LPUSH as kombu's Redis transport does.
+_PUSH_BELOW = """
+local depth = redis.call('LLEN', KEYS[1])
+local limit = tonumber(ARGV[2])
+if limit > 0 and depth >= limit then return {0, depth} end
+return {1, redis.call('LPUSH', KEYS[1], ARGV[1])}
+"""
 
-async def enqueue(redis: aioredis.Redis, job: JobEnvelope) -> None:
-    """LPUSH the Celery task message onto the tier's queue list (what kombu's Redis transport does)."""
-    await redis.lpush(job.tier, task_message(keys.COMPLETE_TASK, job.id, job.tier, [job.to_dict()]))
+
+class JobQueues:
+    """The tier queues as the API sees them: push a job unless its tier's backlog is full."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._push = redis.register_script(_PUSH_BELOW)
+
+    async def push(self, job: JobEnvelope, backlog_limit: int) -> int | None:
+        """Queue the job's Celery task message (one round trip); None when the tier already has
+        `backlog_limit` jobs waiting (0: no limit), else the queue's depth with it."""
+        message = task_message(keys.COMPLETE_TASK, job.id, job.tier, [job.to_dict()])
+        pushed, depth = await self._push(keys=[job.tier], args=[message, backlog_limit])
+        return int(depth) if pushed else None
 
 
 async def cancel(redis: aioredis.Redis, job_id: str) -> None:
@@ -27,38 +45,19 @@ async def cancel(redis: aioredis.Redis, job_id: str) -> None:
 
 
 class LiveWorkers:
-    """Per tier, how many live workers serve it (from their heartbeats) and how deep its queue is, read in one
-    pipeline at most once per `cache_seconds`, so a busy API costs Redis no round trip per request.
-
-    Between reads, the jobs this process admitted are added to the depth: a burst that arrives inside one
-    cache interval still stops at the backlog limit instead of all seeing the stale depth.
-    """
+    """Per tier, how many live workers serve it (from their heartbeats), read at most once per `cache_seconds`,
+    so a busy API costs Redis no round trip per request for it."""
 
     def __init__(self, redis: aioredis.Redis, cache_seconds: float = 1.0) -> None:
         self._redis = redis
         self._cache_seconds = cache_seconds
-        self._seen: dict[str, tuple[float, int, int]] = {}
-        self._admitted: dict[str, int] = {}
+        self._seen: dict[str, tuple[float, int]] = {}
 
     async def count(self, tier: str) -> int:
-        return (await self._read(tier))[0]
-
-    async def depth(self, tier: str) -> int:
-        """Jobs waiting in the tier's queue, as last read plus those this process admitted since."""
-        return (await self._read(tier))[1] + self._admitted.get(tier, 0)
-
-    def admitted(self, tier: str) -> None:
-        self._admitted[tier] = self._admitted.get(tier, 0) + 1
-
-    async def _read(self, tier: str) -> tuple[int, int]:
         now = time.monotonic()
         cached = self._seen.get(tier)
         if cached and now - cached[0] < self._cache_seconds:
-            return cached[1], cached[2]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.zcount(keys.worker_heartbeat(tier), time.time() - LIVE_WORKER_SECONDS, "+inf")
-            pipe.llen(tier)
-            live, depth = await pipe.execute()
-        self._seen[tier] = (now, live, depth)
-        self._admitted[tier] = 0
-        return live, depth
+            return cached[1]
+        live = await self._redis.zcount(keys.worker_heartbeat(tier), time.time() - LIVE_WORKER_SECONDS, "+inf")
+        self._seen[tier] = (now, live)
+        return live

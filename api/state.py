@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 
 from api import observe
-from api.jobs import LiveWorkers
+from api.jobs import JobQueues, LiveWorkers
 from api.ratelimit import RateLimiter
 from api.relay import ReplyListener
 from api.tenancy import Tenancy
@@ -29,6 +29,7 @@ class Gateway:
     redis: aioredis.Redis
     listener: ReplyListener
     live_workers: LiveWorkers
+    queues: JobQueues
     router: Router
     deployments: dict[str, Deployment]
     tenancy: Tenancy
@@ -42,7 +43,7 @@ class Gateway:
                                      d.weight, d.max_input_tokens) for d in deployments.values()]
         router = Router(settings.routing, candidates, settings.litellm_settings.fallbacks,
                         settings.router_settings.routing_strategy)
-        return cls(settings, redis, ReplyListener(redis), LiveWorkers(redis), router, deployments,
+        return cls(settings, redis, ReplyListener(redis), LiveWorkers(redis), JobQueues(redis), router, deployments,
                    Tenancy(settings, redis), RateLimiter(redis, BudgetAlerts(redis, settings.budgets.alert_webhook)),
                    UsageRecorder(redis, settings.audit.max_records, settings.audit.retention_days))
 

@@ -7,7 +7,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from starlette.requests import Request
 from starlette.responses import Response
 
 from api import jobs, observe
@@ -18,28 +17,20 @@ from api.waiting import next_event
 from common.errors import WORKER_LOST, GatewayError, deadline_exceeded
 from common.jobs import JobEnvelope
 from common.sse import DONE, sse_data
-from routing import RouteDecision
 
 KEEPALIVE = b": keep-alive\n\n"
 
 
-async def relay_stream(gateway: Gateway, request: Request, job: JobEnvelope, decision: RouteDecision,
+async def relay_stream(gateway: Gateway, job: JobEnvelope, queue: asyncio.Queue[dict[str, Any]],
                        headers: dict[str, str]) -> Response | DisconnectAwareStream:
     """Wait briefly for the worker's first event so the headers name the model that answers and an early
     failure keeps its HTTP status; past the keep-alive interval, start the stream anyway."""
-    from api.completions import enqueue  # one definition, shared with sync answers (completions imports us)
-
-    queue = gateway.listener.register(job.id)
     try:
-        await enqueue(gateway, job)
         first = await next_event(queue, job.deadline, wait_at_most=gateway.settings.server.keepalive_seconds)
     except TimeoutError:
         await jobs.cancel(gateway.redis, job.id)
         await gateway.finish(job, None, 504)
         return error_response(deadline_exceeded(), headers)
-    except GatewayError as exc:
-        await gateway.finish(job, None, exc.status)
-        return error_response(exc, headers)
     if first is not None and first["type"] == "error":
         await gateway.finish(job, None, first["status"])
         await _settle_if_lost(gateway, job, first, None, 0)

@@ -22,7 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--port", type=int, default=int(os.environ.get("PORT", 4000)))
     up.add_argument("--config", default=os.environ.get("TIERGATE_CONFIG"))
     up.add_argument("--sim-port", type=int, default=None, help="simulator port (default: from the config)")
-    up.add_argument("--concurrency", type=int, default=200, help="provider calls each worker holds at once")
+    up.add_argument("--concurrency", type=int, default=1000,
+                    help="provider calls the worker holds at once (asyncio holds calls of seconds cheaply)")
     up.set_defaults(run=_run_up)
 
     api = sub.add_parser("api", help="the HTTP front door alone")

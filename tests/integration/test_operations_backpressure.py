@@ -5,25 +5,30 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
+from common import keys
 from tests.harness import Gateway, RedisProcess
 
 pytestmark = pytest.mark.integration
 
 ORG = {"organization_id": "org_123"}
 TIER1_BACKLOG = 3
+TIER3_BACKLOG = 6
+TIER4_BACKLOG = 3
 
 
 @pytest.fixture(scope="module")
 def small(own_redis: RedisProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     """Tier 1 takes two jobs at a time and queues at most three more; tier 4 has a single slot."""
-    overrides = {"tiers": {"tier1": {"backlog_limit": TIER1_BACKLOG}}}
+    overrides = {"tiers": {"tier1": {"backlog_limit": TIER1_BACKLOG}, "tier3": {"backlog_limit": TIER3_BACKLOG},
+                           "tier4": {"backlog_limit": TIER4_BACKLOG}}}
     specs = [("tier1", 2), ("tier2,tier3", 4), ("tier4", 1)]
     running = Gateway(Path(tmp_path_factory.mktemp("backpressure")), own_redis, config_overrides=overrides,
                       worker_specs=specs).start()
@@ -92,3 +97,40 @@ def test_a_worker_runs_no_more_jobs_at_once_than_its_concurrency_and_answers_the
     assert statuses == [200, 200, 200]
     assert elapsed >= 2.9, f"three one-second jobs on one slot ended in {elapsed:.2f}s: they ran side by side"
     assert seen_active and max(seen_active) == 1, f"the one-slot worker reported {max(seen_active)} jobs at once"
+
+
+def test_a_burst_of_more_requests_than_the_backlog_limit_is_all_answered_by_an_idle_fast_tier(small: Gateway) -> None:
+    """The limit bounds the jobs waiting, not the jobs admitted per second: 60 requests in a burst from 5 clients
+    (never more than 5 waiting) to a tier whose backlog limit is 6 are all answered."""
+    with ThreadPoolExecutor(max_workers=TIER3_BACKLOG - 1) as pool:
+        started = time.monotonic()
+        results = list(pool.map(lambda n: post(small, "tier3", f"rápida {n}", 20), range(60)))
+        elapsed = time.monotonic() - started
+    statuses = Counter(status for status, _, _ in results)
+    assert statuses == {200: 60}, f"a burst the tier can take was refused ({elapsed:.1f}s): {statuses}"
+
+
+def test_a_stopped_tier_with_a_full_queue_answers_503_backlog_full_at_once(small: Gateway) -> None:
+    """Tier 4's one slot is held by an upstream that never answers (until its 3 s deadline): three jobs wait, a
+    fourth is refused at once; the three are answered once the slot is free."""
+    redis = small.redis.client()
+    with ThreadPoolExecutor(max_workers=TIER4_BACKLOG + 1) as pool:
+        held = pool.submit(post, small, "tier4", "[sim hang=1] segura", 3)
+        poll_until(lambda: redis.hlen(keys.inflight("tier4")) == 1, "the hanging job never started")
+        waiting = [pool.submit(post, small, "tier4", f"espera {n}", 20) for n in range(TIER4_BACKLOG)]
+        poll_until(lambda: redis.llen("tier4") == TIER4_BACKLOG, "the tier-4 queue never filled")
+        status, seconds, headers = post(small, "tier4", "uma a mais", 20)
+        assert status == 503, f"a request past the backlog limit got {status}"
+        assert seconds < 1.0, f"the 503 took {seconds:.2f}s"
+        assert "retry-after" in headers
+        refused = [orjson.loads(fields[b"record"]) for _, fields in redis.xrange(keys.AUDIT_STREAM)]
+        refused = [r for r in refused if r["request_id"] == headers["x-request-id"]]
+        assert [(r["status"], r["error"]["code"]) for r in refused] == [(503, "backlog_full")], refused
+        assert [f.result()[0] for f in [held, *waiting]] == [504] + [200] * TIER4_BACKLOG
+
+
+def poll_until(condition: Callable[[], bool], failure: str, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.05)
