@@ -110,6 +110,8 @@ async def _answer(gateway: Gateway, request: Request, job: JobEnvelope, decision
 
 
 def _unexpected(intake: Intake, exc: BaseException) -> GatewayError:
+    if isinstance(exc, redis.exceptions.RedisError):  # Redis away, not a bug: 503, as api/backpressure.py says
+        return queue_unavailable()
     log.error("request %s failed", intake.request_id, exc_info=exc)
     return internal_failure(intake.request_id)
 
