@@ -14,11 +14,13 @@ from starlette.responses import JSONResponse, Response
 from api.auth import authenticate, check_organization_id, require_master
 from api.errors import error_response
 from api.state import Gateway
-from common.audit import read_audit
 from common.errors import GatewayError
 from config.settings import Organization
+from records.repository import AuditFilter, BadCursor
 
 Handler = Callable[[Request, Gateway], Awaitable[Response]]
+
+MAX_AUDIT_PAGE = 10_000
 
 
 def master_only(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -102,16 +104,23 @@ async def revoke_key(request: Request, gateway: Gateway) -> Response:
 
 @master_only
 async def list_audit(request: Request, gateway: Gateway) -> Response:
+    """Newest first; `next` is the cursor of the following page (pass it back as `cursor`), null on the last."""
     params = request.query_params
     org_id = params.get("organization_id")
     if org_id:
         check_organization_id(org_id, "organization_id")
-    records = await read_audit(
-        gateway.redis, start=_epoch(params.get("start_date"), "start_date"),
-        end=_epoch(params.get("end_date"), "end_date", end_of_day=True), organization_id=org_id,
-        status=_int(params.get("status"), "status"), request_id=params.get("request_id"),
-        limit=min(_int(params.get("limit"), "limit") or 100, 10_000))
-    return JSONResponse({"object": "list", "data": records})
+    where = AuditFilter(
+        organization_id=org_id, start=_epoch(params.get("start_date"), "start_date"),
+        end=_epoch(params.get("end_date"), "end_date", end_of_day=True), status=_int(params.get("status"), "status"),
+        request_id=params.get("request_id"), model=params.get("model"), key_id=params.get("key_id"))
+    limit = _int(params.get("limit"), "limit") or 100
+    if not 1 <= limit <= MAX_AUDIT_PAGE:
+        raise GatewayError(400, f"limit: must be 1 to {MAX_AUDIT_PAGE}", "invalid_request", "limit")
+    try:
+        records, following = await gateway.records.audit_page(where, limit, params.get("cursor"))
+    except BadCursor as exc:
+        raise GatewayError(400, str(exc), "invalid_request", "cursor") from None
+    return JSONResponse({"object": "list", "data": records, "next": following})
 
 
 def _epoch(value: str | None, param: str, end_of_day: bool = False) -> float | None:

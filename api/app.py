@@ -28,11 +28,14 @@ from common import inflight
 from common.metrics import mark_process_dead
 from common.redis_url import redis_url
 from config import TIER_NAMES, Settings, load_settings
+from records.database import database_url
+from records.repository import Records
 
 log = logging.getLogger("tiergate.api")
 
 
-def create_app(settings: Settings | None = None, redis_address: str | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, redis_address: str | None = None,
+               database: str | None = None) -> Starlette:
     settings = settings or load_settings()
     address = redis_address or redis_url()
     http_limits.configure(settings.server.max_header_bytes, settings.server.header_timeout_seconds)
@@ -43,17 +46,21 @@ def create_app(settings: Settings | None = None, redis_address: str | None = Non
         pool = aioredis.BlockingConnectionPool.from_url(address, max_connections=256, timeout=5,
                                                        socket_connect_timeout=2, health_check_interval=30)
         redis = aioredis.Redis(connection_pool=pool)
-        gateway = Gateway.build(settings, redis)
+        records = Records.connect(database or database_url())
+        gateway = Gateway.build(settings, redis, records)
         await gateway.listener.start()
         app.state.gateway = gateway
         watchdog = asyncio.create_task(inflight.watch(redis, list(TIER_NAMES)))  # even if a tier lost every worker
+        admin_writes = asyncio.create_task(gateway.tenancy.listen())
         try:
             yield
         finally:
             mark_process_dead(os.getpid())
             watchdog.cancel()
+            admin_writes.cancel()
             await gateway.listener.stop()
             await redis.aclose()
+            await records.close()
 
     routes = [
         Route("/ai/chat/completions", chat_completions, methods=["POST"]),

@@ -275,8 +275,7 @@ async def _audit_refusal(gateway: Gateway, intake: Intake, error: GatewayError) 
         messages=chat.messages if chat else None, content_mode=gateway.settings.audit.content,
         flags=chat.flags if chat else None, route=intake.decision.to_dict() if intake.decision else None)
     with contextlib.suppress(redis.exceptions.RedisError):  # Redis down: the refusal is answer enough
-        await append_audit(gateway.redis, record, gateway.settings.audit.max_records,
-                           gateway.settings.audit.retention_days)
+        await append_audit(gateway.redis, record)
 
 
 def _header_seconds(value: str | None) -> float | None:

@@ -87,8 +87,7 @@ async def internal_error(request: Request, exc: Exception) -> Response:
     if gateway is not None:
         record = refusal_record(rid, 500, error.code, error.message, organization_id=None, key_id=None)
         with contextlib.suppress(redis.exceptions.RedisError):
-            await append_audit(gateway.redis, record, gateway.settings.audit.max_records,
-                               gateway.settings.audit.retention_days)
+            await append_audit(gateway.redis, record)
     return error_response(error, {"x-request-id": rid})
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -40,7 +41,9 @@ local requests = tonumber(redis.call('GET', KEYS[1]) or '0')
 local tokens = tonumber(redis.call('GET', KEYS[2]) or '0')
 local spend, reserved = 0, 0
 if budget >= 0 then
-  spend = tonumber(redis.call('GET', KEYS[5]) or '0')
+  local spent = redis.call('GET', KEYS[5])
+  if not spent then return {'unseeded', requests, tokens, 0, 0} end  -- api/spend.py starts it from the ledger
+  spend = tonumber(spent)
   local expired = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now_ms)
   if #expired > 0 then  -- reservations whose requests vanished give their amount back
     local freed = 0
@@ -122,9 +125,14 @@ def rate_headers(policy: OrgPolicy, requests: int, tokens: int, reset_seconds: f
     return headers
 
 
+#: Sets an organization's month spend counter from the ledger (api/spend.py); False when it could not.
+SeedSpend = Callable[[str, float], Awaitable[bool]]
+
+
 class RateLimiter:
-    def __init__(self, redis: aioredis.Redis, alerts: BudgetAlerts) -> None:
+    def __init__(self, redis: aioredis.Redis, alerts: BudgetAlerts, seed_spend: SeedSpend) -> None:
         self._redis = redis
+        self._seed_spend = seed_spend
         self._admit = redis.register_script(_ADMIT)
         self._release = redis.register_script(RELEASE)
         self._alerts = alerts
@@ -151,6 +159,11 @@ class RateLimiter:
                 int((now + hold_seconds + RESERVATION_GRACE) * 1000)]
         outcome, requests, tokens, spend, reserved = await self._admit(keys=script_keys, args=args)
         outcome = outcome.decode() if isinstance(outcome, bytes) else outcome
+        if outcome == "unseeded":  # Redis has no spend for this month: start it from the ledger, then admit
+            if not await self._seed_spend(org, now):
+                args[0] = budget = -1  # nor does the database answer: the limits hold, the budget waits for it
+            outcome, requests, tokens, spend, reserved = await self._admit(keys=script_keys, args=args)
+            outcome = outcome.decode() if isinstance(outcome, bytes) else outcome
         headers = rate_headers(policy, int(requests), int(tokens), reset)
         if outcome == "budget":
             self._alerts.raise_soon(org, "hard", int(spend) / NANO, policy.monthly_budget_usd or 0.0)
@@ -204,6 +217,8 @@ class RateLimiter:
         """This month's settled spend: the counter admission checks, read as it stands."""
         now = time.time() if now is None else now
         raw = await self._redis.get(keys.spend(organization_id, period_of(now)))
+        if raw is None and await self._seed_spend(organization_id, now):
+            raw = await self._redis.get(keys.spend(organization_id, period_of(now)))
         return int(raw or 0) / NANO
 
     async def reserved_usd(self, organization_id: str) -> float:

@@ -13,6 +13,7 @@ from api import observe
 from api.jobs import JobQueues, LiveWorkers
 from api.ratelimit import RateLimiter
 from api.relay import ReplyListener
+from api.spend import SpendSeeder
 from api.tenancy import Tenancy
 from common.audit import accepted_record
 from common.budget_alerts import BudgetAlerts
@@ -20,6 +21,7 @@ from common.jobs import JobEnvelope
 from common.pricing import partial_stream_usage, usage_cost
 from common.usage import UsageEntry, UsageRecorder
 from config import Deployment, Settings
+from records.repository import Records
 from routing import ModelCandidate, Router
 
 
@@ -35,17 +37,20 @@ class Gateway:
     tenancy: Tenancy
     limiter: RateLimiter
     usage: UsageRecorder
+    records: Records
 
     @classmethod
-    def build(cls, settings: Settings, redis: aioredis.Redis) -> Gateway:
+    def build(cls, settings: Settings, redis: aioredis.Redis, records: Records) -> Gateway:
         deployments = settings.deployments()
         candidates = [ModelCandidate(d.name, d.tier_number, d.input_cost_per_token, d.output_cost_per_token,
                                      d.weight, d.max_input_tokens) for d in deployments.values()]
         router = Router(settings.routing, candidates, settings.litellm_settings.fallbacks,
                         settings.router_settings.routing_strategy)
         return cls(settings, redis, ReplyListener(redis), LiveWorkers(redis), JobQueues(redis), router, deployments,
-                   Tenancy(settings, redis), RateLimiter(redis, BudgetAlerts(redis, settings.budgets.alert_webhook)),
-                   UsageRecorder(redis, settings.audit.max_records, settings.audit.retention_days))
+                   Tenancy(settings, redis, records),
+                   RateLimiter(redis, BudgetAlerts(redis, settings.budgets.alert_webhook),
+                               SpendSeeder(redis, records).seed),
+                   UsageRecorder(redis), records)
 
     async def finish(self, job: JobEnvelope, model: str | None, status: int) -> None:
         """A request has ended, however: stop listening for its job, give back its concurrency slot, count it."""

@@ -1,28 +1,38 @@
-"""Organizations, their plans and their keys: config first, then what admins added at run time (Redis).
+"""Organizations, their plans and their keys: config first, then what admins added at run time (the database).
 
-Keys are stored as SHA-256 hashes (they are long random tokens, so a fast hash is enough); lookups are
-cached a few seconds in the process, which is how long a revocation may take to be honoured.
+Keys are stored as SHA-256 hashes (they are long random tokens, so a fast hash is enough). Lookups are cached a
+few seconds in the process; an admin write tells every API process to drop its cache at once (pub/sub), and the
+expiry bounds how long a missed message may keep a revoked key working. A cache miss reads the database, so a
+Redis that lost everything costs no key and no organization.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
 from api.auth import Caller
 from common import keys
 from common.errors import GatewayError
 from config import Settings
 from config.settings import Organization, Plan
+from records.repository import KeyRecord, OrganizationRecord, Records
+
+log = logging.getLogger("tiergate.tenancy")
 
 CACHE_SECONDS = 5.0
+#: The database unreachable: a cached caller or organization is kept this much longer, again and again.
+STALE_GRACE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -52,9 +62,10 @@ def hash_key(token: str) -> str:
 
 
 class Tenancy:
-    def __init__(self, settings: Settings, redis: aioredis.Redis) -> None:
+    def __init__(self, settings: Settings, redis: aioredis.Redis, records: Records) -> None:
         self._settings = settings
         self._redis = redis
+        self._records = records
         self._master = (settings.general_settings.master_key or "").encode()
         self._callers: dict[str, tuple[float, Caller | None]] = {}
         self._runtime_orgs: tuple[float, dict[str, Organization]] = (0.0, {})
@@ -68,7 +79,7 @@ class Tenancy:
         now = time.monotonic()
         cached = self._callers.get(digest)
         if cached is None or cached[0] < now:
-            cached = (now + CACHE_SECONDS, await self._load_caller(digest))
+            cached = (now + CACHE_SECONDS, await self._load_caller(digest, cached))
             if len(self._callers) > 50_000:
                 self._callers.clear()
             self._callers[digest] = cached
@@ -76,69 +87,90 @@ class Tenancy:
             raise GatewayError(401, "invalid API key", "invalid_api_key")
         return cached[1]
 
-    async def _load_caller(self, digest: str) -> Caller | None:
-        key_id = await self._redis.get(keys.api_key_by_hash(digest))
-        if key_id is None:
+    async def _load_caller(self, digest: str, stale: tuple[float, Caller | None] | None) -> Caller | None:
+        try:
+            key = await self._records.key_by_hash(digest)
+        except (SQLAlchemyError, OSError) as exc:
+            if stale is not None:  # the database is away: a key known a moment ago still is
+                return stale[1]
+            log.warning("cannot look up a key: the database does not answer (%s)", type(exc).__name__)
+            raise GatewayError(503, "the gateway cannot check this key right now; retry shortly",
+                               "records_unavailable", retry_after=2) from None
+        if key is None or key.revoked:
             return None
-        record = await self._redis.hgetall(keys.api_key(key_id.decode()))
-        if not record or record.get(b"revoked") == b"1":
-            return None
-        return Caller(key_id.decode(), False, record[b"organization_id"].decode())
+        return Caller(key.key_id, False, key.organization_id)
 
     # --- keys ------------------------------------------------------------------------------------
 
     async def create_key(self, organization_id: str, name: str) -> tuple[str, dict[str, Any]]:
         """A new key for an organization; the key itself is returned once and never stored."""
         token = "sk-tg-" + secrets.token_urlsafe(32)
-        key_id = "key_" + secrets.token_hex(8)
-        record = {"key_id": key_id, "organization_id": organization_id, "name": name[:100],
-                  "created": time.time(), "revoked": 0}
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.api_key(key_id), mapping={k: str(v) for k, v in record.items()})
-            pipe.set(keys.api_key_by_hash(hash_key(token)), key_id)
-            pipe.sadd(keys.organization_keys(organization_id), key_id)
-            await pipe.execute()
-        return token, record
+        key = KeyRecord("key_" + secrets.token_hex(8), organization_id, name[:100], time.time(), False)
+        await self._records.add_key(key, hash_key(token))
+        return token, key.to_dict()
 
     async def list_keys(self, organization_id: str | None) -> list[dict[str, Any]]:
-        if organization_id:
-            ids = await self._redis.smembers(keys.organization_keys(organization_id))
-        else:
-            ids = {k.decode().rsplit(":", 1)[1].encode()
-                   async for k in self._redis.scan_iter(match=keys.api_key("key_*"), count=1000)}
-        records = []
-        for key_id in sorted(ids):
-            raw = await self._redis.hgetall(keys.api_key(key_id.decode()))
-            if raw:
-                records.append(_key_record(raw))
-        return records
+        return [key.to_dict() for key in await self._records.keys(organization_id)]
 
     async def revoke_key(self, key_id: str) -> dict[str, Any] | None:
-        if not await self._redis.exists(keys.api_key(key_id)):
+        key = await self._records.revoke_key(key_id, time.time())
+        if key is None:
             return None
-        await self._redis.hset(keys.api_key(key_id), "revoked", "1")
-        self._callers.clear()  # this process honours it at once; others within CACHE_SECONDS
-        return _key_record(await self._redis.hgetall(keys.api_key(key_id)))
+        await self._changed("keys")
+        return key.to_dict()
 
     # --- organizations -----------------------------------------------------------------------------
 
     async def organizations(self, fresh: bool = False) -> dict[str, Organization]:
-        """Config organizations and those added at run time (cached; `fresh` reads Redis, for admin calls that
-        must see what another API process has just added)."""
+        """Config organizations and those added at run time (cached; `fresh` reads the database, for admin calls
+        that must see what another API process has just added)."""
         now = time.monotonic()
         expires, runtime = self._runtime_orgs
         if fresh or expires < now:
-            raw = await self._redis.hgetall(keys.RUNTIME_ORGANIZATIONS)
-            runtime = {k.decode(): _stored_organization(v) for k, v in raw.items()}
-            self._runtime_orgs = (now + CACHE_SECONDS, runtime)
+            try:
+                runtime = {o.organization_id: _stored_organization(o) for o in await self._records.organizations()}
+                self._runtime_orgs = (now + CACHE_SECONDS, runtime)
+            except (SQLAlchemyError, OSError) as exc:
+                if fresh:
+                    raise GatewayError(503, "the database of records does not answer; retry shortly",
+                                       "records_unavailable", retry_after=2) from exc
+                self._runtime_orgs = (now + STALE_GRACE_SECONDS, runtime)  # keep serving what was known
         return {**self._settings.organizations, **runtime}
 
     async def add_organization(self, organization_id: str, organization: Organization) -> None:
         if organization.plan not in self._settings.plans:
             raise GatewayError(400, f"plan: unknown plan {organization.plan!r}; known: "
                                f"{', '.join(self._settings.plans)}", "invalid_request", "plan")
-        await self._redis.hset(keys.RUNTIME_ORGANIZATIONS, organization_id, organization.model_dump_json())
-        self._runtime_orgs = (0.0, {})
+        overrides = organization.model_dump(exclude={"plan", "name"}, exclude_none=True)
+        await self._records.save_organization(
+            OrganizationRecord(organization_id, organization.plan, organization.name, overrides), time.time())
+        await self._changed("organizations")
+
+    # --- every API process hears of admin writes -----------------------------------------------------
+
+    async def _changed(self, what: str) -> None:
+        self.forget()  # this process at once; the others when they hear it, or when their cache expires
+        try:
+            await self._redis.publish(keys.RECORDS_CHANGED_CHANNEL, what)
+        except RedisError as exc:
+            log.warning("could not announce a change of %s (%s); other API processes see it within %.0fs",
+                        what, type(exc).__name__, CACHE_SECONDS)
+
+    def forget(self) -> None:
+        self._callers.clear()
+        self._runtime_orgs = (0.0, self._runtime_orgs[1])
+
+    async def listen(self) -> None:
+        """Drop the caches whenever any API process changed organizations or keys; reconnect after a Redis loss."""
+        while True:
+            try:
+                async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(keys.RECORDS_CHANGED_CHANNEL)
+                    self.forget()  # whatever changed while we were not listening
+                    async for _message in pubsub.listen():
+                        self.forget()
+            except (RedisError, OSError):
+                await asyncio.sleep(1.0)
 
     async def policy(self, organization_id: str, fresh: bool = False) -> OrgPolicy | None:
         """The organization's effective limits; None when it is unknown and no default plan is configured."""
@@ -169,13 +201,7 @@ def effective_policy(organization_id: str, plan_name: str, plan: Plan, org: Orga
     )
 
 
-def _stored_organization(raw: bytes) -> Organization:
-    """An organization as an admin stored it; keys a later version no longer knows are left out."""
-    data = orjson.loads(raw)
-    return Organization.model_validate({k: v for k, v in data.items() if k in Organization.model_fields})
-
-
-def _key_record(raw: dict[bytes, bytes]) -> dict[str, Any]:
-    record = {k.decode(): v.decode() for k, v in raw.items()}
-    return {"key_id": record["key_id"], "organization_id": record["organization_id"], "name": record.get("name", ""),
-            "created": float(record["created"]), "revoked": record.get("revoked") == "1"}
+def _stored_organization(record: OrganizationRecord) -> Organization:
+    """An organization as an admin stored it; overrides a later version no longer knows are left out."""
+    overrides = {k: v for k, v in record.overrides.items() if k in Organization.model_fields}
+    return Organization.model_validate({**overrides, "plan": record.plan, "name": record.name})

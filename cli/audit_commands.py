@@ -1,4 +1,4 @@
-"""`tiergate audit export`: the audit trail as JSON Lines, straight from Redis."""
+"""`tiergate audit export|prune`: the audit trail as JSON Lines streamed from the database; retention by hand."""
 
 from __future__ import annotations
 
@@ -6,30 +6,40 @@ import argparse
 import asyncio
 import datetime as dt
 import sys
+import time
 from typing import TextIO
 
 import orjson
-import redis.asyncio as aioredis
 
-from common.audit import iter_audit
-from common.redis_url import redis_url
+from cli.db_commands import add_database_options, resolve
+from config import load_settings
+from records.repository import AuditFilter, Records
 
 
 def add_audit_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     audit = sub.add_parser("audit", help="the audit trail")
     actions = audit.add_subparsers(dest="audit_command", required=True)
-    export = actions.add_parser("export", help="audit records as JSON Lines")
+    export = actions.add_parser("export", help="audit records as JSON Lines, oldest first")
     export.add_argument("--output", "-o", default="-", help="file to write (default: standard output)")
     export.add_argument("--organization-id", default=None)
     export.add_argument("--start-date", type=dt.date.fromisoformat, default=None, help="YYYY-MM-DD (UTC)")
     export.add_argument("--end-date", type=dt.date.fromisoformat, default=None, help="YYYY-MM-DD (UTC), inclusive")
+    add_database_options(export)
     export.set_defaults(run=_run_export)
+    prune = actions.add_parser("prune", help="delete audit records older than audit.retention_days now "
+                                             "(the workers' ledger writers also do it hourly)")
+    add_database_options(prune)
+    prune.set_defaults(run=_run_prune)
 
 
 def _run_export(args: argparse.Namespace) -> int:
+    start = dt.datetime.combine(args.start_date, dt.time.min, dt.UTC).timestamp() if args.start_date else None
+    end = dt.datetime.combine(args.end_date, dt.time.max, dt.UTC).timestamp() if args.end_date else None
+    where = AuditFilter(organization_id=args.organization_id, start=start, end=end)
+    url = resolve(args)
     out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
     try:
-        count = asyncio.run(_export(out, args.organization_id, args.start_date, args.end_date))
+        count = asyncio.run(_export(url, out, where))
     finally:
         if out is not sys.stdout:
             out.close()
@@ -37,16 +47,28 @@ def _run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _export(out: TextIO, organization_id: str | None, start: dt.date | None, end: dt.date | None) -> int:
-    redis = aioredis.Redis.from_url(redis_url())
-    start_ts = dt.datetime.combine(start, dt.time.min, dt.UTC).timestamp() if start else None
-    end_ts = dt.datetime.combine(end, dt.time.max, dt.UTC).timestamp() if end else None
+async def _export(url: str, out: TextIO, where: AuditFilter) -> int:
+    records = Records.connect(url)
     count = 0
     try:
-        async for record in iter_audit(redis, start_ts, end_ts):
-            if organization_id is None or record.get("organization_id") == organization_id:
-                out.write(orjson.dumps(record).decode() + "\n")
-                count += 1
+        async for record in records.iter_audit(where):
+            out.write(orjson.dumps(record).decode() + "\n")
+            count += 1
     finally:
-        await redis.aclose()
+        await records.close()
     return count
+
+
+def _run_prune(args: argparse.Namespace) -> int:
+    days = load_settings().audit.retention_days
+    deleted = asyncio.run(_prune(resolve(args), time.time() - days * 86400))
+    print(f"tiergate: deleted {deleted} audit records older than {days:g} days", file=sys.stderr)
+    return 0
+
+
+async def _prune(url: str, cutoff: float) -> int:
+    records = Records.connect(url)
+    try:
+        return await records.delete_audit_before(cutoff)
+    finally:
+        await records.close()

@@ -9,6 +9,7 @@ import sys
 import tempfile
 
 from cli.audit_commands import add_audit_commands
+from cli.db_commands import DatabaseUnready, add_database_options, add_db_commands, ready
 from cli.routing_commands import add_routing_commands
 from common.metrics_env import MULTIPROC_ENV, prepare_multiprocess_dir
 from config import ConfigError, load_settings
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--sim-port", type=int, default=None, help="simulator port (default: from the config)")
     up.add_argument("--concurrency", type=int, default=1000,
                     help="provider calls the worker holds at once (asyncio holds calls of seconds cheaply)")
+    add_database_options(up)
     up.set_defaults(run=_run_up)
 
     api = sub.add_parser("api", help="the HTTP front door alone")
@@ -33,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     api.add_argument("--config", default=os.environ.get("TIERGATE_CONFIG"))
     api.add_argument("--grace", type=float, default=float(os.environ.get("TIERGATE_SHUTDOWN_GRACE", 30)),
                      help="on SIGTERM: seconds open requests and streams get to finish")
+    add_database_options(api)
     api.set_defaults(run=_run_api)
 
     worker = sub.add_parser("worker", help="a worker for the named tier queues")
@@ -44,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="on SIGTERM: seconds running jobs get to finish; none is taken meanwhile")
     worker.add_argument("--metrics-port", type=int, default=None,
                         help="serve this worker's Prometheus metrics on this port")
+    add_database_options(worker)
     worker.set_defaults(run=_run_worker)
 
     sim = sub.add_parser("sim", help="the provider simulator alone")
@@ -55,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     sim.set_defaults(run=_run_sim)
 
     add_audit_commands(sub)
+    add_db_commands(sub)
 
     add_routing_commands(sub)
 
@@ -65,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args) or 0)
     except ConfigError as exc:
         print(f"tiergate: bad configuration: {exc}", file=sys.stderr)
+        return 2
+    except DatabaseUnready as exc:
+        print(f"tiergate: {exc}", file=sys.stderr)
         return 2
 
 
@@ -81,6 +89,7 @@ def _run_api(args: argparse.Namespace) -> int:
     if settings.server.production and not settings.general_settings.master_key:
         print("tiergate: production mode needs LITELLM_MASTER_KEY", file=sys.stderr)
         return 2
+    ready(args)
     if not settings.general_settings.master_key:
         print("tiergate: no master key (LITELLM_MASTER_KEY); every request will get 401", file=sys.stderr)
     if args.workers > 1 and not os.environ.get(MULTIPROC_ENV):
@@ -97,6 +106,7 @@ def _run_api(args: argparse.Namespace) -> int:
 
 def _run_worker(args: argparse.Namespace) -> int:
     load_settings()  # fail on a bad config before Celery starts
+    ready(args)
     os.environ["TIERGATE_TIERS"] = args.tiers
     os.environ["TIERGATE_CONCURRENCY"] = str(args.concurrency)
     os.environ["TIERGATE_SHUTDOWN_GRACE"] = str(args.grace)

@@ -14,10 +14,12 @@ from urllib.parse import urlparse
 
 import httpx
 
+from cli.db_commands import ready
 from cli.local_redis import LocalRedis, find_or_start
 from common.metrics_env import MULTIPROC_ENV
 from common.redis_url import redacted, redis_url
 from config import load_settings
+from records.database import redacted as redacted_database
 
 DEVELOPMENT_KEY = "sk-master-key"
 
@@ -27,6 +29,8 @@ def run_up(args: argparse.Namespace) -> int:
     if args.sim_port:
         env["TIERGATE_SIMULATOR_URL"] = f"http://127.0.0.1:{args.sim_port}"
     settings = load_settings(environ=env)
+    # No DATABASE_URL: the records live in a SQLite file in --data-dir, migrated here (the children share it).
+    env["DATABASE_URL"] = database = ready(args, migrate_embedded=True)
     local_redis = find_or_start(redis_url(env))
     env["REDIS_URL"] = local_redis.url
     # Every process writes its metrics here; the API's /metrics adds them up.
@@ -53,7 +57,7 @@ def run_up(args: argparse.Namespace) -> int:
         children.append(_spawn(["api", "--host", "127.0.0.1", "--port", str(args.port)], env))
         base = f"http://127.0.0.1:{args.port}"
         _wait_ready(base, children, lambda: stopping)
-        _announce(base, master_key, local_redis, settings.simulator.url if len(children) == 3 else None)
+        _announce(base, master_key, local_redis, database, settings.simulator.url if len(children) == 3 else None)
         while not stopping:
             for child in children:
                 if child.poll() is not None:
@@ -90,7 +94,7 @@ def _wait_ready(base: str, children: list[subprocess.Popen[bytes]], stopping: ob
     raise RuntimeError(f"the gateway was not ready within {seconds:.0f}s")
 
 
-def _announce(base: str, master_key: str, local_redis: LocalRedis, simulator: str | None) -> None:
+def _announce(base: str, master_key: str, local_redis: LocalRedis, database: str, simulator: str | None) -> None:
     note = "  (development key: set LITELLM_MASTER_KEY for your own)" if master_key == DEVELOPMENT_KEY else ""
     provider = f"simulator at {simulator} (no provider key set)" if simulator else "configured providers"
     print(f"""
@@ -98,6 +102,7 @@ tiergate is up
   API:        {base}/ai   (OpenAI-compatible: base_url="{base}/ai")
   master key: {master_key}{note}
   Redis:      {redacted(local_redis.url)} ({local_redis.origin})
+  records:    {redacted_database(database)}
   providers:  {provider}
 
   curl {base}/ai/chat/completions \\

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -13,7 +12,7 @@ import redis.asyncio as aioredis
 from common import keys
 from common.jobs import JobEnvelope
 from common.redaction import messages_for_audit, redact_value
-from common.usage import UsageEntry, audit_min_id
+from common.usage import UsageEntry
 
 #: Obvious prompt-injection phrasings (pt/es/en); flagged in the record, blocked only when configured.
 _INJECTION = re.compile(
@@ -78,43 +77,7 @@ def accepted_record(job: JobEnvelope, entry: UsageEntry, status: int, *, attempt
     })
 
 
-async def append_audit(redis: aioredis.Redis, record: dict[str, Any], max_records: int,
-                       retention_days: float) -> None:
-    """One record; the stream keeps at most `max_records` and nothing older than `retention_days`."""
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.xadd(keys.AUDIT_STREAM, {"record": orjson.dumps(record)}, maxlen=max_records, approximate=True)
-        pipe.xtrim(keys.AUDIT_STREAM, minid=audit_min_id(time.time(), retention_days * 86400), approximate=True)
-        await pipe.execute()
-
-
-async def iter_audit(redis: aioredis.Redis, start: float | None = None, end: float | None = None,
-                     batch: int = 1000) -> AsyncIterator[dict[str, Any]]:
-    """Every record in a time range, oldest first; stream ids are milliseconds, so the range is an id range."""
-    low = f"{int(start * 1000)}-0" if start else "-"
-    high = f"{int(end * 1000)}-18446744073709551615" if end else "+"
-    while True:
-        entries = await redis.xrange(keys.AUDIT_STREAM, low, high, count=batch)
-        for _entry_id, fields in entries:
-            yield orjson.loads(fields[b"record"])
-        if len(entries) < batch:
-            return
-        low = "(" + entries[-1][0].decode()
-
-
-async def read_audit(redis: aioredis.Redis, *, start: float | None = None, end: float | None = None,
-                     organization_id: str | None = None, status: int | None = None, request_id: str | None = None,
-                     limit: int = 100) -> list[dict[str, Any]]:
-    """Up to `limit` records in time order whose fields match."""
-    found: list[dict[str, Any]] = []
-    async for record in iter_audit(redis, start, end):
-        if _matches(record, organization_id, status, request_id):
-            found.append(record)
-            if len(found) >= limit:
-                break
-    return found
-
-
-def _matches(record: dict[str, Any], organization_id: str | None, status: int | None, request_id: str | None) -> bool:
-    return ((organization_id is None or record.get("organization_id") == organization_id)
-            and (status is None or record.get("status") == status)
-            and (request_id is None or record.get("request_id") == request_id))
+async def append_audit(redis: aioredis.Redis, record: dict[str, Any]) -> None:
+    """A record with no usage (a refused request) joins the ledger stream, which the ledger writer drains into the
+    database (records/ledger.py); it is never trimmed, so nothing is dropped while the database is away."""
+    await redis.xadd(keys.LEDGER_STREAM, {"audit": orjson.dumps(record)})

@@ -75,35 +75,23 @@ def model_latency(model: str) -> str:
     return f"{PREFIX}:latency:{model}"
 
 
-# --- tenants, limits, money and the audit trail (api/tenancy.py, api/ratelimit.py, common/usage.py) ---
+# --- tenants, limits, money and the records (api/tenancy.py, api/ratelimit.py, common/usage.py, records/) ---
 
-#: Stream of audit records, one per request (accepted or refused).
-AUDIT_STREAM = f"{PREFIX}:audit"
-#: Hash organization_id → JSON of organizations added at run time through /ai/admin.
-RUNTIME_ORGANIZATIONS = f"{PREFIX}:organizations"
-#: Set of organizations that have usage, for the master key's "all organizations" view.
-USAGE_ORGANIZATIONS = f"{PREFIX}:usage:organizations"
-
-
-def api_key_by_hash(key_hash: str) -> str:
-    """String: key id of the organization key whose SHA-256 is `key_hash`."""
-    return f"{PREFIX}:apikey:hash:{key_hash}"
-
-
-def api_key(key_id: str) -> str:
-    """Hash: organization, name, created, revoked of one organization key (never the key itself)."""
-    return f"{PREFIX}:apikey:{key_id}"
+#: Stream of the records each request leaves (fields "usage" and/or "audit", JSON), until the ledger writer has
+#: committed them to the database (records/ledger.py): what Redis loses with it is what was not drained yet.
+LEDGER_STREAM = f"{PREFIX}:ledger"
+#: The ledger writers' consumer group on LEDGER_STREAM.
+LEDGER_GROUP = "ledger-writers"
+#: Held by the one ledger writer deleting audit records past their retention, for the retention interval.
+RETENTION_LOCK = f"{PREFIX}:ledger:retention"
+#: Channel telling every API process that organizations or keys changed in the database (payload: what).
+RECORDS_CHANGED_CHANNEL = f"{PREFIX}:records:changed"
 
 
 def _id(value: str) -> str:
     """An id as one segment of a key name: any character is safe (org "a:b" and org "a" with user "b" stay apart);
     ids without ':' or '%' are written as they are."""
     return value.replace("%", "%25").replace(":", "%3A")
-
-
-def organization_keys(organization_id: str) -> str:
-    """Set of the key ids of one organization."""
-    return f"{PREFIX}:org:{_id(organization_id)}:keys"
 
 
 def rate_window(organization_id: str, kind: str, window: int) -> str:
@@ -122,7 +110,8 @@ def concurrency(organization_id: str) -> str:
 
 
 def spend(organization_id: str, period: str) -> str:
-    """Integer nano-USD an organization spent in a period (YYYY-MM)."""
+    """Integer nano-USD an organization spent in a period (YYYY-MM): a hot counter of the ledger's sum, seeded
+    from the database when missing (api/spend.py)."""
     return f"{PREFIX}:spend:{_id(organization_id)}:{period}"
 
 
@@ -135,11 +124,6 @@ def reservations(organization_id: str) -> str:
 def reserved_total(organization_id: str) -> str:
     """Integer nano-USD: the sum of an organization's outstanding reservations."""
     return f"{PREFIX}:reserved:{_id(organization_id)}:total"
-
-
-def usage_day(organization_id: str, day: str) -> str:
-    """Hash of usage counters of an organization on a day (YYYY-MM-DD), totals and breakdowns."""
-    return f"{PREFIX}:usage:{_id(organization_id)}:{day}"
 
 
 def usage_recorded(request_id: str) -> str:

@@ -35,6 +35,10 @@ FALLBACKS = Counter("llm_fallbacks", "Moves to the next model of the chain after
 COOLDOWNS = Counter("llm_cooldowns", "Models put in cooldown after repeated failures", ["model"])
 CACHE = Counter("llm_cache_requests", "Response cache lookups, by result (hit/miss)", ["result"])
 BUDGET_ALERTS = Counter("llm_budget_alerts", "Budget thresholds crossed, by level (soft/hard)", ["level"])
+LEDGER_LAG = Histogram("tiergate_ledger_lag_seconds",
+                       "From a request's record entering the ledger stream to its commit in the database",
+                       buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300))
+LEDGER_RECORDS = Counter("tiergate_ledger_records", "Ledger stream entries committed to the database", [])
 #: Read from Redis at scrape time by the API (one value per tier, whichever API process is scraped).
 SCRAPE_TIME_GAUGES = {
     "llm_queue_depth": "Jobs waiting in each tier queue",

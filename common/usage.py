@@ -1,14 +1,15 @@
-"""Counting a request's usage and cost exactly once: spend, daily breakdowns, audit record, token reconciliation.
+"""Counting a request's usage and cost exactly once: the month's spend, the budget reservation's settlement, the
+ledger entry (usage and audit record), token reconciliation.
 
-One Lua script does it all atomically, guarded by a per-request marker, so a retried or redelivered job
-never counts twice and `/ai/usage` always equals the audit trail.
+One Lua script does it atomically, guarded by a per-request marker, so a retried or redelivered job never counts
+twice. The ledger entry goes on a Redis stream that the ledger writer drains into the database (records/ledger.py),
+where `/ai/usage` and the audit trail read it: nothing here waits for the database.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,23 +23,23 @@ from common import keys
 log = logging.getLogger("tiergate.usage")
 
 NANO = 1_000_000_000
-METRICS = ("requests", "prompt_tokens", "completion_tokens", "cost_nusd", "cache_hits", "errors")
 
+# The spend counter is only added to while it exists: a missing one is seeded from the ledger by the API
+# (api/spend.py), and adding to a missing one would start it at zero instead.
 _RECORD = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return {0, 0, 0} end
-if ARGV[11] ~= '' and redis.call('ZREM', KEYS[7], ARGV[11]) == 1 then  -- settle the budget reservation
-  redis.call('DECRBY', KEYS[8], ARGV[12])
-  if redis.call('ZCARD', KEYS[7]) == 0 then redis.call('DEL', KEYS[8]) end
+if ARGV[7] ~= '' and redis.call('ZREM', KEYS[5], ARGV[7]) == 1 then  -- settle the budget reservation
+  redis.call('DECRBY', KEYS[6], ARGV[8])
+  if redis.call('ZCARD', KEYS[5]) == 0 then redis.call('DEL', KEYS[6]) end
 end
-local after = redis.call('INCRBY', KEYS[2], ARGV[2])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-for i = 13, #ARGV, 2 do redis.call('HINCRBY', KEYS[3], ARGV[i], ARGV[i + 1]) end
-redis.call('EXPIRE', KEYS[3], ARGV[4])
-redis.call('SADD', KEYS[4], ARGV[5])
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', 'record', ARGV[6])
-redis.call('XTRIM', KEYS[5], 'MINID', '~', ARGV[10])
-if ARGV[9] == '1' and redis.call('EXISTS', KEYS[6]) == 1 then redis.call('INCRBY', KEYS[6], ARGV[8]) end
-return {1, after - tonumber(ARGV[2]), after}
+local before, after = 0, 0
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  after = redis.call('INCRBY', KEYS[2], ARGV[2])
+  before = after - tonumber(ARGV[2])
+end
+redis.call('XADD', KEYS[3], '*', 'usage', ARGV[3], 'audit', ARGV[4])
+if ARGV[6] == '1' and redis.call('EXISTS', KEYS[4]) == 1 then redis.call('INCRBY', KEYS[4], ARGV[5]) end
+return {1, before, after}
 """
 
 
@@ -60,34 +61,14 @@ class UsageEntry:
     def cost_nusd(self) -> int:
         return round(self.cost_usd * NANO)
 
-    def counters(self) -> dict[str, int]:
-        """HINCRBY fields: totals, then the same metrics by tier, model and user."""
-        values = {"requests": 1, "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                  "cost_nusd": self.cost_nusd, "cache_hits": int(self.cache_hit), "errors": int(self.error)}
-        dims = [("total", "")]
-        dims += [("tier", self.tier), ("model", self.model or "none")]
-        if self.user_id:
-            dims.append(("user", self.user_id))
-        return {counter_field(dim, name, metric): value
-                for dim, name in dims for metric, value in values.items() if value}
-
-
-def counter_field(dim: str, name: str, metric: str) -> str:
-    """`total|metric`, or `dim|name|metric` with '|' and '%' in the name escaped: user "alice|requests" stays
-    apart from user "alice"."""
-    if not name:
-        return f"{dim}|{metric}"
-    return f"{dim}|{name.replace('%', '%25').replace('|', '%7C')}|{metric}"
-
-
-_ESCAPED = re.compile("%(25|7C)")
-
-
-def parse_field(field: str) -> tuple[str, str, str]:
-    """(dim, name, metric) of a counter field; name is "" for totals."""
-    dim, _, rest = field.partition("|")
-    name, _, metric = rest.rpartition("|")
-    return dim, _ESCAPED.sub(lambda m: "%" if m.group(1) == "25" else "|", name), metric
+    def ledger_usage(self, audit: dict[str, Any]) -> dict[str, Any]:
+        """The ledger row of this request (the key, status and latency as its audit record has them)."""
+        return {"request_id": self.request_id, "organization_id": self.organization_id, "user_id": self.user_id,
+                "key_id": audit.get("key_id"), "tier": self.tier, "model": self.model,
+                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "cost_nusd": self.cost_nusd, "cache_hit": self.cache_hit,
+                "status": int(audit.get("status") or (500 if self.error else 200)),
+                "latency_ms": float(audit.get("latency_ms") or 0.0), "time": self.time}
 
 
 @dataclass(frozen=True)
@@ -97,25 +78,14 @@ class Recorded:
     spend_after_nusd: int
 
 
-def audit_min_id(now: float, retention_seconds: float) -> str:
-    """Stream ids are milliseconds: records older than the retention sort below this id."""
-    return f"{int((now - retention_seconds) * 1000)}-0"
-
-
 def period_of(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m")
 
 
-def day_of(timestamp: float) -> str:
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d")
-
-
 class UsageRecorder:
-    def __init__(self, redis: aioredis.Redis, audit_max_records: int, audit_retention_days: float) -> None:
+    def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
         self._script = redis.register_script(_RECORD)
-        self._audit_max = audit_max_records
-        self._retention = audit_retention_days * 86400
 
     async def record(self, entry: UsageEntry, audit: dict[str, Any], tokens_key: str | None = None,
                      token_delta: int = 0, also: Callable[[Any], None] | None = None,
@@ -124,16 +94,10 @@ class UsageRecorder:
         `also` queues the caller's own commands on a pipeline that runs before the script in the same round trip
         (a worker's end-of-job bookkeeping: one round trip per job, not two)."""
         member, reserved = reservation or ("", 0)
-        args: list[Any] = [
-            7 * 86400, entry.cost_nusd, 40 * 86400, 400 * 86400, entry.organization_id, orjson.dumps(audit),
-            self._audit_max, token_delta, 1 if tokens_key else 0, audit_min_id(entry.time, self._retention),
-            member, reserved,
-        ]
-        for field, value in entry.counters().items():
-            args += [field, value]
+        args: list[Any] = [7 * 86400, entry.cost_nusd, orjson.dumps(entry.ledger_usage(audit)), orjson.dumps(audit),
+                           token_delta, 1 if tokens_key else 0, member, reserved]
         script_keys = [keys.usage_recorded(entry.request_id), keys.spend(entry.organization_id, period_of(entry.time)),
-                       keys.usage_day(entry.organization_id, day_of(entry.time)), keys.USAGE_ORGANIZATIONS,
-                       keys.AUDIT_STREAM, tokens_key or keys.usage_recorded(entry.request_id),
+                       keys.LEDGER_STREAM, tokens_key or keys.usage_recorded(entry.request_id),
                        keys.reservations(entry.organization_id), keys.reserved_total(entry.organization_id)]
         if also is None:
             counted, before, after = await self._script(keys=script_keys, args=args)

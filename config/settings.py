@@ -161,6 +161,7 @@ class Organization(_Strict):
 
 class AuditSettings(_Strict):
     retention_days: float = Field(default=30, gt=0)
+    #: no longer used (the audit trail is in the database, bounded by retention_days); accepted so configs load
     max_records: int = Field(default=1_000_000, ge=1000)
     #: prompts and answers in the audit trail: masked personal data ("redacted") or not at all ("none")
     content: Literal["redacted", "none"] = "redacted"

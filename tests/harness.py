@@ -5,6 +5,7 @@ Nothing here mocks tiergate: each part is the same command a user runs (`tiergat
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import shutil
@@ -21,6 +22,7 @@ import redis
 import yaml
 
 from cli.local_redis import answers, free_port, start_redis_server, wait_until_answers
+from tests.databases import postgres_database
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "config" / "litellm_config.yaml"
@@ -137,6 +139,9 @@ class Gateway:
     sim_port: int = 0
     env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    #: the records' database; empty: a PostgreSQL database of this gateway's own, dropped when it stops
+    database_url: str = ""
+    _owned: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     @property
     def base_url(self) -> str:
@@ -163,7 +168,9 @@ class Gateway:
         metrics_dir.mkdir(exist_ok=True)
         for stale in metrics_dir.glob("*.db"):
             stale.unlink()
+        self.database_url = self.database_url or self._owned.enter_context(postgres_database())
         self.env = {**os.environ, "REDIS_URL": self.redis.url, "LITELLM_MASTER_KEY": MASTER_KEY,
+                    "DATABASE_URL": self.database_url,
                     "TIERGATE_CONFIG": str(config), "PYTHONUNBUFFERED": "1",
                     "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
         for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "TOGETHER_API_KEY", "GROQ_API_KEY"):
@@ -188,6 +195,30 @@ class Gateway:
     def stop(self) -> None:
         for name in sorted(self.processes, key=lambda n: n != "api"):  # API first
             stop_process(self.processes[name])
+        self._owned.close()
+
+    def wait_recorded(self, request_ids: list[str] | None = None, seconds: float = 20.0) -> None:
+        """Wait until the database has every record so far: the named requests counted (a worker sets the marker
+        with the ledger entry, after the answer), no job in flight (a job's record is written as it leaves), and
+        the ledger stream drained (entries are deleted once committed); twice in a row, 50 ms apart."""
+        from common import keys
+        from config import TIER_NAMES
+
+        client = self.redis.client()
+        deadline = time.monotonic() + seconds
+        settled = 0
+        try:
+            while settled < 2:
+                counted = all(client.exists(keys.usage_recorded(rid)) for rid in request_ids or [])
+                running = sum(client.hlen(keys.inflight(tier)) for tier in TIER_NAMES)
+                undrained = client.xlen(keys.LEDGER_STREAM)
+                settled = settled + 1 if counted and not running and not undrained else 0
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"records not in the database after {seconds}s: {undrained} undrained, "
+                                         f"{running} jobs in flight, named requests counted: {counted}")
+                time.sleep(0.05)
+        finally:
+            client.close()
 
     def headers(self, key: str = MASTER_KEY) -> dict[str, str]:
         return {"authorization": f"Bearer {key}"}

@@ -31,7 +31,7 @@ class Accountant:
         self._redis = redis
         self._settings = settings
         self._http = http
-        self._recorder = UsageRecorder(redis, settings.audit.max_records, settings.audit.retention_days)
+        self._recorder = UsageRecorder(redis)
         self._deployments = deployments
         self._alerts = BudgetAlerts(redis, settings.budgets.alert_webhook)
 

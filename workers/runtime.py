@@ -29,6 +29,7 @@ from workers.accounting import Accountant
 from workers.cache_fill import fill_cache
 from workers.execute import JobOutcome, JobRunner
 from workers.http import new_client
+from workers.ledger import drain_ledger
 from workers.resilience import Cooldowns, Resilience
 
 log = logging.getLogger("tiergate.worker")
@@ -110,6 +111,7 @@ class WorkerRuntime:
         self.loop.create_task(self._listen_cancels())
         self.loop.create_task(self._heartbeat())
         self.loop.create_task(inflight.watch(self.redis, self.tiers, WATCHDOG_SECONDS))
+        self._ledger = self.loop.create_task(drain_ledger(self.redis_url, self.worker_id, self.settings))
         self._ready.set()
         self.loop.run_forever()
 

@@ -42,6 +42,7 @@ def rate_state(gateway: Gateway, organization_id: str) -> dict[str, Any]:
 
 
 def org_state(gateway: Gateway, organization_id: str) -> dict[str, Any]:
+    gateway.wait_recorded()  # usage is read from the ledger, which lags the answers by a moment
     usage = httpx.get(f"{gateway.ai_url}/usage", params={"organization_id": organization_id},
                       headers=gateway.headers(), timeout=10).json()
     rates = rate_state(gateway, organization_id)

@@ -110,8 +110,8 @@ def test_identical_concurrent_requests_make_one_provider_call(gateway: Gateway) 
 def test_hits_are_counted_in_usage_and_metrics_at_no_cost(gateway: Gateway) -> None:
     text = _fresh()
     org = f"org_cache_{uuid.uuid4().hex[:6]}"
-    _ask(gateway, text, metadata={"organization_id": org})
-    _ask(gateway, text, metadata={"organization_id": org})
+    answers = [_ask(gateway, text, metadata={"organization_id": org}) for _ in range(2)]
+    gateway.wait_recorded([a.headers["x-request-id"] for a in answers])
     usage = httpx.get(f"{gateway.ai_url}/usage", params={"organization_id": org}, headers=gateway.headers()).json()
     assert usage["totals"]["requests"] == 2 and usage["totals"]["cache_hits"] == 1
     metrics = httpx.get(f"{gateway.base_url}/metrics").text

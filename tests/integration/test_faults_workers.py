@@ -67,9 +67,11 @@ def kill_worker(gateway: Gateway, worker_id: str) -> str:
 def audit_records(gateway: Gateway, request_id: str, settle_seconds: float = 3.0) -> list[dict[str, Any]]:
     """The request's audit records (one per counted usage), once its worker had time to write them."""
     time.sleep(settle_seconds)
-    entries = gateway.redis.client().xrange(keys.AUDIT_STREAM)
-    records = [orjson.loads(fields[b"record"]) for _, fields in entries]
-    return [r for r in records if r.get("request_id") == request_id]
+    gateway.wait_recorded()
+    response = httpx.get(f"{gateway.ai_url}/admin/audit", params={"request_id": request_id},
+                         headers=gateway.headers(), timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
 
 
 def wait_no_job_left(gateway: Gateway, seconds: float = 20) -> None:

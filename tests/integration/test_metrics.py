@@ -66,6 +66,7 @@ def test_counters_equal_what_was_sent_across_two_api_and_two_worker_processes(gw
     assert _total(samples["llm_time_to_first_token_seconds_count"]) == 6
     assert _total(samples["llm_active_requests"]) == 0
 
+    gw.wait_recorded()
     usage = httpx.get(f"{gw.ai_url}/usage", headers=gw.headers()).json()["totals"]
     tokens = samples["llm_tokens_total"]
     assert _total(tokens, type="completion") == usage["completion_tokens"] == 6 * 7 + 4 * 9 + 3 * 7 + 2 * 9

@@ -78,12 +78,14 @@ def _chat(gw: Gateway, key: str, body: dict[str, Any], timeout: float = 30) -> h
 
 
 def _usage(gw: Gateway, key: str = MASTER_KEY, **params: str) -> dict[str, Any]:
+    gw.wait_recorded()  # the ledger lags the answers by a moment
     response = httpx.get(f"{gw.ai_url}/usage", params=params, headers={"authorization": f"Bearer {key}"})
     assert response.status_code == 200, response.text
     return response.json()
 
 
 def _audit(gw: Gateway, **params: Any) -> list[dict[str, Any]]:
+    gw.wait_recorded()
     response = _admin(gw, "GET", "audit", params={"limit": 10000, **params})
     assert response.status_code == 200, response.text
     return response.json()["data"]
@@ -330,6 +332,7 @@ def test_audit_export_writes_every_record_as_json_lines(gw: Gateway, tmp_path: P
     from tests.harness import ROOT
 
     target = tmp_path / "audit.jsonl"
+    gw.wait_recorded()
     result = subprocess.run([sys.executable, "-m", "cli.main", "audit", "export", "--output", str(target)],
                             cwd=ROOT, env={**gw.env}, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

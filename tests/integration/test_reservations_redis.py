@@ -11,12 +11,15 @@ import pytest
 import redis.asyncio as aioredis
 
 from api.ratelimit import RESERVATION_GRACE, RateLimiter
+from api.spend import SpendSeeder
 from api.tenancy import OrgPolicy
 from common import keys
 from common.budget import Reservation, reservation_member
 from common.budget_alerts import BudgetAlerts
 from common.errors import GatewayError
 from common.usage import NANO, UsageEntry, UsageRecorder
+from records.repository import Records
+from tests.databases import sqlite_database
 from tests.harness import RedisProcess
 
 pytestmark = pytest.mark.integration
@@ -31,14 +34,23 @@ def server(own_redis: RedisProcess) -> Iterator[RedisProcess]:
     yield own_redis
 
 
-def _run(server: RedisProcess, test: Any) -> Any:
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An empty ledger: the month's spend counter starts from it at zero."""
+    with sqlite_database(tmp_path_factory.mktemp("ledger")) as url:
+        yield url
+
+
+def _run(server: RedisProcess, test: Any, ledger: str) -> Any:
     async def main() -> Any:
         redis = aioredis.Redis.from_url(server.url)
+        records = Records.connect(ledger)
         await redis.flushdb()  # this module's own server
         try:
-            return await test(redis, RateLimiter(redis, BudgetAlerts(redis, None)))
+            return await test(redis, RateLimiter(redis, BudgetAlerts(redis, None), SpendSeeder(redis, records).seed))
         finally:
             await redis.aclose()
+            await records.close()
 
     return asyncio.run(main())
 
@@ -51,7 +63,7 @@ async def _admit(limiter: RateLimiter, job_id: str, now: float | None = None, ho
 
 
 async def _settle(redis: aioredis.Redis, job_id: str, cost_usd: float) -> bool:
-    recorder = UsageRecorder(redis, 1000, 1)
+    recorder = UsageRecorder(redis)
     entry = UsageEntry(request_id=job_id, organization_id="org_r", tier="tier4", model="m", user_id=None,
                        prompt_tokens=10, completion_tokens=10, cost_usd=cost_usd, cache_hit=False, error=False,
                        time=time.time())
@@ -66,17 +78,17 @@ async def _money(redis: aioredis.Redis) -> tuple[int, int]:
     return int(spend or 0), int(reserved or 0)
 
 
-def test_fifty_concurrent_admissions_reserve_no_more_than_the_budget(server: RedisProcess) -> None:
+def test_fifty_concurrent_admissions_reserve_no_more_than_the_budget(server: RedisProcess, ledger: str) -> None:
     async def test(redis: aioredis.Redis, limiter: RateLimiter) -> None:
         outcomes = await asyncio.gather(*(_admit(limiter, f"job{n}") for n in range(50)))
         assert outcomes.count(9_000_000) == 3 and outcomes.count("budget_exceeded") == 47
         assert await _money(redis) == (0, 27_000_000)
         assert await redis.zcard(keys.reservations("org_r")) == 3
 
-    _run(server, test)
+    _run(server, test, ledger)
 
 
-def test_settling_replaces_the_reservation_with_the_cost_exactly_once(server: RedisProcess) -> None:
+def test_settling_replaces_the_reservation_with_the_cost_exactly_once(server: RedisProcess, ledger: str) -> None:
     async def test(redis: aioredis.Redis, limiter: RateLimiter) -> None:
         assert await _admit(limiter, "a") == await _admit(limiter, "b") == 9_000_000
         assert await _settle(redis, "a", 0.004)
@@ -89,10 +101,11 @@ def test_settling_replaces_the_reservation_with_the_cost_exactly_once(server: Re
         assert await _money(redis) == (13_000_000, 0)
         assert not await redis.exists(keys.reserved_total("org_r")), "an empty total is removed with its set"
 
-    _run(server, test)
+    _run(server, test, ledger)
 
 
-def test_a_reservation_whose_request_vanished_gives_its_amount_back_after_its_deadline(server: RedisProcess) -> None:
+def test_a_reservation_whose_request_vanished_gives_its_amount_back_after_its_deadline(server: RedisProcess,
+                                                                                        ledger: str) -> None:
     async def test(redis: aioredis.Redis, limiter: RateLimiter) -> None:
         now = time.time()
         for job in ("x", "y", "z"):
@@ -103,10 +116,10 @@ def test_a_reservation_whose_request_vanished_gives_its_amount_back_after_its_de
         assert await _settle(redis, "x", 0.002), "a late settlement still counts the cost"
         assert await _money(redis) == (2_000_000, 9_000_000), "and leaves the live reservation alone"
 
-    _run(server, test)
+    _run(server, test, ledger)
 
 
-def test_the_refusal_carries_the_window_as_it_stands(server: RedisProcess) -> None:
+def test_the_refusal_carries_the_window_as_it_stands(server: RedisProcess, ledger: str) -> None:
     async def test(redis: aioredis.Redis, limiter: RateLimiter) -> None:
         policy = OrgPolicy(**{**POLICY.__dict__, "rpm": 2, "tpm": 1000})
         for job in ("r1", "r2"):
@@ -118,10 +131,11 @@ def test_the_refusal_carries_the_window_as_it_stands(server: RedisProcess) -> No
         assert caught.value.headers["x-ratelimit-remaining-tokens"] == str(1000 - 2 * EACH.tokens)
         assert await _money(redis) == (0, 2 * EACH.cost_nusd), "a refused request reserved nothing"
 
-    _run(server, test)
+    _run(server, test, ledger)
 
 
-def test_spend_never_passes_the_budget_under_concurrent_admission_and_settlement(server: RedisProcess) -> None:
+def test_spend_never_passes_the_budget_under_concurrent_admission_and_settlement(server: RedisProcess,
+                                                                                  ledger: str) -> None:
     async def test(redis: aioredis.Redis, limiter: RateLimiter) -> None:
         async def request(n: int) -> None:
             if await _admit(limiter, f"s{n}") == 9_000_000:
@@ -132,10 +146,10 @@ def test_spend_never_passes_the_budget_under_concurrent_admission_and_settlement
         spend, reserved = await _money(redis)
         assert spend <= 0.03 * NANO and reserved == 0 and spend == 27_000_000
 
-    _run(server, test)
+    _run(server, test, ledger)
 
 
-def test_an_admission_given_back_releases_its_reservation_once(server: RedisProcess) -> None:
+def test_an_admission_given_back_releases_its_reservation_once(server: RedisProcess, ledger: str) -> None:
     async def test(redis: aioredis.Redis, limiter: RateLimiter) -> None:
         admission = await limiter.admit(POLICY, "g", None, EACH, hold_seconds=30)
         await limiter.give_back(admission, "g")
@@ -143,4 +157,4 @@ def test_an_admission_given_back_releases_its_reservation_once(server: RedisProc
         assert not await _settle(redis, "g", 0.0) or await _money(redis) == (0, 0), "released twice"
         assert await _admit(limiter, "h") == 9_000_000
 
-    _run(server, test)
+    _run(server, test, ledger)

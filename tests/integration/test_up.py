@@ -45,15 +45,19 @@ def _port_answers(port: int) -> bool:
 def test_up_starts_redis_simulator_workers_and_api_answers_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     ensure_redis_server()
     port, sim_port, dead_redis = free_port(), free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "LITELLM_MASTER_KEY"}
+    env = {k: v for k, v in os.environ.items()
+           if not k.endswith("_API_KEY") and k not in ("LITELLM_MASTER_KEY", "DATABASE_URL")}
     env.update(REDIS_URL=f"redis://127.0.0.1:{dead_redis}/0", PYTHONUNBUFFERED="1")  # nothing answers there
+    data_dir = tmp_path / "data"
     process = subprocess.Popen([sys.executable, "-m", "cli.main", "up", "--port", str(port), "--sim-port",
-                                str(sim_port), "--concurrency", "20"], cwd=ROOT, env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                str(sim_port), "--concurrency", "20", "--data-dir", str(data_dir)], cwd=ROOT,
+                               env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         banner = _read_until(process, r"Ctrl-C stops everything", 90)
         key = re.search(r"master key: (\S+)", banner).group(1)  # type: ignore[union-attr]
         assert "(redis-server)" in banner, "with no Redis at REDIS_URL, up must start its own"
+        assert str(data_dir / "tiergate.db") in banner and (data_dir / "tiergate.db").exists(), \
+            "with no DATABASE_URL, up keeps its records in a SQLite file in --data-dir"
         assert f"curl http://127.0.0.1:{port}/ai/chat/completions" in banner
 
         sdk = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/ai", api_key=key, max_retries=0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from api.usage import summarize
@@ -42,25 +44,26 @@ def _entry(**changes: object) -> UsageEntry:
     return UsageEntry(**{**fields, **changes})  # type: ignore[arg-type]
 
 
-def test_usage_counters_hold_totals_and_the_same_metrics_by_tier_model_and_user() -> None:
-    counters = _entry().counters()
-    assert counters["total|requests"] == 1 and counters["total|cost_nusd"] == 27_000
-    assert counters["tier|tier2|prompt_tokens"] == 10
-    assert counters["model|tier2/claude-haiku|completion_tokens"] == 20
-    assert counters["user|u1|requests"] == 1
-    assert "total|errors" not in counters and "total|cache_hits" not in counters
+def test_the_ledger_row_carries_the_usage_and_the_key_status_and_latency_of_the_audit_record() -> None:
+    row = _entry(error=True).ledger_usage({"key_id": "key_1", "status": 503, "latency_ms": 41.5})
+    assert row["cost_nusd"] == 27_000 and row["prompt_tokens"] == 10 and row["completion_tokens"] == 20
+    assert (row["key_id"], row["status"], row["latency_ms"]) == ("key_1", 503, 41.5)
+    assert row["tier"] == "tier2" and row["model"] == "tier2/claude-haiku" and row["user_id"] == "u1"
 
 
-def test_summarize_adds_days_and_breakdowns_and_converts_cost_back_to_usd() -> None:
-    day1 = {k.encode(): str(v).encode() for k, v in _entry().counters().items()}
-    day2 = {k.encode(): str(v).encode() for k, v in _entry(error=True, user_id=None, tier="tier3",
-                                                          model="tier3/gpt-4").counters().items()}
-    report = summarize(["org"], ["2024-01-01", "2024-01-02"], [day1, day2])
-    assert report["totals"]["requests"] == 2 and report["totals"]["errors"] == 1
-    assert report["totals"]["cost_usd"] == pytest.approx(0.000054)
-    assert report["totals"]["total_tokens"] == 60
-    assert [d["requests"] for d in report["by_day"]] == [1, 1]
-    assert set(report["by_tier"]) == {"tier2", "tier3"} and set(report["by_user"]) == {"u1"}
+def test_summarize_lists_every_day_totals_the_days_and_converts_cost_back_to_usd() -> None:
+    day = {"requests": 1, "prompt_tokens": 10, "completion_tokens": 20, "cost_nusd": 27_000, "cache_hits": 0,
+           "errors": 0}
+    report = {"by_day": {"2024-01-01": day, "2024-01-03": {**day, "errors": 1}},
+              "by_tier": {"tier3": day, "tier2": day}, "by_model": {}, "by_user": {"u1": day},
+              "by_organization": {"org": day}}
+    summary = summarize(dt.date(2024, 1, 1), dt.date(2024, 1, 3), report)
+    assert summary["totals"]["requests"] == 2 and summary["totals"]["errors"] == 1
+    assert summary["totals"]["cost_usd"] == pytest.approx(0.000054)
+    assert summary["totals"]["total_tokens"] == 60
+    assert [(d["date"], d["requests"]) for d in summary["by_day"]] == [
+        ("2024-01-01", 1), ("2024-01-02", 0), ("2024-01-03", 1)]
+    assert list(summary["by_tier"]) == ["tier2", "tier3"] and set(summary["by_user"]) == {"u1"}
 
 
 def test_cache_is_used_by_default_only_for_repeatable_requests() -> None:

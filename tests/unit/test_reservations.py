@@ -20,7 +20,7 @@ from common.budget import (
     reservation_for,
     reservation_member,
 )
-from common.usage import NANO, counter_field, parse_field
+from common.usage import NANO
 from config.settings import Organization, Plan
 
 
@@ -122,18 +122,6 @@ def test_the_soft_budget_tier_never_exceeds_a_lowered_max_tier() -> None:
     policy = effective_policy("o", "pro", Plan(max_tier=4, budget_soft_max_tier=3),
                               Organization(plan="pro", max_tier=1))
     assert policy.max_tier == 1 and policy.budget_soft_max_tier == 1
-
-
-@pytest.mark.parametrize("name", ["alice", "alice|requests", "alice|cost_nusd", "a%7Cb", "%", "|", "😀|x", 'o"b'])
-def test_a_usage_field_gives_back_any_name(name: str) -> None:
-    assert parse_field(counter_field("user", name, "requests")) == ("user", name, "requests")
-    assert parse_field(counter_field("total", "", "requests")) == ("total", "", "requests")
-
-
-def test_usage_fields_of_different_users_never_coincide() -> None:
-    names = ["alice", "alice|requests", "alice|cost_nusd", "alice%7Crequests", "alice|requests|requests"]
-    fields = {counter_field("user", name, metric) for name in names for metric in ("requests", "cost_nusd")}
-    assert len(fields) == len(names) * 2
 
 
 def test_ids_in_key_names_cannot_reach_into_another_organizations_keys() -> None:
