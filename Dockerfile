@@ -8,6 +8,7 @@ COPY config config
 COPY common common
 COPY simulator simulator
 COPY cli cli
+COPY records records
 RUN pip install --no-cache-dir ".[dev]"
 EXPOSE 4000
 CMD ["tiergate", "api", "--port", "4000"]

@@ -66,10 +66,14 @@ def _run_upgrade(args: argparse.Namespace) -> int:
 
 
 def _run_check(args: argparse.Namespace) -> int:
+    url = _url_or_exit(args)
     try:
-        check(_url_or_exit(args))
+        check(url)
     except SchemaBehind as exc:
         print(f"tiergate: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"tiergate: the database {redacted(url)} does not answer: {exc}", file=sys.stderr)
         return 2
     print("tiergate: the database schema is current", file=sys.stderr)
     return 0
