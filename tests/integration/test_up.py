@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -40,6 +41,48 @@ def _port_answers(port: int) -> bool:
         return True
     except httpx.HTTPError:
         return False
+
+
+def _start_up(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "cli.main", "up", *args], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _fresh_user_env(**extra: str) -> dict[str, str]:
+    """A user's shell with no provider key, no master key, and nothing listening at REDIS_URL."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "LITELLM_MASTER_KEY"}
+    env.update(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+def _chat_sync_and_streaming(base: str, key: str) -> None:
+    """A sync and a streaming chat through the official SDK, for an organization with a plan (rate windows,
+    concurrency and budget reservations: every admission script runs), and a cached repeat."""
+    sdk = openai.OpenAI(base_url=f"{base}/ai", api_key=key, max_retries=0)
+    body = {"messages": [{"role": "user", "content": "Olá! Vocês entregam em Curitiba?"}],
+            "extra_body": {"metadata": {"organization_id": "org_123", "user_id": "u1"}}}
+    answer = sdk.chat.completions.create(model="auto", temperature=0, **body)  # type: ignore[call-overload]
+    assert answer.choices[0].message.content
+    streamed = "".join(c.choices[0].delta.content or "" for c in sdk.chat.completions.create(
+        model="auto", stream=True, **body) if c.choices)  # type: ignore[call-overload]
+    assert streamed == answer.choices[0].message.content
+    again = sdk.chat.completions.with_raw_response.create(model="auto", temperature=0, **body)  # type: ignore
+    assert again.headers["x-gateway-cache"] == "HIT" and again.parse().choices[0].message.content == streamed
+
+
+def test_up_with_no_redis_anywhere_serves_sync_and_streaming_chats_on_its_embedded_redis() -> None:
+    bin_dir = str(Path(sys.executable).parent)  # the virtual environment only: no redis-server on PATH
+    assert shutil.which("redis-server", path=bin_dir) is None
+    port = free_port()
+    process = _start_up(_fresh_user_env(PATH=bin_dir), "--port", str(port), "--concurrency", "20")
+    try:
+        banner = _read_until(process, r"Ctrl-C stops everything", 90)
+        assert "(embedded)" in banner, f"with no Redis and no redis-server, up must embed one:\n{banner}"
+        _chat_sync_and_streaming(f"http://127.0.0.1:{port}", "sk-master-key")
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(30)
+    assert code == 0, f"up exited with {code} after Ctrl-C"
 
 
 def test_up_starts_redis_simulator_workers_and_api_answers_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
