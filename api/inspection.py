@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import time
 from collections import Counter
 from typing import Any
@@ -18,6 +17,7 @@ from api.errors import error_response
 from api.jobs import LIVE_WORKER_SECONDS
 from api.state import Gateway
 from common import keys
+from common.celery_message import UnreadableJob, read_job
 from common.errors import GatewayError
 from common.inflight import OUTCOMES, InflightRecord
 from config import TIER_NAMES
@@ -43,8 +43,8 @@ async def queue_snapshot(gateway: Gateway) -> dict[str, Any]:
     seconds = range(int(now) - WINDOW_SECONDS + 1, int(now) + 1)
     async with gateway.redis.pipeline(transaction=False) as pipe:
         for tier in TIER_NAMES:
-            pipe.llen(tier)
-            pipe.lindex(tier, -1)  # LPUSH in, BRPOP out: the oldest waiting job is at the tail
+            pipe.llen(keys.queue(tier))
+            pipe.lindex(keys.queue(tier), -1)  # LPUSH in, BRPOP out: the oldest waiting job is at the tail
             pipe.hgetall(keys.inflight(tier))
             pipe.zrangebyscore(keys.worker_heartbeat(tier), now - LIVE_WORKER_SECONDS, "+inf")
             for second in seconds:
@@ -109,7 +109,6 @@ def _age(message: bytes | None, now: float) -> float | None:
     if message is None:
         return None
     try:
-        body = orjson.loads(base64.b64decode(orjson.loads(message)["body"]))
-        return round(now - float(body[0][0]["enqueued_at"]), 3)
-    except (ValueError, KeyError, IndexError, TypeError):
+        return round(now - read_job(message).enqueued_at, 3)
+    except UnreadableJob:
         return None

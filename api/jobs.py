@@ -6,11 +6,11 @@ import time
 
 import redis.asyncio as aioredis
 
-from common import keys
-from common.celery_message import task_message
+from common import keys, liveness
+from common.celery_message import job_message
 from common.jobs import JobEnvelope
 
-LIVE_WORKER_SECONDS = 10.0
+LIVE_WORKER_SECONDS = liveness.DEAD_AFTER_SECONDS
 
 # Check-and-push: the backlog is the jobs waiting now (LLEN), compared and pushed in one step, so N API processes
 # together never queue past the limit and never refuse below it. LPUSH as kombu's Redis transport does.
@@ -31,8 +31,7 @@ class JobQueues:
     async def push(self, job: JobEnvelope, backlog_limit: int) -> int | None:
         """Queue the job's Celery task message (one round trip); None when the tier already has
         `backlog_limit` jobs waiting (0: no limit), else the queue's depth with it."""
-        message = task_message(keys.COMPLETE_TASK, job.id, job.tier, [job.to_dict()])
-        pushed, depth = await self._push(keys=[job.tier], args=[message, backlog_limit])
+        pushed, depth = await self._push(keys=[keys.queue(job.tier)], args=[job_message(job), backlog_limit])
         return int(depth) if pushed else None
 
 

@@ -38,9 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     add_database_options(api)
     api.set_defaults(run=_run_api)
 
-    worker = sub.add_parser("worker", help="a worker for the named tier queues")
-    worker.add_argument("--tiers", default="tier1,tier2,tier3,tier4")
-    worker.add_argument("--concurrency", type=int, default=200)
+    worker = sub.add_parser("worker", help="a worker for the named tier queues (Celery's -Q, -c, -E)")
+    worker.add_argument("--tiers", default="tier1,tier2,tier3,tier4", help="the tier queues it takes jobs from")
+    worker.add_argument("--concurrency", type=int, default=None,
+                        help="jobs it holds at once (default: 1000; provider calls last seconds)")
+    worker.add_argument("--events", action="store_true",
+                        help="send Celery task events (Flower's Tasks page, `celery events`)")
     worker.add_argument("--config", default=os.environ.get("TIERGATE_CONFIG"))
     worker.add_argument("--loglevel", default="info")
     worker.add_argument("--grace", type=float, default=float(os.environ.get("TIERGATE_SHUTDOWN_GRACE", 60)),
@@ -107,8 +110,6 @@ def _run_api(args: argparse.Namespace) -> int:
 def _run_worker(args: argparse.Namespace) -> int:
     load_settings()  # fail on a bad config before Celery starts
     ready(args)
-    os.environ["TIERGATE_TIERS"] = args.tiers
-    os.environ["TIERGATE_CONCURRENCY"] = str(args.concurrency)
     os.environ["TIERGATE_SHUTDOWN_GRACE"] = str(args.grace)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.metrics_port:
@@ -116,9 +117,14 @@ def _run_worker(args: argparse.Namespace) -> int:
     from workers.celery_app import app
 
     tiers = args.tiers.replace(" ", "")
-    app.worker_main(["worker", "-Q", tiers, "-c", str(args.concurrency),  # the app's pool: workers/pool.py
-                     "-n", f"tiergate-{tiers.replace(',', '-')}-{os.getpid()}@%h", "--without-gossip",
-                     "--without-mingle", "-l", args.loglevel])
+    argv = ["worker", "-Q", tiers,  # the app's pool: workers/pool.py
+            "-n", f"tiergate-{tiers.replace(',', '-')}-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
+            "-l", args.loglevel]
+    if args.concurrency:
+        argv += ["-c", str(args.concurrency)]
+    if args.events:
+        argv.append("-E")
+    app.worker_main(argv)
     return 0
 
 

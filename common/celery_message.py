@@ -1,9 +1,8 @@
-"""A Celery task message (protocol 2) as kombu's Redis transport stores it in a queue list.
+"""A Celery task message (protocol 2) as kombu's Redis transport stores it in a queue list, and the job in it.
 
-The API pushes jobs with one LPUSH on its asyncio Redis client instead of going
-through Celery's blocking producer, and the worker's loop pops them itself
-(workers/runtime.py); `complete.delay(envelope)` and a stock Celery worker
-(`-P threads`) read and write the same messages.
+The API pushes jobs with one LPUSH on its asyncio Redis client instead of going through Celery's blocking
+producer, and the worker's loop takes them itself (workers/consumer.py); Flower and `celery` read the same
+messages. `job_message` and `read_job` are the one encoder and the one decoder of a queued job.
 """
 
 from __future__ import annotations
@@ -16,7 +15,32 @@ from typing import Any
 
 import orjson
 
+from common import keys
+from common.jobs import JobEnvelope
+
 _ORIGIN = f"{os.getpid()}@{socket.gethostname()}"
+
+
+class UnreadableJob(ValueError):
+    """A queued message that is not a job the API wrote."""
+
+
+def job_message(job: JobEnvelope) -> bytes:
+    """The message that queues `job` on its tier (the same id and reply channel when it is queued again)."""
+    return task_message(keys.COMPLETE_TASK, job.id, job.tier, [job.to_dict()])
+
+
+def read_job(message: bytes | str) -> JobEnvelope:
+    """The job in a queued message; UnreadableJob when it holds none."""
+    try:
+        task, args = task_call(message)
+        if task != keys.COMPLETE_TASK:
+            raise UnreadableJob(f"task {task!r} is not ours")
+        return JobEnvelope.from_dict(args[0])
+    except UnreadableJob:
+        raise
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise UnreadableJob(f"{type(exc).__name__}: {exc}") from None
 
 
 def task_message(task_name: str, task_id: str, queue: str, args: list[Any],
@@ -41,7 +65,7 @@ def task_message(task_name: str, task_id: str, queue: str, args: list[Any],
     })
 
 
-def task_call(message: bytes) -> tuple[str, list[Any]]:
+def task_call(message: bytes | str) -> tuple[str, list[Any]]:
     """The task name and positional arguments of such a message (any protocol-2 JSON message kombu wrote)."""
     document = orjson.loads(message)
     body = document["body"]

@@ -1,12 +1,14 @@
-"""Jobs in flight, registered in Redis with the worker running them, and the rescue of a dead worker's jobs.
+"""Jobs in flight: the record of who took each (written by the take script, common/lease.py), the count of how
+jobs end, and the rescue of a dead worker's jobs.
 
 Why a watchdog and not a short Celery visibility timeout: kombu redelivers an unacknowledged message after
 `visibility_timeout` whether its worker is dead or merely slow, so a timeout short enough to rescue a tier-1
-request (30 s deadline) would also run every long tier-4 answer twice. A worker's death is known exactly from
-its expiring `worker_info` key; the jobs it held are then re-enqueued (nothing reached the client yet) or
-failed on their reply channel (a stream already under way cannot be replayed), each claimed by one HDEL so
-exactly one process acts. Workers and API processes all run the rescue, so it happens even when the dead
-worker was the last one of its tier.
+request (30 s deadline) would also run every long tier-4 answer twice. A worker's death is known from its
+expiring `worker_info` key (common/liveness.py); each job it held is claimed by one rescuer (an atomic script
+that also takes its lease over, so the worker, were it only slow, can publish and bill nothing more), then
+queued again when nothing reached its client, or ended with a worker_lost error event when output had started
+(a stream under way cannot be replayed; the API that relayed it counts what it relayed). Workers and API
+processes all run the rescue, so it happens even when the dead worker was the last one of its tier.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ import orjson
 import redis.asyncio as aioredis
 
 from common import keys
-from common.celery_message import task_message
+from common.celery_message import UnreadableJob, read_job
 from common.errors import WORKER_LOST, GatewayError
 from common.jobs import JobEnvelope, encode_event
+from common.lease import Claimed, Leases
 
 log = logging.getLogger("tiergate.inflight")
 
@@ -32,45 +35,34 @@ OUTCOMES: tuple[Outcome, ...] = ("ok", "failed", "dropped", "redispatched")
 #: Per-second outcome buckets live this long: enough for "the last minute" and a slow reader.
 OUTCOME_BUCKET_TTL = 180
 
-
 @dataclass
 class InflightRecord:
-    worker: str
-    started: float
-    produced: bool
-    job: dict[str, Any]
+    """A job taken by `worker` under `lease` at `started`; `message` is its task message as it was queued."""
 
-    def to_json(self) -> bytes:
-        return orjson.dumps({"worker": self.worker, "started": self.started, "produced": self.produced,
-                             "job": self.job})
+    worker: str
+    lease: str
+    started: float
+    message: str
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> InflightRecord:
         data = orjson.loads(raw)
-        return cls(data["worker"], data["started"], data["produced"], data["job"])
+        return cls(data["worker"], data["lease"], data["started"], data["message"])
+
+    def job(self) -> JobEnvelope:
+        return read_job(self.message)
 
 
-def register_in(pipe: Any, worker: str, job: JobEnvelope, produced: bool = False) -> None:
-    """Note, on a pipeline the caller runs with other commands, that `worker` runs `job`; `produced` once any
-    of its output went out (it can no longer be re-run)."""
-    record = InflightRecord(worker, time.time(), produced, job.to_dict())
-    pipe.hset(keys.inflight(job.tier), job.id, record.to_json())
-
-
-async def finish(redis: aioredis.Redis, tier: str, job_id: str | None, outcome: Outcome,
-                 organization: str = "") -> None:
-    """Forget a job in flight (None: it was never registered) and count its outcome, and its organization's
-    request, in this second's bucket."""
+async def finish(redis: aioredis.Redis, tier: str, outcome: Outcome, organization: str = "") -> None:
+    """Count a job's outcome, and its organization's request, in this second's bucket."""
     async with redis.pipeline(transaction=False) as pipe:
-        finish_in(pipe, tier, job_id, outcome, organization)
+        finish_in(pipe, tier, outcome, organization)
         await pipe.execute()
 
 
-def finish_in(pipe: Any, tier: str, job_id: str | None, outcome: Outcome, organization: str = "") -> None:
+def finish_in(pipe: Any, tier: str, outcome: Outcome, organization: str = "") -> None:
     """`finish` queued on a pipeline the caller runs with other commands (the worker: with the job's usage)."""
     bucket = keys.tier_outcomes(tier, int(time.time()))
-    if job_id is not None:
-        pipe.hdel(keys.inflight(tier), job_id)
     pipe.hincrby(bucket, outcome, 1)
     if organization and outcome != "redispatched":  # a re-dispatched job is counted when it ends
         pipe.hincrby(bucket, f"org:{organization}", 1)
@@ -79,23 +71,19 @@ def finish_in(pipe: Any, tier: str, job_id: str | None, outcome: Outcome, organi
 
 async def watch(redis: aioredis.Redis, tiers: list[str], interval: float = 2.0) -> None:
     """Rescue orphans every `interval` seconds, for ever; Redis errors (a restart) only skip a round."""
+    leases = Leases(redis)
     while True:
         await asyncio.sleep(interval)
         try:
-            await rescue_orphans(redis, tiers)
+            await rescue_orphans(redis, tiers, leases)
         except Exception as exc:
             log.warning("orphan rescue failed: %s", exc)
 
 
-async def requeue(redis: aioredis.Redis, job: JobEnvelope) -> None:
-    """Put a job that never produced output back at the front of its queue (the end BRPOP takes from), with the
-    same id and reply channel: the waiting request gets the answer, its usage stays keyed by the same id."""
-    await redis.rpush(job.tier, task_message(keys.COMPLETE_TASK, job.id, job.tier, [job.to_dict()]))
-    await finish(redis, job.tier, None, "redispatched")
-
-
-async def rescue_orphans(redis: aioredis.Redis, tiers: list[str]) -> list[tuple[str, str]]:
+async def rescue_orphans(redis: aioredis.Redis, tiers: list[str],
+                         leases: Leases | None = None) -> list[tuple[str, str]]:
     """Re-dispatch or fail the jobs in flight of workers that are gone; returns (job id, what was done)."""
+    leases = leases or Leases(redis)
     done: list[tuple[str, str]] = []
     for tier in tiers:
         records = {k.decode(): InflightRecord.from_json(v)
@@ -106,22 +94,28 @@ async def rescue_orphans(redis: aioredis.Redis, tiers: list[str]) -> list[tuple[
         alive = await redis.mget([keys.worker_info(w) for w in workers])
         dead = {w for w, info in zip(workers, alive, strict=True) if info is None}
         for job_id, record in records.items():
-            if record.worker in dead and await redis.hdel(keys.inflight(tier), job_id) == 1:
-                done.append((job_id, await _rescue(redis, record)))
+            if record.worker not in dead:
+                continue
+            claimed = await leases.claim(tier, job_id, record.lease)
+            if claimed is not None:
+                done.append((job_id, await _rescue(redis, tier, record, claimed)))
     return done
 
 
-async def _rescue(redis: aioredis.Redis, record: InflightRecord) -> str:
-    job = JobEnvelope.from_dict(record.job)
-    if job.remaining() <= 0:
-        await finish(redis, job.tier, None, "dropped", job.organization_id)  # its client had its 504 already
-        return "expired"
-    if not record.produced:
-        await requeue(redis, job)
+async def _rescue(redis: aioredis.Redis, tier: str, record: InflightRecord, claimed: Claimed) -> str:
+    try:
+        job = record.job()
+    except UnreadableJob as exc:
+        log.error("dropped an unreadable job in flight of %s: %s", record.worker, exc)
+        return "unreadable"
+    if not claimed.produced:  # even past its deadline: the worker that takes it records how it ended
+        await redis.rpush(keys.queue(tier), record.message)  # the tail: the next job taken
+        await finish(redis, tier, "redispatched")
         log.warning("job %s re-dispatched: worker %s died before producing output", job.id, record.worker)
         return "redispatched"
+    # The API relaying it counts it, for the chunks it relayed (api/streaming.py): no worker will.
     error = GatewayError(502, "the worker running this request died mid-answer", WORKER_LOST)
     await redis.publish(job.reply_to, encode_event(job.id, "error", **error.to_event()))
-    await finish(redis, job.tier, None, "failed", job.organization_id)
+    await finish(redis, tier, "failed", job.organization_id)
     log.warning("job %s failed: worker %s died after its output had started", job.id, record.worker)
     return "failed"

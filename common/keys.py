@@ -13,6 +13,12 @@ CANCEL_CHANNEL = f"{PREFIX}:cancel"
 COMPLETE_TASK = "tiergate.complete"
 
 
+def queue(tier: str) -> str:
+    """List of a tier's waiting jobs (Celery task messages): kombu's Redis transport names it after the queue,
+    so `celery -Q tier1` and Flower see the same list. LPUSH in, taken from the tail (common/lease.py)."""
+    return tier
+
+
 def reply_channel(api_instance: str) -> str:
     """Channel one API process listens on for the events of all its jobs."""
     return f"{PREFIX}:reply:{api_instance}"
@@ -28,8 +34,8 @@ def worker_heartbeat(tier: str) -> str:
     return f"{PREFIX}:workers:{tier}"
 
 
-# --- operations: worker details, jobs in flight, recent outcomes (workers/runtime.py, common/inflight.py,
-# api/inspection.py) ---
+# --- operations: worker details, jobs in flight and their leases, recent outcomes (workers/, common/lease.py,
+# common/inflight.py, api/inspection.py) ---
 
 
 def worker_info(worker_id: str) -> str:
@@ -39,8 +45,20 @@ def worker_info(worker_id: str) -> str:
 
 
 def inflight(tier: str) -> str:
-    """Hash job_id → JSON {worker, started, produced, job} of the tier's jobs being run right now."""
+    """Hash job_id → JSON {worker, lease, started, message} of the tier's jobs taken by a worker: the Celery task
+    message as it was queued, written in the same step that took it off the queue (common/lease.py)."""
     return f"{PREFIX}:inflight:{tier}"
+
+
+def leases(tier: str) -> str:
+    """Hash job_id → lease of the tier's jobs in flight: the token of the worker holding it, then, once output
+    went out, "token out" (such a job is failed, not re-run, when its worker dies). See common/lease.py."""
+    return f"{PREFIX}:leases:{tier}"
+
+
+def settle_permit(job_id: str) -> str:
+    """Set, briefly, by the worker whose lease ended a job: the one party allowed to count its usage."""
+    return f"{PREFIX}:permit:{job_id}"
 
 
 def tier_outcomes(tier: str, second: int) -> str:

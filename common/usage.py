@@ -27,6 +27,7 @@ NANO = 1_000_000_000
 # The spend counter is only added to while it exists: a missing one is seeded from the ledger by the API
 # (api/spend.py), and adding to a missing one would start it at zero instead.
 _RECORD = """
+if KEYS[7] and redis.call('DEL', KEYS[7]) == 0 then return {-1, 0, 0} end  -- the lease's end granted no permit
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return {0, 0, 0} end
 if ARGV[7] ~= '' and redis.call('ZREM', KEYS[5], ARGV[7]) == 1 then  -- settle the budget reservation
   redis.call('DECRBY', KEYS[6], ARGV[8])
@@ -73,7 +74,7 @@ class UsageEntry:
 
 @dataclass(frozen=True)
 class Recorded:
-    counted: bool          # False when this request had already been counted
+    counted: bool          # False when this request had already been counted, or its permit was missing
     spend_before_nusd: int
     spend_after_nusd: int
 
@@ -89,19 +90,22 @@ class UsageRecorder:
 
     async def record(self, entry: UsageEntry, audit: dict[str, Any], tokens_key: str | None = None,
                      token_delta: int = 0, also: Callable[[Any], None] | None = None,
-                     reservation: tuple[str, int] | None = None) -> Recorded:
+                     reservation: tuple[str, int] | None = None, permit: str | None = None) -> Recorded:
         """Count a request once, and settle its budget `reservation` (member, nano-USD) in the same step.
         `also` queues the caller's own commands on a pipeline that runs before the script in the same round trip
-        (a worker's end-of-job bookkeeping: one round trip per job, not two)."""
+        (a worker's end-of-job bookkeeping: one round trip per job, not two). With `permit`, count only if that
+        key exists (it is consumed): a worker whose lease on the job was taken over has none (common/lease.py)."""
         member, reserved = reservation or ("", 0)
         args: list[Any] = [7 * 86400, entry.cost_nusd, orjson.dumps(entry.ledger_usage(audit)), orjson.dumps(audit),
                            token_delta, 1 if tokens_key else 0, member, reserved]
         script_keys = [keys.usage_recorded(entry.request_id), keys.spend(entry.organization_id, period_of(entry.time)),
                        keys.LEDGER_STREAM, tokens_key or keys.usage_recorded(entry.request_id),
                        keys.reservations(entry.organization_id), keys.reserved_total(entry.organization_id)]
+        if permit:
+            script_keys.append(permit)
         if also is None:
             counted, before, after = await self._script(keys=script_keys, args=args)
-            return Recorded(bool(counted), int(before), int(after))
+            return Recorded(counted == 1, int(before), int(after))
         # EVALSHA queued by hand: redis-py's pipelined scripts cost a SCRIPT EXISTS round trip per execute.
         async with self._redis.pipeline(transaction=False) as pipe:
             also(pipe)
@@ -116,4 +120,4 @@ class UsageRecorder:
         elif isinstance(reply, Exception):
             raise reply
         counted, before, after = reply
-        return Recorded(bool(counted), int(before), int(after))
+        return Recorded(counted == 1, int(before), int(after))

@@ -36,9 +36,10 @@ class Accountant:
         self._alerts = BudgetAlerts(redis, settings.budgets.alert_webhook)
 
     async def settle(self, job: JobEnvelope, outcome: JobOutcome | None, status: int,
-                     also: Callable[[Any], None] | None = None) -> None:
+                     also: Callable[[Any], None] | None = None, permit: str | None = None) -> None:
         """Record a job that ran (outcome) or was dropped or cancelled before it produced anything (None);
-        `also` queues the caller's commands in the same round trip (UsageRecorder.record)."""
+        `also` queues the caller's commands in the same round trip, `permit` is what lets it count
+        (UsageRecorder.record)."""
         if outcome is not None and outcome.usage is None and outcome.streamed_chunks:
             self._bill_partial_stream(job, outcome)
         usage = (outcome.usage if outcome else None) or {}
@@ -54,9 +55,10 @@ class Accountant:
                                 answer=outcome.answer if outcome else None, content_mode=self._settings.audit.content)
         # Both reservations settle to what the request actually used (nothing, when it produced nothing).
         delta = prompt + completion - job.reserved_tokens
-        recorded = await self._recorder.record(entry, audit, job.tokens_key or None, delta, also, job.reservation)
+        recorded = await self._recorder.record(entry, audit, job.tokens_key or None, delta, also, job.reservation,
+                                               permit)
         if not recorded.counted:
-            log.info("usage of %s was already counted; not counting again", job.id)
+            log.info("usage of %s not counted: counted already, or this worker's lease was taken over", job.id)
             return
         _count(job, entry)
         for level in crossed_levels(recorded.spend_before_nusd, recorded.spend_after_nusd, job.budget_usd,

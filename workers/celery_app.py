@@ -1,8 +1,10 @@
-"""The Celery app: one queue per tier, one task that runs a completion job.
+"""The Celery app: one queue per tier, the task name of a completion job, the worker's lifecycle.
 
-Run with `tiergate worker --tiers tier1,tier2` (or `celery -A workers.celery_app worker -Q tier1`). The app's
-pool is the loop pool (workers/pool.py), under which the worker's asyncio loop takes and runs the jobs itself;
-under another pool (`-P threads`), Celery consumes and the task below hands each job to the loop.
+Run with `tiergate worker --tiers tier1,tier2 --concurrency 500` or `celery -A workers.celery_app worker -Q tier1
+-c 500`: Celery's `-Q` and `-c` are the one source of a worker's tiers and concurrency, `-E` turns on its task
+events. The app's pool is the loop pool (workers/pool.py): the worker's asyncio loop takes the jobs, each leased
+in the step that takes it (common/lease.py), and runs them. Other pools are refused: Celery's consumer would
+take a job off its queue with no lease, acknowledge it on receipt, and lose it with its worker.
 """
 
 from __future__ import annotations
@@ -14,19 +16,23 @@ from typing import Any
 
 from celery import Celery
 from celery.app.amqp import AMQP
-from celery.signals import worker_ready, worker_shutting_down
+from celery.concurrency import get_implementation
+from celery.signals import worker_init, worker_shutting_down
 from kombu import Exchange, Queue
 from kombu.transport import redis as kombu_redis
 
 from common import keys
 from common.redis_url import broker_url, redis_url
 from config import TIER_NAMES, load_settings
-from workers.runtime import WorkerRuntime, get_runtime
+from workers.runtime import WorkerRuntime
+from workers.task_events import TaskEvents
 
 log = logging.getLogger("tiergate.worker")
 
 settings = load_settings()
 REDIS_URL = redis_url()
+#: Jobs a worker holds at once unless told `-c`: provider calls last seconds and asyncio holds them cheaply.
+DEFAULT_CONCURRENCY = 1000
 
 # kombu puts this worker's unacknowledged messages back on their queues when its channel closes. After a
 # network blip that re-runs jobs still running here; after a Redis restart, with the connection gone, it raises
@@ -34,9 +40,10 @@ REDIS_URL = redis_url()
 # by common/inflight.py instead, so the restore is off.
 kombu_redis.QoS.restore_at_shutdown = False
 
+
 class TierQueues(AMQP):
-    """Celery's messaging; under the loop pool (workers/pool.py) the worker's loop pops the tier queues itself,
-    so Celery's task consumer is given none of them."""
+    """Celery's messaging; under the loop pool (workers/pool.py) the worker's loop takes jobs off the tier queues
+    itself, so Celery's task consumer is given none of them."""
 
     loop_consumes = False  # set by the loop pool as it starts, before Celery's consumer does
 
@@ -51,59 +58,83 @@ app.conf.update(
     task_serializer="json",
     accept_content=["json"],
     task_ignore_result=True,
-    # Under a stock pool (-P threads) a job is acknowledged as it starts. Either way a worker killed mid-job
-    # does not lose it: it is registered in flight (common/inflight.py) and rescued by the watchdog, which
-    # knows the worker is dead, rather than by kombu's unacked-message restore, which only knows a message is
-    # old. Late acks also crash the consumer when a job that outlived a Redis restart is acknowledged on the
-    # dead channel (AttributeError in kombu's _connparams), leaving a worker that heartbeats but never
-    # consumes again.
-    task_acks_late=False,
-    worker_prefetch_multiplier=1,
     task_queues=[Queue(tier, Exchange(tier, type="direct"), routing_key=tier) for tier in TIER_NAMES],
     task_default_queue="tier2",
     broker_connection_retry_on_startup=True,
-    # Redelivery after a worker dies is the watchdog's job (common/inflight.py), which knows the worker is dead;
-    # kombu's visibility timeout only knows a message is old, so it stays long: the copy it restores after an
-    # hour is past its deadline and dropped unrun.
+    # Redelivery after a worker dies is the watchdog's job (common/inflight.py), which knows the worker is dead.
     broker_transport_options={"visibility_timeout": 3600},
     broker_connection_max_retries=None,  # a Redis restart must never make the worker give up
     worker_hijack_root_logger=False,
     worker_pool="workers.pool:LoopPool",
+    worker_concurrency=DEFAULT_CONCURRENCY,
 )
 
-
-def worker_runtime() -> WorkerRuntime:
-    """This process's runtime (one asyncio loop for every job), started on first use."""
-    return get_runtime(settings, REDIS_URL)
+_worker: Any = None  # Celery's WorkController of this process, known from worker_init
+_runtime: WorkerRuntime | None = None
 
 
 @app.task(name=keys.COMPLETE_TASK)
 def complete(envelope: dict[str, Any]) -> None:
-    """Run one completion job; the answer goes back on the job's reply channel, not as a Celery result."""
-    worker_runtime().run_job(envelope)
+    """The task every job message names. The loop pool runs jobs itself, so this body never runs (other pools are
+    refused at start); `complete.delay()` would queue a job with no deadline or reply channel anyway."""
+    raise RuntimeError("tiergate jobs run under the loop pool (workers/pool.py)")
 
 
-@worker_ready.connect
-def _start_runtime(**_: Any) -> None:
-    """Start the loop and heartbeat at boot, so readiness sees the worker before its first job."""
-    worker_runtime()
-    log.info("tiergate worker ready for %s", os.environ.get("TIERGATE_TIERS", "all tiers"))
+@worker_init.connect
+def _require_loop_pool(sender: Any = None, **_: Any) -> None:
+    global _worker
+    _worker = sender
+    from workers.pool import LoopPool
+
+    if get_implementation(sender.pool_cls) is not LoopPool:
+        raise SystemExit(f"tiergate: the worker runs under its loop pool only, not {sender.pool_cls!r} (drop -P): "
+                         "another pool would take jobs off their queues without a lease and lose them with the worker")
+
+
+def start_runtime(queues: list[str], concurrency: int) -> WorkerRuntime:
+    """This process's runtime, for the queues (`-Q`) and concurrency (`-c`) Celery's pool was given."""
+    global _runtime
+    hostname = getattr(_worker, "hostname", "") or ""
+    _runtime = WorkerRuntime(settings, REDIS_URL, queues, concurrency,
+                             TaskEvents(_event_sender(hostname), _events_enabled, hostname))
+    log.info("tiergate worker consuming %s with concurrency %d", ",".join(queues), concurrency)
+    return _runtime
+
+
+def _events_enabled() -> bool:
+    """-E, or switched on at run time (`celery control enable_events`, as Flower does)."""
+    dispatcher = getattr(getattr(_worker, "consumer", None), "event_dispatcher", None)
+    if dispatcher is not None:
+        return bool(dispatcher.enabled)
+    return bool(getattr(_worker, "send_events", False))
+
+
+def _event_sender(hostname: str) -> Any:
+    dispatcher: Any = None
+
+    def send(kind: str, **fields: Any) -> None:
+        nonlocal dispatcher
+        if dispatcher is None:  # made on the sending thread, which alone uses it
+            dispatcher = app.events.Dispatcher(connection=app.connection_for_write(), hostname=hostname,
+                                               enabled=True, groups=["task"])
+        dispatcher.send(kind, **fields)
+
+    return send
 
 
 @worker_shutting_down.connect
 def _drain(how: str = "", **_: Any) -> None:
-    """Warm shutdown (SIGTERM): Celery stops consuming and waits for the pool; our loop keeps serving the running
-    jobs. Past the grace period the process exits anyway and the watchdog of another process rescues them."""
-    if how != "Warm":
+    """Warm shutdown (SIGTERM): take no more jobs, let the running ones finish. Past the grace period the process
+    exits anyway and the watchdog of another process rescues them."""
+    if how != "Warm" or _runtime is None:
         return
-    runtime = worker_runtime()
-    runtime.begin_drain()
+    _runtime.begin_drain()
     grace = float(os.environ.get("TIERGATE_SHUTDOWN_GRACE", "60"))
-    log.info("warm shutdown: finishing %d job(s) within %.0fs", runtime.active_jobs, grace)
-    threading.Thread(target=_exit_after, args=(grace, runtime), name="tiergate-grace", daemon=True).start()
+    log.info("warm shutdown: finishing %d job(s) within %.0fs", _runtime.taken_jobs, grace)
+    threading.Thread(target=_exit_after, args=(grace, _runtime), name="tiergate-grace", daemon=True).start()
 
 
 def _exit_after(grace: float, runtime: WorkerRuntime) -> None:
     threading.Event().wait(grace)
-    log.warning("grace period over with %d job(s) still running; exiting", runtime.active_jobs)
+    log.warning("grace period over with %d job(s) still running; exiting", runtime.taken_jobs)
     os._exit(1)

@@ -1,14 +1,13 @@
 """The Celery execution pool of tier workers: jobs are taken and run by the worker's asyncio loop.
 
 Celery's thread pool spent a thread per job only to wait for the loop (workers/runtime.py), which holds every
-provider call anyway; and Celery's consumer took the jobs one round trip at a time in its own thread, which
-under a burst queued for the GIL behind the loop. Under this pool the loop pops the tier queues itself, a
-burst at a time, as slots free up. Celery still runs the process: the queues it was given (`-Q`), its
-lifecycle and warm shutdown, remote control (`celery inspect ping`, `shutdown`) and events; the messages are
-Celery task messages, so a stock pool (`-P threads`) runs the same jobs through the `complete` task.
+provider call anyway; and Celery's consumer took the jobs one round trip at a time in its own thread, with no
+lease (common/lease.py). Under this pool the loop takes them itself, a burst at a time, as slots free up
+(workers/consumer.py). Celery still runs the process: the queues it was given (`-Q`) and its concurrency (`-c`),
+its lifecycle and warm shutdown, remote control (`celery inspect ping|active`, `shutdown`) and task events
+(workers/task_events.py).
 
-It is the app's `worker_pool` (workers/celery_app.py): `tiergate worker` and `celery -A workers.celery_app
-worker` use it unless told `-P`.
+It is the app's `worker_pool` (workers/celery_app.py), the only one it accepts.
 """
 
 from __future__ import annotations
@@ -27,12 +26,11 @@ class LoopPool(BasePool):
     task_join_will_block = False
 
     def on_start(self) -> None:
-        from workers.celery_app import worker_runtime  # the app module imports nothing of the pool
+        from workers.celery_app import start_runtime  # the app module imports nothing of the pool
 
-        self._runtime: WorkerRuntime = worker_runtime()
         queues = sorted(self.app.amqp.queues.consume_from)
         self.app.amqp.loop_consumes = True  # before Celery's consumer starts: it must leave these queues to us
-        self._runtime.consume(queues)
+        self._runtime: WorkerRuntime = start_runtime(queues, self.limit or 1)
 
     def on_apply(self, target: Callable[..., Any], args: tuple[Any, ...] | None = None,
                  kwargs: dict[str, Any] | None = None, callback: Callable[..., Any] | None = None,

@@ -35,8 +35,12 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 
 
 def inflight(gateway: Gateway, tier: str) -> dict[str, dict[str, Any]]:
-    raw = gateway.redis.client().hgetall(keys.inflight(tier))
-    return {k.decode(): orjson.loads(v) for k, v in raw.items()}
+    """The tier's jobs in flight: who holds each, and whether its output has started (its lease says)."""
+    client = gateway.redis.client()
+    raw, leases = client.hgetall(keys.inflight(tier)), client.hgetall(keys.leases(tier))
+    records = {k.decode(): orjson.loads(v) for k, v in raw.items()}
+    return {job_id: {**record, "id": job_id, "produced": b" " in leases.get(job_id.encode(), b"")}
+            for job_id, record in records.items()}
 
 
 def wait_inflight(gateway: Gateway, tier: str, produced: bool | None = None, seconds: float = 15) -> dict[str, Any]:
@@ -182,7 +186,7 @@ def test_a_worker_stopped_with_sigterm_finishes_its_running_jobs_and_takes_no_ne
         for job_id, job in inflight(fleet, "tier2").items():
             ran_on.setdefault(job_id, set()).add(job["worker"])
         time.sleep(0.05)
-    new_jobs = {job_id: workers for job_id, workers in ran_on.items() if job_id != record["job"]["id"]}
+    new_jobs = {job_id: workers for job_id, workers in ran_on.items() if job_id != record["id"]}
     assert len(new_jobs) == 2, f"the two later jobs were not seen running: {ran_on}"
     assert all(record["worker"] not in workers for workers in new_jobs.values()), \
         f"the draining worker {record['worker']} ran a new job: {new_jobs}"

@@ -1,0 +1,170 @@
+"""Leases: who holds each job taken off a tier queue, in Redis, written in the step that takes it.
+
+A job is always someone's. It is in its tier's queue, or in the tier's in-flight hash under the worker that
+took it, with a lease token: the take script moves it from one to the other atomically, so a worker killed at
+any instant loses none (common/inflight.py rescues a dead worker's jobs). Every later effect of the job is
+fenced by its lease, checked in the same script that has the effect: a worker whose lease was taken over
+(declared dead, its job re-run or failed) publishes nothing more (`publish`) and bills nothing
+(`end_in` grants the one permit to count usage, common/usage.py).
+
+The lease's value is the token while nothing went out, then "token out": from then on the job cannot be
+re-run, only failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from common import keys
+
+#: A permit outlives any pipeline round trip by far; unused (the usage script failed) it just expires.
+PERMIT_SECONDS = 120
+
+_TAKE = """
+local queues = tonumber(ARGV[1])
+local room = tonumber(ARGV[4])
+local taken = {}
+for q = 0, queues - 1 do
+  if room <= 0 then break end
+  local queue, inflight, leases = KEYS[3 * q + 1], KEYS[3 * q + 2], KEYS[3 * q + 3]
+  local messages = redis.call('RPOP', queue, room)
+  if messages then
+    room = room - #messages
+    for _, message in ipairs(messages) do
+      local ok, doc = pcall(cjson.decode, message)
+      local id = ok and type(doc) == 'table' and type(doc.headers) == 'table' and doc.headers.id
+      if type(id) == 'string' and id ~= '' then
+        local token = ARGV[3] .. '.' .. (#taken + 1)
+        redis.call('HSET', inflight, id, cjson.encode({worker = ARGV[2], lease = token,
+                                                      started = tonumber(ARGV[5]), message = message}))
+        redis.call('HSET', leases, id, token)
+        taken[#taken + 1] = {q, message, token, redis.call('EXISTS', ARGV[6] .. id), id}
+      else
+        taken[#taken + 1] = {q, message, '', 0, ''}
+      end
+    end
+  end
+end
+local state = {}
+if #KEYS > 3 * queues then state = redis.call('MGET', unpack(KEYS, 3 * queues + 1)) end
+return {state, taken}
+"""
+
+_PUBLISH = """
+local held = redis.call('HGET', KEYS[1], ARGV[1])
+if held ~= ARGV[3] then
+  if held ~= ARGV[2] then return 0 end
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+end
+for i = 5, #ARGV do redis.call('PUBLISH', ARGV[4], ARGV[i]) end
+return 1
+"""
+
+_END = """
+local held = redis.call('HGET', KEYS[1], ARGV[1])
+if held ~= ARGV[2] and held ~= ARGV[3] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('SET', KEYS[3], '1', 'EX', ARGV[4])
+return 1
+"""
+
+_CLAIM = """
+local held = redis.call('HGET', KEYS[2], ARGV[1])
+if not held or (held ~= ARGV[2] and string.sub(held, 1, #ARGV[2] + 1) ~= ARGV[2] .. ' ') then return false end
+local record = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return {record or '', held}
+"""
+
+
+class LeaseLost(Exception):
+    """This worker's lease on a job was taken over: it was declared dead and its job rescued."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A worker's hold on one job."""
+
+    job_id: str
+    tier: str
+    token: str
+
+    @property
+    def before_output(self) -> str:
+        return self.token
+
+    @property
+    def with_output(self) -> str:
+        return f"{self.token} out"
+
+
+@dataclass(frozen=True)
+class Taken:
+    """One message taken off a queue: leased under `token` by its task id (the API makes it the job's id), or
+    unreadable (no token: off the queue for good)."""
+
+    tier: str
+    message: bytes
+    token: str
+    cancelled: bool
+    task_id: str = ""
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A dead worker's job, claimed by one rescuer: its in-flight record, and whether output went out."""
+
+    record: bytes
+    produced: bool
+
+
+class Leases:
+    """The lease scripts on one Redis client (EVALSHA, loaded again after a Redis restart)."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._redis = redis
+        self._take = redis.register_script(_TAKE)
+        self._publish = redis.register_script(_PUBLISH)
+        self._claim = redis.register_script(_CLAIM)
+
+    async def take(self, worker: str, token_prefix: str, queues: Sequence[str], at_most: int, now: float,
+                   state_keys: Sequence[str] = ()) -> tuple[list[Taken], list[bytes | None]]:
+        """Take up to `at_most` jobs off these tier queues, in order, each leased to `worker` in the same step;
+        also read `state_keys` (the models' cooldowns, so that a job starts with no round trip of its own)."""
+        script_keys = [k for tier in queues for k in (keys.queue(tier), keys.inflight(tier), keys.leases(tier))]
+        state, taken = await self._take(keys=[*script_keys, *state_keys],
+                                        args=[len(queues), worker, token_prefix, at_most, now, keys.cancelled_flag("")])
+        jobs = [Taken(queues[int(index)], message, token.decode(), bool(cancelled), task.decode())
+                for index, message, token, cancelled, task in taken]
+        return jobs, list(state)
+
+    async def publish(self, lease: Lease, channel: str, events: Sequence[bytes]) -> None:
+        """Publish a job's events if its lease still holds, marking it as having produced output; raises
+        LeaseLost (and publishes nothing) when it does not."""
+        held = await self._publish(keys=[keys.leases(lease.tier)],
+                                   args=[lease.job_id, lease.before_output, lease.with_output, channel, *events])
+        if not held:
+            raise LeaseLost(lease.job_id)
+
+    async def claim(self, tier: str, job_id: str, token: str) -> Claimed | None:
+        """Take over the job a dead worker held under `token`; None when another rescuer, or the worker's own
+        end, came first."""
+        found = await self._claim(keys=[keys.inflight(tier), keys.leases(tier)], args=[job_id, token])
+        if not found:
+            return None
+        record, held = found
+        return Claimed(record, b" " in held)
+
+
+def end_in(pipe: Any, lease: Lease) -> None:
+    """Queue, on a pipeline the caller runs, the end of a lease: forget the job in flight and, if the lease still
+    held, grant the permit to count its usage (a plain EVAL: no NoScriptError inside a pipeline)."""
+    pipe.eval(_END, 3, keys.leases(lease.tier), keys.inflight(lease.tier), keys.settle_permit(lease.job_id),
+              lease.job_id, lease.before_output, lease.with_output, PERMIT_SECONDS)
+
