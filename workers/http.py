@@ -10,7 +10,7 @@ import aiohttp
 import orjson
 
 from config import Deployment
-from workers.providers.base import Adapter, ProviderError, SSEEvent, StreamTranslator
+from workers.providers.base import Adapter, ProviderCall, ProviderError, SSEEvent, StreamTranslator
 
 #: Why aiohttp and not httpx: per provider call httpx (+ httpcore, anyio, h11) spent ~1.5 ms of the worker's
 #: CPU in pure-Python layers (a pool scan on every request and release, cancel scopes, h11's state machine);
@@ -36,9 +36,35 @@ async def new_client(max_connections: int = 1000) -> Client:
     return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
 
+#: What an adapter raises on a shape it did not expect: a translation failure, not a gateway crash.
+_UNTRANSLATABLE = (TypeError, KeyError, AttributeError, ValueError, IndexError)
+
+
+def _request(adapter: Adapter, deployment: Deployment, body: dict[str, Any], stream: bool) -> ProviderCall:
+    """The provider call for `body`; a body the adapter cannot translate is a bad request for that protocol (400,
+    tried on no other model), never an exception that ends the job without an answer."""
+    try:
+        return adapter.request(deployment, body, stream=stream)
+    except _UNTRANSLATABLE as exc:
+        raise ProviderError("bad_request", f"the request cannot be written for the {deployment.protocol} protocol "
+                                           f"({type(exc).__name__}: {str(exc)[:120]})") from exc
+
+
+def _malformed(exc: Exception) -> ProviderError:
+    """A provider answer the adapter cannot read: malformed (retried, then the next model)."""
+    return ProviderError("malformed", f"unreadable answer ({type(exc).__name__}: {str(exc)[:120]})")
+
+
+def _translated(events: list[SSEEvent], translator: StreamTranslator) -> list[dict[str, Any]]:
+    try:
+        return [chunk for event in events for chunk in translator.translate(event)]
+    except _UNTRANSLATABLE as exc:
+        raise _malformed(exc) from exc
+
+
 async def call_whole(client: Client, adapter: Adapter, deployment: Deployment, body: dict[str, Any],
                      timeout: float) -> dict[str, Any]:
-    call = adapter.request(deployment, body, stream=False)
+    call = _request(adapter, deployment, body, stream=False)
     try:
         async with client.post(call.url, headers=call.headers, data=orjson.dumps(call.json),
                                timeout=_limits(timeout)) as response:
@@ -54,13 +80,16 @@ async def call_whole(client: Client, adapter: Adapter, deployment: Deployment, b
         data = orjson.loads(content)
     except orjson.JSONDecodeError as exc:
         raise ProviderError("malformed", "answer is not JSON", status) from exc
-    return adapter.response(deployment, data)
+    try:
+        return adapter.response(deployment, data)
+    except _UNTRANSLATABLE as exc:
+        raise _malformed(exc) from exc
 
 
 async def call_stream(client: Client, adapter: Adapter, deployment: Deployment, body: dict[str, Any],
                       timeout: float, translator: StreamTranslator) -> AsyncIterator[list[dict[str, Any]]]:
     """Yields lists of OpenAI chunks as the provider sends them. Closing the generator closes the connection."""
-    call = adapter.request(deployment, body, stream=True)
+    call = _request(adapter, deployment, body, stream=True)
     try:
         response = await client.post(call.url, headers=call.headers, data=orjson.dumps(call.json),
                                      timeout=_limits(timeout))
@@ -77,10 +106,10 @@ async def call_stream(client: Client, adapter: Adapter, deployment: Deployment, 
         # (one PUBLISH, one SSE write at the API), and nothing waits for more to arrive.
         parser = SSEParser()
         async for data in response.content.iter_any():
-            chunks = [chunk for event in parser.feed(data) for chunk in translator.translate(event)]
+            chunks = _translated(parser.feed(data), translator)
             if chunks:
                 yield chunks
-        chunks = [chunk for event in parser.close() for chunk in translator.translate(event)]
+        chunks = _translated(parser.close(), translator)
         if chunks:
             yield chunks
         finished = True

@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 from common import keys
+from common.jobs import decode_event
 from tests.harness import Gateway, RedisProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -194,3 +195,55 @@ def test_a_worker_stopped_with_sigterm_finishes_its_running_jobs_and_takes_no_ne
     assert draining.wait(30) == 0, "the worker did not exit cleanly after its job ended"
     assert all(r.json()["choices"][0]["message"]["content"] for r in results)
     restart(fleet, name, "tier2")
+
+
+def test_a_worker_declared_dead_while_it_was_only_paused_publishes_nothing_and_bills_nothing(fleet: Gateway) -> None:
+    """SIGSTOP stands for a worker too late to beat (a stalled host): its job is re-run by the other worker, and
+    when it wakes up its answer, fenced by its lost lease, reaches no one and is not billed."""
+    directive = "[sim ttft_ms=1500 tokens=6]"
+    result: dict[str, Any] = {}
+    events: list[dict[str, Any]] = []
+    listening = threading.Event()
+
+    def listen() -> None:  # every event on every API reply channel
+        pubsub = fleet.redis.client().pubsub(ignore_subscribe_messages=True)
+        pubsub.psubscribe(keys.reply_channel("*"))
+        listening.set()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "done" not in result:
+            message = pubsub.get_message(timeout=0.2)
+            if message is not None:
+                events.append(decode_event(message["data"]))
+        pubsub.close()
+
+    def ask() -> None:
+        result["response"] = httpx.post(f"{fleet.ai_url}/chat/completions", json=chat(f"{directive} e o frete?"),
+                                        headers=fleet.headers(), timeout=90)
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    assert listening.wait(10)
+    asker = threading.Thread(target=ask)
+    asker.start()
+    record = wait_inflight(fleet, "tier2")
+    paused = fleet.processes[worker_named(fleet, record["worker"])]
+    os.kill(paused.pid, signal.SIGSTOP)
+    try:
+        asker.join(60)
+    finally:
+        os.kill(paused.pid, signal.SIGCONT)
+    response = result["response"]
+    assert response.status_code == 200, response.text
+    request_id = response.headers["x-request-id"]
+    fenced = f"job {request_id}: this worker's lease was taken over"
+    deadline = time.monotonic() + 20
+    while fenced not in fleet.log.read_text(errors="replace"):  # the woken worker tried to go on
+        assert time.monotonic() < deadline, "the paused worker never noticed it had lost its lease"
+        time.sleep(0.2)
+    time.sleep(1.0)  # anything it published would have arrived by now
+    result["done"] = True
+    listener.join(10)
+    mine = [e for e in events if e.get("id") == request_id]
+    assert [e["type"] for e in mine] == ["result"], f"expected the new owner's answer alone, got {mine}"
+    assert len(audit_records(fleet, request_id)) == 1, "the request was billed more than once"
+    wait_no_job_left(fleet)
