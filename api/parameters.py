@@ -274,9 +274,13 @@ def _web_search_options(value: Any, where: str) -> None:
         check_object(value["user_location"], f"{where}.user_location")
 
 
+MIN_TIMEOUT = 0.1
+
+
 def _timeout(value: Any, where: str) -> None:
-    if not is_number(value) or value <= 0:
-        raise bad(where, "must be a positive number of seconds")
+    """A deadline shorter than a round trip could only end in a 504: refused as the bad input it is."""
+    if not is_number(value) or value < MIN_TIMEOUT:
+        raise bad(where, f"must be a number of seconds, at least {MIN_TIMEOUT:g}")
 
 
 def _model(value: Any, where: str) -> None:
