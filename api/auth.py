@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,12 @@ def bearer_token(request: Request) -> str:
     if scheme.lower() != "bearer" or not token.strip():
         raise GatewayError(401, "missing bearer token: send 'Authorization: Bearer <key>'", "invalid_api_key")
     return token.strip()
+
+
+def require_token(request: Request, expected: str) -> None:
+    """A fixed bearer token (e.g. /metrics' scrape token), compared in constant time."""
+    if not hmac.compare_digest(bearer_token(request).encode(), expected.encode()):
+        raise GatewayError(401, "wrong bearer token", "invalid_api_key")
 
 
 async def authenticate(request: Request, tenancy: Tenancy) -> Caller:

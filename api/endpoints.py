@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from api.auth import acting_organization, authenticate
+from api.auth import acting_organization, authenticate, require_token
 from api.completions import decide, policy_for, read_body
 from api.errors import error_response
 from api.state import Gateway
@@ -81,6 +81,12 @@ async def readiness(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     """Prometheus text: every process's counters (multiprocess mode), plus queue depth and live workers."""
     gateway: Gateway = request.app.state.gateway
+    token = gateway.settings.metrics.bearer_token
+    if token:
+        try:
+            require_token(request, token)
+        except GatewayError as exc:
+            return error_response(exc)
     body = generate_latest(scrape_registry() or REGISTRY)
     try:
         async with gateway.redis.pipeline(transaction=False) as pipe:

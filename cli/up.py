@@ -94,19 +94,29 @@ def _wait_ready(base: str, children: list[subprocess.Popen[bytes]], stopping: ob
     raise RuntimeError(f"the gateway was not ready within {seconds:.0f}s")
 
 
+def shown_key(key: str) -> str:
+    """An operator's key as it may be printed (logs keep what a terminal shows): `sk-…1234`."""
+    if key == DEVELOPMENT_KEY:
+        return key
+    prefix = "sk-" if key.startswith("sk-") else ""
+    return f"{prefix}…{key[-4:]}" if len(key) >= 12 else "…"
+
+
 def _announce(base: str, master_key: str, local_redis: LocalRedis, database: str, simulator: str | None) -> None:
-    note = "  (development key: set LITELLM_MASTER_KEY for your own)" if master_key == DEVELOPMENT_KEY else ""
+    development = master_key == DEVELOPMENT_KEY
+    note = "  (development key: set LITELLM_MASTER_KEY for your own)" if development else "  (LITELLM_MASTER_KEY)"
+    bearer = master_key if development else "$LITELLM_MASTER_KEY"
     provider = f"simulator at {simulator} (no provider key set)" if simulator else "configured providers"
     print(f"""
 tiergate is up
   API:        {base}/ai   (OpenAI-compatible: base_url="{base}/ai")
-  master key: {master_key}{note}
+  master key: {shown_key(master_key)}{note}
   Redis:      {redacted(local_redis.url)} ({local_redis.origin})
   records:    {redacted_database(database)}
   providers:  {provider}
 
   curl {base}/ai/chat/completions \\
-    -H "Authorization: Bearer {master_key}" -H "Content-Type: application/json" \\
+    -H "Authorization: Bearer {bearer}" -H "Content-Type: application/json" \\
     -d '{{"messages": [{{"role": "user", "content": "Olá!"}}], "metadata": {{"organization_id": "org_123"}}}}'
 
 Ctrl-C stops everything.

@@ -180,6 +180,13 @@ class SecuritySettings(_Strict):
     max_json_depth: int = Field(default=64, ge=8, le=200)
 
 
+class MetricsSettings(_Strict):
+    #: when set, GET /metrics needs `Authorization: Bearer <token>` (e.g. os.environ/TIERGATE_METRICS_TOKEN)
+    bearer_token: str | None = None
+    #: llm_cost's organization label; off, every organization is counted as "all" (no ids in the metrics)
+    organization_label: bool = True
+
+
 class SimulatorSettings(_Strict):
     mode: Literal["auto", "always", "never"] = "auto"
     url: str = "http://127.0.0.1:4010"
@@ -215,6 +222,7 @@ class Settings(_Strict):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     budgets: BudgetSettings = Field(default_factory=BudgetSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Settings:

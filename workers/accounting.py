@@ -60,7 +60,7 @@ class Accountant:
         if not recorded.counted:
             log.info("usage of %s not counted: counted already, or this worker's lease was taken over", job.id)
             return
-        _count(job, entry)
+        _count(job, entry, self._settings.metrics.organization_label)
         for level in crossed_levels(recorded.spend_before_nusd, recorded.spend_after_nusd, job.budget_usd,
                                     job.budget_soft_ratio):
             await self._alerts.alert(job.organization_id, level, recorded.spend_after_nusd / NANO, job.budget_usd or 0)
@@ -74,7 +74,7 @@ class Accountant:
         outcome.cost = usage_cost(outcome.usage, deployment.input_cost_per_token, deployment.output_cost_per_token)
 
 
-def _count(job: JobEnvelope, entry: UsageEntry) -> None:
+def _count(job: JobEnvelope, entry: UsageEntry, per_organization: bool = True) -> None:
     """Prometheus sees tokens and cost exactly when usage does: once per request, by the worker that counted it."""
     model = entry.model or "none"
     if entry.prompt_tokens:
@@ -82,4 +82,4 @@ def _count(job: JobEnvelope, entry: UsageEntry) -> None:
     if entry.completion_tokens:
         TOKENS.labels(model, job.tier, "completion").inc(entry.completion_tokens)
     if entry.cost_usd:
-        COST.labels(job.organization_id, model).inc(entry.cost_usd)
+        COST.labels(job.organization_id if per_organization else "all", model).inc(entry.cost_usd)
