@@ -61,7 +61,8 @@ def url_for(target: Target, kind: str) -> str:
 
 def body(target: Target, kind: str, stream: bool, directive: str = "") -> dict[str, Any]:
     text = f"{directive} {PROMPT}".strip()
-    return {"model": target.model(kind), "messages": [{"role": "user", "content": text}], "stream": stream}
+    extra = target.extra_body() if isinstance(target, System) else {}
+    return {"model": target.model(kind), "messages": [{"role": "user", "content": text}], "stream": stream, **extra}
 
 
 def load(target: Target, kind: str, stream: bool, connections: int, seconds: float, workdir: Path,
@@ -307,6 +308,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="how tiergate reaches Redis: TCP loopback, a Unix socket (one host), or both side by side")
     parser.add_argument("--compare", type=Path, action="append", default=[],
                         help="another checkout (e.g. a git worktree with a change): run its tiergate beside")
+    parser.add_argument("--organization", action="store_true",
+                        help="tiergate acts for an organization with every limit and a budget (none reached), "
+                             "not the unlimited operator: measures admission and budget reservations")
     parser.add_argument("--keep", action="store_true", help="leave the logs' directory in place")
     args = parser.parse_args(argv)
     if args.full:
@@ -336,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
         wait_post(f"{upstreams.base('slow')}/chat/completions", sim)
         tiergate = Tiergate("tiergate", workdir / "tiergate", SYSTEM_CPU, api_processes=args.api_processes,
                             workers=args.workers, worker_concurrency=args.worker_concurrency,
-                            worker_args=args.worker_arg, redis_socket=args.redis == "unix")
+                            worker_args=args.worker_arg, redis_socket=args.redis == "unix",
+                            organization=args.organization)
         started.append(tiergate)
         tiergate.start(upstreams)
         systems: list[System] = [tiergate]
@@ -352,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
             other = Tiergate(f"tiergate@{tree.name}", workdir / f"compare{index}", SYSTEM_CPU,
                              api_processes=args.api_processes, workers=args.workers,
                              worker_concurrency=args.worker_concurrency, worker_args=args.worker_arg,
-                             root=tree.resolve())
+                             root=tree.resolve(), organization=args.organization)
             started.append(other)
             other.start(upstreams)
             systems.append(other)

@@ -20,6 +20,11 @@ from cli.local_redis import free_port, wait_until_answers
 from tests.harness import DEFAULT_CONFIG, ROOT, ensure_redis_server
 
 MASTER_KEY = "sk-bench-master"
+#: The organization `--organization` acts for: every limit set, none of them reached, so admission runs in full
+#: (windows, concurrency slot, budget reservation and its settlement) without refusing anything.
+BENCH_ORGANIZATION = "bench_org"
+BENCH_LIMITS = {"plan": "enterprise", "rpm": 100_000_000, "tpm": 100_000_000_000, "max_concurrent": 100_000,
+                "monthly_budget_usd": 1_000_000_000}
 #: The three kinds of upstream call the scenarios make.
 KINDS = ("sync", "stream", "slow")
 
@@ -53,6 +58,10 @@ class System:
 
     def model(self, kind: str) -> str:
         raise NotImplementedError
+
+    def extra_body(self) -> dict[str, Any]:
+        """Fields this system's requests carry beside the OpenAI body."""
+        return {}
 
     def pids(self) -> dict[str, int]:
         """Every process of the system (role → pid), children included."""
@@ -90,6 +99,7 @@ class Tiergate(System):
     worker_args: list[str] = field(default_factory=list)
     redis_socket: bool = False  # API and workers reach Redis over a Unix socket instead of TCP loopback
     root: Path = ROOT  # the checkout to run: another one (a git worktree) measures a change side by side
+    organization: bool = False  # act for BENCH_ORGANIZATION (plan limits and budget) instead of the operator
 
     @property
     def url(self) -> str:
@@ -97,6 +107,9 @@ class Tiergate(System):
 
     def model(self, kind: str) -> str:
         return TIERGATE_MODELS[kind]
+
+    def extra_body(self) -> dict[str, Any]:
+        return {"metadata": {"organization_id": BENCH_ORGANIZATION}} if self.organization else {}
 
     def start(self, upstreams: Upstreams) -> Tiergate:
         ensure_redis_server()
@@ -141,6 +154,7 @@ def tiergate_config(upstreams: Upstreams) -> dict[str, Any]:
                            "ttft_ms": 0, "token_delay_ms": 0}
     for tier in config["tiers"].values():  # measure throughput, not the backlog limit's 503s
         tier["backlog_limit"] = 100_000
+    config["organizations"] = {**(config.get("organizations") or {}), BENCH_ORGANIZATION: BENCH_LIMITS}
     for entry in config["model_list"]:
         for kind, name in TIERGATE_MODELS.items():
             if entry["model_name"] == name:
