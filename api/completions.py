@@ -16,7 +16,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from api import cache, jobs, observe
+from api import cache, observe
 from api.auth import OPERATOR_ORGANIZATION, Caller, acting_organization, authenticate
 from api.backpressure import check_workers, push
 from api.edge import internal_failure, request_id
@@ -101,7 +101,7 @@ async def _answer(gateway: Gateway, request: Request, job: JobEnvelope, decision
         await _audit_refusal(gateway, intake, exc)
         return error_response(exc, headers)
     if job.stream:
-        return await relay_stream(gateway, job, events, headers)
+        return await relay_stream(gateway, request.receive, job, events, headers)
     response = await answer_whole(gateway, request, job, events, headers)
     # After the answer has been sent: the client need not wait for the bookkeeping.
     response.background = BackgroundTask(gateway.finish, job, response.headers.get("x-gateway-model"),
@@ -257,11 +257,9 @@ async def answer_whole(gateway: Gateway, request: Request, job: JobEnvelope, que
                                 media_type="application/json")
             if event["type"] == "error":
                 return error_response(GatewayError.from_event(event), headers)
-    except TimeoutError:
-        await jobs.cancel(gateway.redis, job.id)
+    except TimeoutError:  # the job is cancelled as the request ends (Gateway.finish), like any it gave up on
         return error_response(deadline_exceeded(), headers)
     except ClientGone:
-        await jobs.cancel(gateway.redis, job.id)
         return Response(status_code=499)
     finally:
         disconnected.cancel()

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from common import keys, liveness
 from common.celery_message import job_message
 from common.jobs import JobEnvelope
 
+log = logging.getLogger("tiergate.api")
+
 LIVE_WORKER_SECONDS = liveness.DEAD_AFTER_SECONDS
+#: A cancelled job's flag outlives any deadline (tier deadlines are minutes), so a late pop still drops it.
+CANCELLED_FLAG_SECONDS = 600
 
 # Check-and-push: the backlog is the jobs waiting now (LLEN), compared and pushed in one step, so N API processes
 # together never queue past the limit and never refuse below it. LPUSH as kombu's Redis transport does.
@@ -36,11 +43,26 @@ class JobQueues:
 
 
 async def cancel(redis: aioredis.Redis, job_id: str) -> None:
-    """Stop a job whose client is gone: flag it for a worker yet to start it, tell the one running it."""
+    """Stop a job nobody waits for any more: flag it for a worker yet to start it, tell the one running it (which
+    closes the provider call, and bills only what the client was sent)."""
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.set(keys.cancelled_flag(job_id), 1, ex=600)
+        pipe.set(keys.cancelled_flag(job_id), 1, ex=CANCELLED_FLAG_SECONDS)
         pipe.publish(keys.CANCEL_CHANNEL, job_id)
         await pipe.execute()
+
+
+async def cancel_until_sent(redis: aioredis.Redis, job: JobEnvelope, retry_seconds: float = 0.5) -> None:
+    """`cancel`, tried again while Redis is away (the reply channel was lost with it) until the job's deadline,
+    past which its worker stops it anyway."""
+    while True:
+        try:
+            await cancel(redis, job.id)
+            return
+        except (RedisError, OSError) as exc:
+            if job.remaining() <= 0:
+                log.warning("job %s could not be cancelled before its deadline: %s", job.id, exc)
+                return
+            await asyncio.sleep(retry_seconds)
 
 
 class LiveWorkers:

@@ -20,6 +20,9 @@ from common.jobs import decode_event, encode_event
 
 log = logging.getLogger("tiergate.api")
 
+#: Events after which a worker sends nothing more for the job (common/jobs.py encode_event).
+_LAST_EVENTS = frozenset(("result", "end", "error"))
+
 
 class ReplyListener:
     def __init__(self, redis: aioredis.Redis) -> None:
@@ -27,6 +30,7 @@ class ReplyListener:
         self.instance = uuid.uuid4().hex[:12]
         self.channel = keys.reply_channel(self.instance)
         self._waiting: dict[str, asyncio.Queue[dict[str, Any]]] = {}
+        self._ended: set[str] = set()  # waited-for jobs whose worker sent their last event
         self._cache_watchers: dict[str, set[asyncio.Event]] = {}
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
@@ -45,8 +49,15 @@ class ReplyListener:
         self._waiting[job_id] = queue
         return queue
 
-    def unregister(self, job_id: str) -> None:
-        self._waiting.pop(job_id, None)
+    def unregister(self, job_id: str) -> bool:
+        """Stop listening for a job's events; True when it was waited for and its worker has not sent its last
+        event (result, end or error), so the job may still be running."""
+        if self._waiting.pop(job_id, None) is None:
+            return False
+        if job_id in self._ended:
+            self._ended.discard(job_id)
+            return False
+        return True
 
     def watch_cache(self, key: str) -> asyncio.Event:
         """Set when a worker announces the cache entry `key` filled (or its job over): see common/cache.py."""
@@ -93,16 +104,19 @@ class ReplyListener:
 
     def _fail_waiting(self) -> None:
         """Events published while unsubscribed are lost for good, so every waiting request ends now with a 503
-        rather than at its deadline with a 504."""
+        rather than at its deadline with a 504 (and its job is cancelled as the request ends: Gateway.finish)."""
         error = GatewayError(503, "the job queue connection was lost", "queue_unavailable", retry_after=2)
         for job_id, queue in self._waiting.items():
             queue.put_nowait(decode_event(encode_event(job_id, "error", **error.to_event())))
 
     def _dispatch(self, raw: bytes) -> None:
         event = decode_event(raw)
-        queue = self._waiting.get(event.get("id", ""))
+        job_id = event.get("id", "")
+        queue = self._waiting.get(job_id)
         if queue is not None:
             queue.put_nowait(event)
+            if event["type"] in _LAST_EVENTS:
+                self._ended.add(job_id)
 
     def _cache_filled(self, key: str) -> None:
         for event in self._cache_watchers.get(key, ()):

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 import redis.exceptions
 
 from api import observe
-from api.jobs import JobQueues, LiveWorkers
+from api.jobs import JobQueues, LiveWorkers, cancel_until_sent
 from api.ratelimit import RateLimiter
 from api.relay import ReplyListener
 from api.spend import SpendSeeder
@@ -23,6 +24,9 @@ from common.usage import UsageEntry, UsageRecorder
 from config import Deployment, Settings
 from records.repository import Records
 from routing import ModelCandidate, Router
+
+#: How long a request's end waits for its job's cancel before leaving it to the background (Redis is away).
+CANCEL_WAIT_SECONDS = 1.0
 
 
 @dataclass
@@ -38,6 +42,7 @@ class Gateway:
     limiter: RateLimiter
     usage: UsageRecorder
     records: Records
+    _cancelling: set[asyncio.Future[None]] = field(default_factory=set)  # cancels waiting for Redis to return
 
     @classmethod
     def build(cls, settings: Settings, redis: aioredis.Redis, records: Records) -> Gateway:
@@ -53,12 +58,22 @@ class Gateway:
                    UsageRecorder(redis), records)
 
     async def finish(self, job: JobEnvelope, model: str | None, status: int) -> None:
-        """A request has ended, however: stop listening for its job, give back its concurrency slot, count it."""
-        self.listener.unregister(job.id)
+        """A request has ended, however: stop listening for its job (and cancel it if it may still run: the API
+        gave up on it, or its client did), give back its concurrency slot, count it."""
+        if self.listener.unregister(job.id):
+            await self._cancel(job)
         observe.ended(job.tier)
         observe.answered(job.tier, model, status, job.received_at)
         if job.holds_slot:
             await self.limiter.release(job.organization_id, job.id)
+
+    async def _cancel(self, job: JobEnvelope) -> None:
+        """Cancel now; if Redis is away, keep trying in the background, so the request still ends at once."""
+        attempt = asyncio.ensure_future(cancel_until_sent(self.redis, job))
+        await asyncio.wait([attempt], timeout=CANCEL_WAIT_SECONDS)
+        if not attempt.done():
+            self._cancelling.add(attempt)
+            attempt.add_done_callback(self._cancelling.discard)
 
     async def settle_lost(self, job: JobEnvelope, model: str | None, chunks: int) -> None:
         """A stream whose worker died mid-answer: that worker can no longer count it, so the API process that relayed

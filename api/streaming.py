@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.responses import Response
+from starlette.types import Receive
 
-from api import jobs, observe
+from api import observe
 from api.errors import error_response
 from api.sse import SSE_HEADERS, DisconnectAwareStream
 from api.state import Gateway
-from api.waiting import next_event
+from api.waiting import ClientGone, next_event, wait_disconnect
 from common.errors import WORKER_LOST, GatewayError, deadline_exceeded
 from common.jobs import JobEnvelope
 from common.sse import DONE, sse_data
@@ -21,16 +22,24 @@ from common.sse import DONE, sse_data
 KEEPALIVE = b": keep-alive\n\n"
 
 
-async def relay_stream(gateway: Gateway, job: JobEnvelope, queue: asyncio.Queue[dict[str, Any]],
+async def relay_stream(gateway: Gateway, receive: Receive, job: JobEnvelope, queue: asyncio.Queue[dict[str, Any]],
                        headers: dict[str, str]) -> Response | DisconnectAwareStream:
     """Wait briefly for the worker's first event so the headers name the model that answers and an early
-    failure keeps its HTTP status; past the keep-alive interval, start the stream anyway."""
+    failure keeps its HTTP status; past the keep-alive interval, start the stream anyway.
+
+    Every way the stream ends goes through Gateway.finish, which cancels the job if it may still run."""
+    disconnected = asyncio.ensure_future(wait_disconnect(receive))
     try:
-        first = await next_event(queue, job.deadline, wait_at_most=gateway.settings.server.keepalive_seconds)
+        first = await next_event(queue, job.deadline, disconnected,
+                                 wait_at_most=gateway.settings.server.keepalive_seconds)
     except TimeoutError:
-        await jobs.cancel(gateway.redis, job.id)
         await gateway.finish(job, None, 504)
         return error_response(deadline_exceeded(), headers)
+    except ClientGone:
+        await gateway.finish(job, None, 499)
+        return Response(status_code=499)
+    finally:
+        disconnected.cancel()
     if first is not None and first["type"] == "error":
         await gateway.finish(job, None, first["status"])
         await _settle_if_lost(gateway, job, first, None, 0)
@@ -39,15 +48,32 @@ async def relay_stream(gateway: Gateway, job: JobEnvelope, queue: asyncio.Queue[
         headers = {**headers, "x-gateway-model": first["model"]}
         observe.first_token(job.tier, first["model"], job.received_at)
 
-    async def on_disconnect() -> None:
-        await jobs.cancel(gateway.redis, job.id)
+    end = _Ending(gateway, job)
 
-    events = _sse_events(gateway, job, queue, first)
+    async def on_disconnect() -> None:
+        """A client gone before the stream's first write never started its events (whose end finishes it)."""
+        await end(first["model"] if first is not None and first["type"] == "start" else None, 499)
+
+    events = _sse_events(gateway, job, queue, first, end)
     return DisconnectAwareStream(events, {**headers, **SSE_HEADERS}, on_disconnect=on_disconnect)
 
 
+class _Ending:
+    """Gateway.finish, once, by whichever sees the stream end first: its events, or the disconnect watcher."""
+
+    def __init__(self, gateway: Gateway, job: JobEnvelope) -> None:
+        self._gateway = gateway
+        self._job = job
+        self._done = False
+
+    async def __call__(self, model: str | None, status: int) -> None:
+        if not self._done:
+            self._done = True
+            await self._gateway.finish(self._job, model, status)
+
+
 async def _sse_events(gateway: Gateway, job: JobEnvelope, queue: asyncio.Queue[dict[str, Any]],
-                      first: dict[str, Any] | None) -> AsyncIterator[bytes]:
+                      first: dict[str, Any] | None, end: _Ending) -> AsyncIterator[bytes]:
     keepalive = gateway.settings.server.keepalive_seconds
     event = first
     model = first["model"] if first is not None and first["type"] == "start" else None
@@ -77,13 +103,12 @@ async def _sse_events(gateway: Gateway, job: JobEnvelope, queue: asyncio.Queue[d
                 event = await next_event(queue, job.deadline, wait_at_most=keepalive)
             except TimeoutError:
                 status = 504
-                await jobs.cancel(gateway.redis, job.id)
                 yield sse_data(deadline_exceeded().body()) + DONE
                 return
             if event is None:
                 yield KEEPALIVE
-    finally:
-        await gateway.finish(job, model, status)
+    finally:  # however the stream ends (done, error, deadline, client gone): a job still running is cancelled
+        await end(model, status)
 
 
 async def _settle_if_lost(gateway: Gateway, job: JobEnvelope, error: dict[str, Any], model: str | None,

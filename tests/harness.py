@@ -229,6 +229,29 @@ class Gateway:
     def reset_sim(self) -> None:
         httpx.post(f"{self.sim_url}/sim/reset", timeout=5)
 
+    def audit_records(self, **filters: str) -> list[dict[str, Any]]:
+        """The audit trail as GET /ai/admin/audit pages it (newest first), every page; records reach it once the
+        ledger writer has drained them (wait_recorded)."""
+        records: list[dict[str, Any]] = []
+        params: dict[str, Any] = {**filters, "limit": 10_000}
+        while True:
+            page = httpx.get(f"{self.ai_url}/admin/audit", params=params, headers=self.headers(), timeout=30)
+            page.raise_for_status()
+            records += page.json()["data"]
+            if not page.json()["next"]:
+                return records
+            params["cursor"] = page.json()["next"]
+
+    def sim_connections(self) -> int:
+        """Established TCP connections accepted by the simulator's port (from /proc/net/tcp)."""
+        port = f"{self.sim_port:04X}"
+        count = 0
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(f":{port}") and fields[3] == "01":  # local address, state ESTABLISHED
+                count += 1
+        return count
+
 
 def redis_is_up(url: str) -> bool:
     return answers(url)

@@ -93,7 +93,7 @@ def test_a_provider_that_hangs_is_cut_at_the_request_deadline_and_its_connection
         gateway_on_own_redis: Gateway) -> None:
     gateway = gateway_on_own_redis
     deadline = time.monotonic() + 15
-    while sim_connections(gateway):  # idle keep-alive connections close after 5 s; start from none
+    while gateway.sim_connections():  # idle keep-alive connections close after 5 s; start from none
         assert time.monotonic() < deadline, "the simulator keeps connections open while idle"
         time.sleep(0.5)
     result: dict[str, Any] = {}
@@ -108,21 +108,11 @@ def test_a_provider_that_hangs_is_cut_at_the_request_deadline_and_its_connection
     thread = threading.Thread(target=hang)
     thread.start()
     time.sleep(1.5)
-    during = sim_connections(gateway)
+    during = gateway.sim_connections()
     assert during == 1, f"expected the one hung provider call, found {during} connections"
     thread.join(30)
     assert result["response"].status_code == 504, result["response"].text
     assert 2.5 < result["seconds"] < 6, f"a 3 s deadline answered after {result['seconds']:.1f}s"
     time.sleep(0.5)
-    assert sim_connections(gateway) == 0, "the hung provider connection stays open after the deadline"
+    assert gateway.sim_connections() == 0, "the hung provider connection stays open after the deadline"
 
-
-def sim_connections(gateway: Gateway) -> int:
-    """Established TCP connections accepted by the simulator's port (from /proc/net/tcp)."""
-    port = f"{gateway.sim_port:04X}"
-    count = 0
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if fields[1].endswith(f":{port}") and fields[3] == "01":  # local address, state ESTABLISHED
-            count += 1
-    return count

@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import orjson
 import pytest
 
 from common import keys
@@ -123,8 +122,8 @@ def test_a_stopped_tier_with_a_full_queue_answers_503_backlog_full_at_once(small
         assert status == 503, f"a request past the backlog limit got {status}"
         assert seconds < 1.0, f"the 503 took {seconds:.2f}s"
         assert "retry-after" in headers
-        refused = [orjson.loads(fields[b"record"]) for _, fields in redis.xrange(keys.AUDIT_STREAM)]
-        refused = [r for r in refused if r["request_id"] == headers["x-request-id"]]
+        small.wait_recorded()
+        refused = small.audit_records(request_id=headers["x-request-id"])
         assert [(r["status"], r["error"]["code"]) for r in refused] == [(503, "backlog_full")], refused
         assert [f.result()[0] for f in [held, *waiting]] == [504] + [200] * TIER4_BACKLOG
 
