@@ -22,6 +22,7 @@ async def listen_cancels(redis: aioredis.Redis, running: Mapping[str, asyncio.Ta
         try:
             pubsub = redis.pubsub(ignore_subscribe_messages=True)
             await pubsub.subscribe(keys.CANCEL_CHANNEL)
+            await _cancel_flagged(redis, running)
             async for message in pubsub.listen():
                 task = running.get(message["data"].decode())
                 if task is not None:
@@ -29,3 +30,16 @@ async def listen_cancels(redis: aioredis.Redis, running: Mapping[str, asyncio.Ta
         except Exception as exc:
             log.warning("cancel subscription lost (%s); resubscribing", exc)
             await asyncio.sleep(0.5)
+
+
+async def _cancel_flagged(redis: aioredis.Redis, running: Mapping[str, asyncio.Task[Any]]) -> None:
+    """Cancels sent while this process was not subscribed (a Redis restart, a cut connection) are lost, but their
+    flags stay: on each (re)subscription, cancel the running jobs that carry one."""
+    job_ids = list(running)
+    if not job_ids:
+        return
+    flags = await redis.mget([keys.cancelled_flag(job_id) for job_id in job_ids])
+    for job_id, flag in zip(job_ids, flags, strict=True):
+        task = running.get(job_id)
+        if flag is not None and task is not None:
+            task.cancel()
