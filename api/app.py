@@ -22,9 +22,10 @@ from api.dashboard import dashboard
 from api.edge import RequestIdMiddleware, http_error
 from api.endpoints import list_models, liveness, metrics, readiness, route_preview
 from api.inspection import queues
+from api.request_log import RequestLogMiddleware
 from api.state import Gateway
 from api.usage import usage
-from common import inflight
+from common import inflight, logs
 from common.metrics import mark_process_dead
 from common.redis_url import redis_url
 from config import TIER_NAMES, Settings, load_settings
@@ -36,6 +37,8 @@ log = logging.getLogger("tiergate.api")
 
 def create_app(settings: Settings | None = None, redis_address: str | None = None,
                database: str | None = None) -> Starlette:
+    if os.environ.get(logs.FORMAT_ENV):  # started by `tiergate api`: a uvicorn worker process logs as it asked
+        logs.configure()
     settings = settings or load_settings()
     address = redis_address or redis_url()
     http_limits.configure(settings.server.max_header_bytes, settings.server.header_timeout_seconds)
@@ -79,6 +82,7 @@ def create_app(settings: Settings | None = None, redis_address: str | None = Non
         Route("/health/liveness", liveness, methods=["GET"]),
         Route("/health/readiness", readiness, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(RequestIdMiddleware)],
+    middleware = [Middleware(RequestIdMiddleware), Middleware(RequestLogMiddleware)]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
                      exception_handlers={redis.exceptions.RedisError: redis_unavailable,
                                          HTTPException: http_error})

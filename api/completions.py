@@ -16,7 +16,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from api import cache, observe
+from api import cache, observe, request_log
 from api.auth import OPERATOR_ORGANIZATION, Caller, acting_organization, authenticate
 from api.backpressure import check_workers, push
 from api.edge import internal_failure, request_id
@@ -125,6 +125,7 @@ async def _accept(gateway: Gateway, request: Request, intake: Intake) -> tuple[J
     intake.cache = CacheControl.from_request(chat.cache, chat.body.get("temperature"), settings.cache,
                                              settings.cache_ttl)
     intake.organization = acting_organization(intake.caller, chat.metadata)
+    request_log.note(organization=intake.organization)
     intake.policy = policy = await policy_for(gateway, intake.caller, intake.organization)
     intake.decision = decision = await decide(gateway, chat, policy)
     job = await admit(gateway, request, chat, decision, intake)

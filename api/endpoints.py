@@ -74,8 +74,9 @@ async def readiness(request: Request) -> Response:
     except redis.exceptions.RedisError as exc:
         return JSONResponse({"status": "unavailable", "redis": f"unreachable: {type(exc).__name__}"}, 503)
     ready = all(workers.values()) and gateway.listener.connected
-    return JSONResponse({"status": "ok" if ready else "unavailable", "redis": "ok", "workers": workers},
-                        200 if ready else 503)
+    simulated = sorted(d.name for d in gateway.deployments.values() if d.simulated)  # canned answers, not models
+    return JSONResponse({"status": "ok" if ready else "unavailable", "redis": "ok", "workers": workers,
+                         "simulated_models": simulated}, 200 if ready else 503)
 
 
 async def metrics(request: Request) -> Response:

@@ -10,7 +10,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Receive
 
-from api import observe
+from api import observe, request_log
 from api.errors import error_response
 from api.sse import SSE_HEADERS, DisconnectAwareStream
 from api.state import Gateway
@@ -47,6 +47,7 @@ async def relay_stream(gateway: Gateway, receive: Receive, job: JobEnvelope, que
     if first is not None and first["type"] == "start":
         headers = {**headers, "x-gateway-model": first["model"]}
         observe.first_token(job.tier, first["model"], job.received_at)
+        request_log.note_first_token(job.received_at)
 
     end = _Ending(gateway, job)
 
@@ -86,11 +87,13 @@ async def _sse_events(gateway: Gateway, job: JobEnvelope, queue: asyncio.Queue[d
                 if kind == "start" and model is None:
                     model = event["model"]
                     observe.first_token(job.tier, model, job.received_at)
+                    request_log.note_first_token(job.received_at)
                 elif kind == "sse":  # chunks the worker framed already (common/jobs.py encode_sse)
                     relayed += event["data"].count(b"data: ")
                     yield event["data"]
                 elif kind == "end":
                     status = 200
+                    request_log.note(cost_usd=event.get("cost", 0.0))
                     closing = _closing_chunks(job, event, event.get("finishing"))
                     yield b"".join(sse_data(chunk) for chunk in closing) + DONE
                     return
@@ -108,6 +111,7 @@ async def _sse_events(gateway: Gateway, job: JobEnvelope, queue: asyncio.Queue[d
             if event is None:
                 yield KEEPALIVE
     finally:  # however the stream ends (done, error, deadline, client gone): a job still running is cancelled
+        request_log.note(outcome=status, model=model)
         await end(model, status)
 
 

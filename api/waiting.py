@@ -37,10 +37,13 @@ async def next_event(queue: asyncio.Queue[dict[str, Any]], deadline: float,
     waiters: set[asyncio.Future[Any]] = {getter}
     if disconnected is not None:
         waiters.add(disconnected)
-    done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    try:
+        done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:  # also when the stream is cancelled (its client left): no pending get is left to the collector
+        if not getter.done():
+            getter.cancel()
     if getter in done:
         return getter.result()
-    getter.cancel()
     if disconnected is not None and disconnected in done:
         raise ClientGone
     if wait_at_most is not None and time.time() < deadline:

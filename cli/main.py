@@ -7,12 +7,18 @@ import logging
 import os
 import sys
 import tempfile
+import warnings
 
 from cli.audit_commands import add_audit_commands
 from cli.db_commands import DatabaseUnready, add_database_options, add_db_commands, ready
 from cli.routing_commands import add_routing_commands
+from cli.simulation_guard import SIMULATE_MISSING_ENV, refusal, simulate_missing_default
+from common import logs
+from common.logs import REQUEST_LOG_ENV
 from common.metrics_env import MULTIPROC_ENV, prepare_multiprocess_dir
-from config import ConfigError, load_settings
+from config import ConfigError, Settings, load_settings
+
+DEFAULT_METRICS_PORT = 9100
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,9 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     up = sub.add_parser("up", help="everything on one machine: Redis, API, workers, simulator")
-    up.add_argument("--port", type=int, default=int(os.environ.get("PORT", 4000)))
+    up.add_argument("--port", type=int, default=int(os.environ["PORT"]) if os.environ.get("PORT") else None,
+                    help="API port (default: 4000 when free, else a free one)")
     up.add_argument("--config", default=os.environ.get("TIERGATE_CONFIG"))
-    up.add_argument("--sim-port", type=int, default=None, help="simulator port (default: from the config)")
+    up.add_argument("--sim-port", type=int, default=None, help="simulator port (default: a free one)")
+    up.add_argument("--log-requests", action="store_true", help="print one line per request")
+    add_log_format_option(up)
     up.add_argument("--concurrency", type=int, default=1000,
                     help="provider calls the worker holds at once (asyncio holds calls of seconds cheaply)")
     add_database_options(up)
@@ -35,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     api.add_argument("--config", default=os.environ.get("TIERGATE_CONFIG"))
     api.add_argument("--grace", type=float, default=float(os.environ.get("TIERGATE_SHUTDOWN_GRACE", 30)),
                      help="on SIGTERM: seconds open requests and streams get to finish")
+    api.add_argument("--log-requests", action=argparse.BooleanOptionalAction, default=True,
+                     help="log one line per request (default: on)")
+    add_log_format_option(api)
+    add_quiet_and_simulation_options(api)
     add_database_options(api)
     api.set_defaults(run=_run_api)
 
@@ -48,8 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument("--loglevel", default="info")
     worker.add_argument("--grace", type=float, default=float(os.environ.get("TIERGATE_SHUTDOWN_GRACE", 60)),
                         help="on SIGTERM: seconds running jobs get to finish; none is taken meanwhile")
-    worker.add_argument("--metrics-port", type=int, default=None,
-                        help="serve this worker's Prometheus metrics on this port")
+    worker.add_argument("--metrics-port", type=int,
+                        default=int(os.environ["TIERGATE_METRICS_PORT"]) if os.environ.get("TIERGATE_METRICS_PORT")
+                        else None, help=f"port of this worker's /metrics (default {DEFAULT_METRICS_PORT}, else free)")
+    add_log_format_option(worker)
+    add_quiet_and_simulation_options(worker)
     add_database_options(worker)
     worker.set_defaults(run=_run_worker)
 
@@ -79,6 +95,24 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def add_log_format_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-format", choices=["text", "json"], default=os.environ.get("TIERGATE_LOG_FORMAT", "text"),
+                        help="text: a readable line per event; json: one JSON object per line")
+
+
+def add_quiet_and_simulation_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--simulate-missing", action="store_true", default=simulate_missing_default(),
+                        help=f"let the simulator answer for models with no key (or {SIMULATE_MISSING_ENV}=1)")
+    parser.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)  # `up`: no banners
+
+
+def _refuse_silent_simulation(settings: Settings, args: argparse.Namespace) -> bool:
+    reason = refusal(settings, args.command, args.simulate_missing)
+    if reason:
+        print(reason, file=sys.stderr)
+    return reason is not None
+
+
 def _run_up(args: argparse.Namespace) -> int:
     from cli.up import run_up
 
@@ -89,6 +123,8 @@ def _run_api(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = load_settings()
+    if _refuse_silent_simulation(settings, args):
+        return 2
     if settings.server.production and not settings.general_settings.master_key:
         print("tiergate: production mode needs LITELLM_MASTER_KEY", file=sys.stderr)
         return 2
@@ -98,7 +134,11 @@ def _run_api(args: argparse.Namespace) -> int:
     if args.workers > 1 and not os.environ.get(MULTIPROC_ENV):
         # Several API processes behind one port: /metrics must add up all of them.
         prepare_multiprocess_dir(tempfile.mkdtemp(prefix="tiergate-metrics-"))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Through the environment: uvicorn's worker processes configure their logging from it (api/app.py).
+    os.environ[logs.FORMAT_ENV] = args.log_format
+    os.environ[logs.LEVEL_ENV] = "WARNING" if args.quiet else os.environ.get(logs.LEVEL_ENV, "INFO")
+    os.environ[REQUEST_LOG_ENV] = "1" if args.log_requests else "0"
+    logs.configure()
     from api.http_limits import PROTOCOL  # httptools with header size and time limits
 
     uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
@@ -108,16 +148,21 @@ def _run_api(args: argparse.Namespace) -> int:
 
 
 def _run_worker(args: argparse.Namespace) -> int:
-    load_settings()  # fail on a bad config before Celery starts
+    if _refuse_silent_simulation(load_settings(), args):  # and a bad config fails before Celery starts
+        return 2
     ready(args)
     os.environ["TIERGATE_SHUTDOWN_GRACE"] = str(args.grace)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    if args.metrics_port:
-        _serve_metrics(args.metrics_port)
+    os.environ[logs.FORMAT_ENV] = args.log_format
+    logs.configure(level=args.loglevel)
+    _serve_metrics(args.metrics_port)
+    from celery.exceptions import SecurityWarning
+
     from workers.celery_app import app
 
     tiers = args.tiers.replace(" ", "")
-    argv = ["worker", "-Q", tiers,  # the app's pool: workers/pool.py
+    if args.quiet:  # under `up`: no banner, and no warning about root meant for a production host
+        warnings.filterwarnings("ignore", category=SecurityWarning)
+    argv = [*(["--quiet"] if args.quiet else []), "worker", "-Q", tiers,  # the app's pool: workers/pool.py
             "-n", f"tiergate-{tiers.replace(',', '-')}-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
             "-l", args.loglevel]
     if args.concurrency:
@@ -128,12 +173,18 @@ def _run_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve_metrics(port: int) -> None:
-    """A worker on a host of its own is its own scrape target (on one host, the API's /metrics has it)."""
+def _serve_metrics(pinned: int | None) -> None:
+    """Every worker is its own scrape target (Prometheus finds replicas by DNS): on the pinned port, else on
+    9100, or a free port when 9100 is taken by another worker on this host."""
     from prometheus_client import REGISTRY, start_http_server
 
+    from cli.up import choose_port
     from common.metrics import scrape_registry
 
+    port = choose_port(pinned, preferred=DEFAULT_METRICS_PORT)
+    if not pinned and port != DEFAULT_METRICS_PORT:
+        logging.getLogger("tiergate.worker").warning("port %d is taken: metrics on :%d/metrics",
+                                                     DEFAULT_METRICS_PORT, port)
     start_http_server(port, registry=scrape_registry() or REGISTRY)
 
 
@@ -145,9 +196,18 @@ def _run_sim(args: argparse.Namespace) -> int:
     sim_settings = load_settings().simulator
     ttft = sim_settings.ttft_ms if args.ttft_ms is None else args.ttft_ms
     delay = sim_settings.token_delay_ms if args.token_delay_ms is None else args.token_delay_ms
-    uvicorn.run(create_sim_app(ttft_ms=ttft, token_delay_ms=delay), host=args.host, port=args.port,
-                loop="uvloop", http="httptools", log_level="warning", access_log=False)
+    config = uvicorn.Config(create_sim_app(ttft_ms=ttft, token_delay_ms=delay), host=args.host, port=args.port,
+                            loop="uvloop", http="httptools", log_level="warning", access_log=False)
+    logging.getLogger("uvicorn.error").addFilter(_CutStreamsAreTheSimulatorsJob())
+    uvicorn.Server(config).run()
     return 0
+
+
+class _CutStreamsAreTheSimulatorsJob(logging.Filter):
+    """A `cut_after` directive ends a stream unfinished on purpose; uvicorn would report each one as an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "returned without completing response" not in record.getMessage()
 
 
 if __name__ == "__main__":

@@ -51,6 +51,8 @@ class _Open(BaseModel):
 class LitellmParams(_Open):
     model: str
     api_key: str | None = None
+    #: the variable `api_key: os.environ/NAME` names (set by the loader), so a missing key can be named
+    api_key_env: str | None = None
     api_base: str | None = None
     timeout: float | None = Field(default=None, gt=0)
 
@@ -280,6 +282,8 @@ class Deployment:
     weight: float
     timeout: float | None
     max_output_tokens: int | None = None
+    missing_key: bool = False  # the provider needs a key and none is set
+    key_variable: str | None = None  # the environment variable its key comes from, when the config names one
 
     @property
     def tier_number(self) -> int:
@@ -290,8 +294,8 @@ def _deployment(entry: ModelEntry, sim: SimulatorSettings) -> Deployment:
     params, info = entry.litellm_params, entry.model_info
     provider, model_id = params.model.split("/", 1)
     protocol = PROVIDER_PROTOCOLS[provider]
-    needs_key = provider not in KEYLESS_PROVIDERS and not params.api_base
-    simulated = sim.mode == "always" or (sim.mode == "auto" and needs_key and not params.api_key)
+    missing_key = provider not in KEYLESS_PROVIDERS and not params.api_base and not params.api_key
+    simulated = sim.mode == "always" or (sim.mode == "auto" and missing_key)
     if simulated:
         protocol = protocol if protocol in sim.protocols else "openai"
         api_base = sim.url.rstrip("/") + ("/v1" if protocol == "openai" else "")
@@ -300,7 +304,8 @@ def _deployment(entry: ModelEntry, sim: SimulatorSettings) -> Deployment:
     return Deployment(
         name=entry.model_name, tier=f"tier{info.tier}", provider=provider, model_id=model_id,
         protocol=protocol, api_base=api_base, api_key=None if simulated else params.api_key,
-        simulated=simulated, input_cost_per_token=info.input_cost_per_token,
+        simulated=simulated, missing_key=missing_key, key_variable=params.api_key_env,
+        input_cost_per_token=info.input_cost_per_token,
         output_cost_per_token=info.output_cost_per_token, max_input_tokens=info.max_input_tokens,
         weight=info.weight, timeout=params.timeout, max_output_tokens=info.max_output_tokens,
     )
@@ -326,6 +331,15 @@ def resolve_env(value: Any, environ: dict[str, str] | os._Environ[str]) -> Any:
     return value
 
 
+def _note_key_variables(raw: dict[str, Any]) -> None:
+    """Keep the name of each model's key variable beside the key, which resolving replaces by its value."""
+    for entry in raw.get("model_list") or []:
+        params = entry.get("litellm_params") if isinstance(entry, dict) else None
+        key = params.get("api_key") if isinstance(params, dict) else None
+        if isinstance(key, str) and key.startswith(ENV_PREFIX):
+            params["api_key_env"] = key[len(ENV_PREFIX):]
+
+
 def load_settings(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
     """Read and validate the config file; raise ConfigError naming the file, key path and reason."""
     path = Path(path) if path else default_config_path()
@@ -338,6 +352,7 @@ def load_settings(path: str | Path | None = None, environ: dict[str, str] | None
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping")
+    _note_key_variables(raw)
     raw = resolve_env(raw, environ)
     if environ.get("TIERGATE_SIMULATOR_URL"):
         raw["simulator"] = {**(raw.get("simulator") or {}), "url": environ["TIERGATE_SIMULATOR_URL"]}

@@ -163,7 +163,8 @@ class JobRunner:
                                    "stream_interrupted") from None
             except ProviderError as exc:
                 outcome.note(name, exc.describe(), started)
-                log.warning("job %s: %s failed: %s", job.id, name, exc.describe())
+                log.warning("job %s: %s failed: %s", job.id, name, exc.describe(),
+                            extra={"fields": {"request_id": job.id, "model": name, "error": exc.kind}})
                 cooling = exc.kind not in NOT_THE_MODELS_FAULT and await resilience.cooldowns.failed(name, probing)
                 delay = resilience.policy.delay(retries, exc)
                 step = "next_model" if cooling else resilience.policy.after(exc, retries, job.remaining(), delay)
@@ -172,6 +173,8 @@ class JobRunner:
                                        "provider_bad_request") from None
                 if step != "retry":
                     FALLBACKS.labels(name).inc()
+                    log.warning("job %s: leaving %s for the next model of the chain", job.id, name,
+                                extra={"fields": {"request_id": job.id, "model": name, "fallback": True}})
                     return exc
                 RETRIES.labels(name).inc()
                 await asyncio.sleep(delay)

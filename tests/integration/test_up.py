@@ -85,6 +85,89 @@ def test_up_with_no_redis_anywhere_serves_sync_and_streaming_chats_on_its_embedd
     assert code == 0, f"up exited with {code} after Ctrl-C"
 
 
+#: What `up` may print: its banner, then (with --log-requests) our own log lines: one per request, and the
+#: workers' warnings about provider failures (each with its request id).
+OUR_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING) tiergate\.(requests|worker) ")
+
+
+def _banner_port(banner: str, label: str) -> int:
+    found = re.search(rf"{label}\s+http://127\.0\.0\.1:(\d+)", banner)
+    assert found, f"up did not print its {label.strip(':')} address:\n{banner}"
+    return int(found.group(1))
+
+
+def _drive_every_kind_of_request(base: str) -> list[str]:
+    """A sync chat, a stream, a stream the provider cuts, a stream its client leaves, a refused key; their ids."""
+    headers = {"authorization": "Bearer sk-master-key"}
+    chat = f"{base}/ai/chat/completions"
+    ids = []
+
+    def body(text: str, stream: bool = False) -> dict[str, object]:
+        return {"messages": [{"role": "user", "content": text}], "stream": stream,
+                "metadata": {"organization_id": "org_123"}}
+
+    ids.append(httpx.post(chat, headers=headers, json=body("Olá!"), timeout=30).headers["x-request-id"])
+    for text in ("Olá!", "Olá! [sim cut_after=3]"):
+        with httpx.stream("POST", chat, headers=headers, json=body(text, stream=True), timeout=30) as response:
+            assert response.status_code == 200
+            assert "[DONE]" in response.read().decode()
+            ids.append(response.headers["x-request-id"])
+    with httpx.stream("POST", chat, headers=headers, json=body("Olá! [sim token_delay_ms=200]", stream=True),
+                      timeout=30) as response:
+        ids.append(response.headers["x-request-id"])
+        next(response.iter_bytes())  # then the client leaves mid-answer
+    refused = httpx.post(chat, headers={"authorization": "Bearer sk-wrong"}, json=body("Olá!"), timeout=30)
+    assert refused.status_code == 401
+    ids.append(refused.headers["x-request-id"])
+    return ids
+
+
+def test_two_ups_on_one_machine_pick_their_own_free_ports_and_print_only_their_own_lines(tmp_path: Path) -> None:
+    ensure_redis_server()
+    ups: list[subprocess.Popen[str]] = []
+    banners: list[str] = []
+    outputs = ["", ""]
+    try:
+        for name in ("a", "b"):  # the second starts while the first runs, as a user would
+            ups.append(_start_up(_fresh_user_env(), "--log-requests", "--concurrency", "20",
+                                 "--data-dir", str(tmp_path / name)))
+            banners.append(_read_until(ups[-1], r"Ctrl-C stops everything", 90))
+        ports = [(_banner_port(b, "API:"), _banner_port(b, "by the simulator at")) for b in banners]
+        assert len({port for pair in ports for port in pair}) == 4, f"two ups share a port: {ports}"
+        for banner in banners:
+            assert re.search(r"simulated:\s+tier1/gemini-flash, tier1/llama-3.2-3b, .*tier4/gpt-4-turbo", banner)
+            assert "master key: sk-master-key" in banner
+        base = f"http://127.0.0.1:{ports[0][0]}"
+        ready = httpx.get(f"{base}/health/readiness", timeout=5).json()
+        assert "tier3/claude-sonnet" in ready["simulated_models"], ready
+        models = httpx.get(f"{base}/ai/models", headers={"authorization": "Bearer sk-master-key"}, timeout=5).json()
+        assert all(m["simulated"] for m in models["data"])
+        ids = _drive_every_kind_of_request(base)
+        second = httpx.post(f"http://127.0.0.1:{ports[1][0]}/ai/chat/completions",
+                            headers={"authorization": "Bearer sk-master-key"},
+                            json={"messages": [{"role": "user", "content": "Olá!"}]}, timeout=30)
+        assert second.status_code == 200, second.text
+        outputs[0] = _read_until(ups[0], "|".join(ids[-1:]), 20)  # the last request's line
+    finally:
+        for up in ups:
+            up.send_signal(signal.SIGINT)
+        for index, up in enumerate(ups):
+            outputs[index] += up.communicate(timeout=30)[0]
+    for up, output in zip(ups, outputs, strict=True):
+        assert up.returncode == 0, f"up exited with {up.returncode}:\n{output[-3000:]}"
+    printed = banners[0] + outputs[0]
+    after_banner = printed.split("Ctrl-C stops everything.", 1)[1]
+    foreign = [line for line in after_banner.splitlines() if line.strip() and not OUR_LOG_LINE.match(line)]
+    assert not foreign, "up printed lines that are not its own:\n" + "\n".join(foreign)
+    assert printed.lstrip().startswith("tiergate is up"), f"up printed something before its banner:\n{printed[:2000]}"
+    request_lines = [line for line in after_banner.splitlines() if " tiergate.requests " in line]
+    for request_id in ids:
+        assert sum(request_id in line for line in request_lines) == 1, f"not one line for {request_id}:\n{printed}"
+    cut = next(line for line in request_lines if ids[2] in line)
+    left = next(line for line in request_lines if ids[3] in line)
+    assert " 502 " in cut and " 499 " in left and "invalid_api_key" in request_lines[-1], "\n".join(request_lines)
+
+
 def test_up_starts_redis_simulator_workers_and_api_answers_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     ensure_redis_server()
     port, sim_port, dead_redis = free_port(), free_port(), free_port()
