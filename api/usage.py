@@ -1,5 +1,6 @@
 """GET /ai/usage: an organization's requests, tokens, cost, cache hits and errors, by day, tier, model and user,
-summed from the usage ledger in the database for any date range."""
+summed from the usage ledger in the database for any date range (the master key's all-organizations view has
+by_organization instead of by_user)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def summarize(start: dt.date, end: dt.date, report: dict[str, Sums]) -> dict[str
         "totals": _figures(totals),
         "by_day": [{"date": day, **_figures(report["by_day"].get(day, {}))} for day in days],
         **{name: {key: _figures(sums) for key, sums in sorted(report[name].items())}
-           for name in ("by_tier", "by_model", "by_user", "by_organization")},
+           for name in ("by_tier", "by_model", "by_user", "by_organization") if name in report},
     }
 
 

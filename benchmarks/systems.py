@@ -3,6 +3,7 @@ tiergate (Redis, API, workers) and, when a path to one is given, the LiteLLM pro
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -17,6 +18,7 @@ import yaml
 from benchmarks.procs import pinned, stop, tree
 from benchmarks.upstream import wait_post
 from cli.local_redis import free_port, wait_until_answers
+from tests.databases import postgres_database
 from tests.harness import DEFAULT_CONFIG, ROOT, ensure_redis_server
 
 MASTER_KEY = "sk-bench-master"
@@ -100,6 +102,8 @@ class Tiergate(System):
     redis_socket: bool = False  # API and workers reach Redis over a Unix socket instead of TCP loopback
     root: Path = ROOT  # the checkout to run: another one (a git worktree) measures a change side by side
     organization: bool = False  # act for BENCH_ORGANIZATION (plan limits and budget) instead of the operator
+    #: the records' database: a PostgreSQL database of its own (tests/databases.py), dropped when it stops
+    _database: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     @property
     def url(self) -> str:
@@ -131,8 +135,10 @@ class Tiergate(System):
         config = self.workdir / "config.yaml"
         config.write_text(yaml.safe_dump(tiergate_config(upstreams), allow_unicode=True))
         # `python -m` puts the working directory first on sys.path: the processes run `root`'s code.
+        # A tree from before the records moved to the database ignores DATABASE_URL.
+        database = self._database.enter_context(postgres_database())
         env = {**os.environ, "REDIS_URL": redis_url, "LITELLM_MASTER_KEY": MASTER_KEY,
-               "TIERGATE_CONFIG": str(config), "PYTHONUNBUFFERED": "1"}
+               "TIERGATE_CONFIG": str(config), "PYTHONUNBUFFERED": "1", "DATABASE_URL": database}
         for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "TOGETHER_API_KEY", "GROQ_API_KEY"):
             env.pop(name, None)
         cli = [sys.executable, "-m", "cli.main"]
@@ -145,6 +151,10 @@ class Tiergate(System):
         wait_post(self.url, self.processes["api"], seconds=60, headers=self.headers,
                   body={"model": self.model("sync"), "messages": [{"role": "user", "content": "oi"}]})
         return self
+
+    def stop(self) -> None:
+        super().stop()
+        self._database.close()
 
 
 def tiergate_config(upstreams: Upstreams) -> dict[str, Any]:

@@ -84,3 +84,22 @@ class AuditRow(Base):
     status: Mapped[int] = mapped_column(SmallInteger)
     model: Mapped[str | None] = mapped_column(String(200), nullable=True)
     record: Mapped[dict[str, Any]] = mapped_column(Document)
+
+
+class UsageRollupRow(Base):
+    """The ledger summed per organization, day and breakdown ("total", or a tier, model or user), kept by the ledger
+    writer in the transaction that adds the rows: `/ai/usage` reads sums of days, not every request."""
+
+    __tablename__ = "usage_rollup"
+    __table_args__ = (Index("ix_usage_rollup_day", "day", "dimension"),)
+
+    organization_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(8), primary_key=True)   # total, tier, model, user
+    key: Mapped[str] = mapped_column(String(256), primary_key=True)       # "" for total
+    requests: Mapped[int] = mapped_column(BigInteger)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger)
+    cost_nusd: Mapped[int] = mapped_column(BigInteger)
+    cache_hits: Mapped[int] = mapped_column(BigInteger)
+    errors: Mapped[int] = mapped_column(BigInteger)

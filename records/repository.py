@@ -9,17 +9,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, case, delete, func, select, tuple_, update
+from sqlalchemy import Select, delete, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from records.database import create_engine
-from records.models import ApiKeyRow, AuditRow, OrganizationRow, UsageRow
+from records.models import ApiKeyRow, AuditRow, OrganizationRow, UsageRollupRow, UsageRow
 
-#: `/ai/usage` breakdowns: the name in the report and the ledger column it groups by.
-BREAKDOWNS = (("by_day", UsageRow.day), ("by_tier", UsageRow.tier), ("by_model", UsageRow.model),
-              ("by_user", UsageRow.user_id), ("by_organization", UsageRow.organization_id))
 FIGURES = ("requests", "prompt_tokens", "completion_tokens", "cost_nusd", "cache_hits", "errors")
+#: The rollup's breakdowns and the report's names for them ("total" rows give by_day and by_organization).
+DIMENSIONS = {"tier": "by_tier", "model": "by_model", "user": "by_user"}
 
 
 class BadCursor(ValueError):
@@ -129,43 +128,66 @@ class Records:
 
     async def append(self, entries: Sequence[LedgerEntry]) -> int:
         """Write a batch in one transaction; a request id already written is skipped (a redelivered entry never
-        counts twice). Returns how many usage rows were new."""
+        counts twice), and the rollup grows by the rows that were new. Returns how many those were."""
         usage = _unique([usage_row(e.usage) for e in entries if e.usage])
         audit = _unique([audit_row(e.audit) for e in entries if e.audit])
-        added = 0
         if not usage and not audit:
             return 0
+        added: list[dict[str, Any]] = []
         async with self._session.begin() as session:
             if usage:
-                result = await session.execute(self._insert(UsageRow).values(usage).on_conflict_do_nothing())
-                added = max(result.rowcount or 0, 0)  # type: ignore[attr-defined]
+                inserted = await session.scalars(self._insert(UsageRow).values(usage).on_conflict_do_nothing()
+                                                 .returning(UsageRow.request_id))
+                new = set(inserted.all())
+                added = [row for row in usage if row["request_id"] in new]
+            if added:
+                await session.execute(self._add_to_rollup(rollup_rows(added)))
             if audit:
                 await session.execute(self._insert(AuditRow).values(audit).on_conflict_do_nothing())
-        return added
+        return len(added)
+
+    def _add_to_rollup(self, rows: list[dict[str, Any]]) -> Any:
+        statement = self._insert(UsageRollupRow).values(rows)
+        return statement.on_conflict_do_update(
+            index_elements=[UsageRollupRow.organization_id, UsageRollupRow.day, UsageRollupRow.dimension,
+                            UsageRollupRow.key],
+            set_={name: getattr(UsageRollupRow, name) + getattr(statement.excluded, name) for name in FIGURES})
 
     async def spend_nusd(self, organization_id: str, first: dt.date, last: dt.date) -> int:
         """What an organization spent between two days (inclusive): the source of its month's hot counter."""
-        query = select(func.coalesce(func.sum(UsageRow.cost_nusd), 0)).where(
-            UsageRow.organization_id == organization_id, UsageRow.day >= first, UsageRow.day <= last)
+        query = select(func.coalesce(func.sum(UsageRollupRow.cost_nusd), 0)).where(
+            UsageRollupRow.organization_id == organization_id, UsageRollupRow.dimension == "total",
+            UsageRollupRow.day >= first, UsageRollupRow.day <= last)
         async with self._session() as session:
             return int(await session.scalar(query) or 0)
 
     async def usage_report(self, organization_id: str | None, first: dt.date,
                            last: dt.date) -> dict[str, dict[str, dict[str, int]]]:
-        """Sums of FIGURES by day, tier, model, user and organization over a day range (inclusive)."""
-        sums = (func.count(), func.sum(UsageRow.prompt_tokens), func.sum(UsageRow.completion_tokens),
-                func.sum(UsageRow.cost_nusd), func.sum(case((UsageRow.cache_hit, 1), else_=0)),
-                func.sum(case((UsageRow.status >= 400, 1), else_=0)))
-        where = [UsageRow.day >= first, UsageRow.day <= last]
+        """Sums of FIGURES by day, tier, model and organization over a day range (inclusive), and by user for one
+        organization (user ids belong to organizations; summing them across all would read a row per user and
+        day). From the rollup: two grouped queries over days, not over every request."""
+        sums = [func.sum(getattr(UsageRollupRow, name)) for name in FIGURES]
+        where = [UsageRollupRow.day >= first, UsageRollupRow.day <= last]
+        dimensions = list(DIMENSIONS)
         if organization_id is not None:
-            where.append(UsageRow.organization_id == organization_id)
-        report: dict[str, dict[str, dict[str, int]]] = {}
+            where.append(UsageRollupRow.organization_id == organization_id)
+        else:
+            dimensions.remove("user")
+        by_key = (select(UsageRollupRow.dimension, UsageRollupRow.key, *sums)
+                  .where(*where, UsageRollupRow.dimension.in_(dimensions))
+                  .group_by(UsageRollupRow.dimension, UsageRollupRow.key))
+        by_org_day = (select(UsageRollupRow.organization_id, UsageRollupRow.day, *sums)
+                      .where(*where, UsageRollupRow.dimension == "total")
+                      .group_by(UsageRollupRow.organization_id, UsageRollupRow.day))
+        report: dict[str, dict[str, dict[str, int]]] = {
+            name: {} for name in ("by_day", *(DIMENSIONS[d] for d in dimensions), "by_organization")}
         async with self._session() as session:
-            for name, column in BREAKDOWNS:
-                rows = await session.execute(select(column, *sums).where(*where, column.is_not(None))
-                                             .group_by(column))
-                report[name] = {_label(row[0]): dict(zip(FIGURES, (int(v or 0) for v in row[1:]), strict=True))
-                                for row in rows}
+            for dimension, key, *values in await session.execute(by_key):
+                report[DIMENSIONS[dimension]][key] = _figures(values)
+            for organization, day, *values in await session.execute(by_org_day):
+                figures = _figures(values)
+                _add(report["by_day"].setdefault(_label(day), dict.fromkeys(FIGURES, 0)), figures)
+                _add(report["by_organization"].setdefault(organization, dict.fromkeys(FIGURES, 0)), figures)
         return report
 
     async def usage_count(self) -> int:
@@ -233,6 +255,33 @@ def audit_row(record: dict[str, Any]) -> dict[str, Any]:
     return {"request_id": str(record["request_id"]), "time": float(record["time"]),
             "organization_id": record.get("organization_id"), "key_id": record.get("key_id"),
             "status": int(record.get("status") or 0), "model": record.get("model"), "record": record}
+
+
+def rollup_rows(usage: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ledger rows summed per organization, day and breakdown, in key order (writers lock rollup rows in the
+    same order, so two batches never deadlock)."""
+    sums: dict[tuple[str, dt.date, str, str], dict[str, int]] = {}
+    for row in usage:
+        figures = {"requests": 1, "prompt_tokens": row["prompt_tokens"], "completion_tokens": row["completion_tokens"],
+                   "cost_nusd": row["cost_nusd"], "cache_hits": int(row["cache_hit"]),
+                   "errors": int(row["status"] >= 400)}
+        keys = [("total", ""), ("tier", row["tier"]), ("model", row["model"] or "none")]
+        if row["user_id"]:
+            keys.append(("user", row["user_id"]))
+        for dimension, key in keys:
+            _add(sums.setdefault((row["organization_id"], row["day"], dimension, key), dict.fromkeys(FIGURES, 0)),
+                 figures)
+    return [{"organization_id": org, "day": day, "dimension": dimension, "key": key, **figures}
+            for (org, day, dimension, key), figures in sorted(sums.items())]
+
+
+def _add(into: dict[str, int], figures: dict[str, int]) -> None:
+    for name, value in figures.items():
+        into[name] += value
+
+
+def _figures(values: Sequence[Any]) -> dict[str, int]:
+    return dict(zip(FIGURES, (int(v or 0) for v in values), strict=True))
 
 
 def _unique(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

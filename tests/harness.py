@@ -197,7 +197,7 @@ class Gateway:
             stop_process(self.processes[name])
         self._owned.close()
 
-    def wait_recorded(self, request_ids: list[str] | None = None, seconds: float = 20.0) -> None:
+    def wait_recorded(self, request_ids: list[str] | None = None, seconds: float = 30.0) -> None:
         """Wait until the database has every record so far: the named requests counted (a worker sets the marker
         with the ledger entry, after the answer), no job in flight (a job's record is written as it leaves), and
         the ledger stream drained (entries are deleted once committed); twice in a row, 50 ms apart."""

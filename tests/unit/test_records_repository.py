@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from sqlalchemy import insert
 
-from records.repository import AuditFilter, BadCursor, KeyRecord, LedgerEntry, OrganizationRecord, Records
-from records.schema import SchemaBehind, check
+from records.database import create_engine
+from records.models import UsageRow
+from records.repository import AuditFilter, BadCursor, KeyRecord, LedgerEntry, OrganizationRecord, Records, usage_row
+from records.schema import SchemaBehind, check, upgrade
 from tests.databases import postgres_database, sqlite_database
 
 T = TypeVar("T")
@@ -40,7 +43,7 @@ def run(url: str, action: Callable[[Records], Awaitable[T]]) -> T:
     return asyncio.run(go())
 
 
-def usage(org: str, *, time: float = DAY, cost: int = 1000, tier: str = "tier1", model: str = "tier1/m",
+def usage(org: str, *, time: float = DAY, cost: int = 1000, tier: str = "tier1", model: str | None = "tier1/m",
           user: str | None = "u1", status: int = 200, cache_hit: bool = False, request_id: str | None = None
           ) -> dict[str, Any]:
     return {"request_id": request_id or uuid.uuid4().hex, "organization_id": org, "user_id": user, "key_id": "key_1",
@@ -83,6 +86,7 @@ def test_usage_sums_by_day_tier_model_user_and_organization_within_the_range(url
     assert set(report["by_organization"]) == {org}
     everyone = run(url, lambda r: r.usage_report(None, dt.date(2026, 3, 10), dt.date(2026, 3, 10)))
     assert {"org_sums", "org_other"} <= set(everyone["by_organization"])
+    assert "by_user" not in everyone, "user ids belong to organizations: no by_user across all of them"
 
 
 def test_the_month_spend_is_the_sum_of_the_ledger_in_that_month(url: str) -> None:
@@ -175,3 +179,26 @@ def test_an_organization_saved_twice_keeps_the_last_plan_and_overrides(url: str)
 def test_a_database_without_the_schema_is_reported_with_the_command_to_run(tmp_path: Path) -> None:
     with sqlite_database(tmp_path, migrate=False) as empty, pytest.raises(SchemaBehind, match="tiergate db upgrade"):
         check(empty)
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_the_rollup_migration_sums_a_ledger_written_before_it(database: str, tmp_path: Path) -> None:
+    rows = [usage("org_old", cost=5), usage("org_old", cost=7, user=None, model=None, status=500),
+            usage("org_old", cost=11, time=DAY + 86400, tier="tier2")]
+
+    async def write_ledger(url: str) -> None:
+        engine = create_engine(url)
+        async with engine.begin() as connection:
+            await connection.execute(insert(UsageRow), [usage_row(row) for row in rows])
+        await engine.dispose()
+
+    context = postgres_database(migrate=False) if database == "postgresql" else sqlite_database(tmp_path, False)
+    with context as url:
+        upgrade(url, "0001_records")
+        asyncio.run(write_ledger(url))
+        upgrade(url)
+        report = run(url, lambda r: r.usage_report("org_old", dt.date(2026, 3, 1), dt.date(2026, 3, 31)))
+    assert report["by_organization"]["org_old"]["cost_nusd"] == 23
+    assert report["by_day"]["2026-03-10"]["requests"] == 2 and report["by_day"]["2026-03-10"]["errors"] == 1
+    assert {t: v["requests"] for t, v in report["by_tier"].items()} == {"tier1": 2, "tier2": 1}
+    assert report["by_model"]["none"]["cost_nusd"] == 7 and set(report["by_user"]) == {"u1"}
