@@ -19,6 +19,7 @@ from common.metrics_env import MULTIPROC_ENV, prepare_multiprocess_dir
 from config import ConfigError, Settings, load_settings
 
 DEFAULT_METRICS_PORT = 9100
+FLOWER_AUTH_ENV = "FLOWER_BASIC_AUTH"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--token-delay-ms", type=float, default=None)
     sim.add_argument("--config", default=os.environ.get("TIERGATE_CONFIG"))
     sim.set_defaults(run=_run_sim)
+
+    flower = sub.add_parser("flower", help="Flower on the tier queues, behind basic auth (FLOWER_BASIC_AUTH)")
+    flower.add_argument("--port", type=int, default=5555)
+    flower.add_argument("--address", default="0.0.0.0")
+    flower.set_defaults(run=_run_flower)
 
     add_audit_commands(sub)
     add_db_commands(sub)
@@ -186,6 +192,20 @@ def _serve_metrics(pinned: int | None) -> None:
         logging.getLogger("tiergate.worker").warning("port %d is taken: metrics on :%d/metrics",
                                                      DEFAULT_METRICS_PORT, port)
     start_http_server(port, registry=scrape_registry() or REGISTRY)
+
+
+def _run_flower(args: argparse.Namespace) -> int:
+    """Flower shows every queue and task and can shut workers down: it is never served without a password."""
+    auth = os.environ.get(FLOWER_AUTH_ENV, "")
+    user, _, password = auth.partition(":")
+    if not user or not password:
+        print(f"tiergate flower: set {FLOWER_AUTH_ENV}=user:password (Flower is not served without one)",
+              file=sys.stderr)
+        return 2
+    from workers.celery_app import app
+
+    # Flower reads FLOWER_BASIC_AUTH itself: the password stays out of the process list.
+    return int(app.start(["flower", f"--port={args.port}", f"--address={args.address}"]) or 0)
 
 
 def _run_sim(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""Flower, run against the Celery app as the Procfile runs it, sees the four tier queues and their depth."""
+"""Flower, run as the Procfile and compose run it (`tiergate flower`), is behind basic auth and sees the four tier
+queues and their depth."""
 
 from __future__ import annotations
 
@@ -17,13 +18,15 @@ from tests.harness import ROOT, RedisProcess, stop_process
 
 pytestmark = pytest.mark.integration
 
+AUTH = ("ops", "flower-secret")
+
 
 @pytest.fixture
 def flower(own_redis: RedisProcess) -> Iterator[str]:
     port = free_port()
-    env = {**os.environ, "REDIS_URL": own_redis.url}
-    process = subprocess.Popen([sys.executable, "-m", "celery", "-A", "workers.celery_app", "flower", f"--port={port}"],
-                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    env = {**os.environ, "REDIS_URL": own_redis.url, "FLOWER_BASIC_AUTH": ":".join(AUTH)}
+    process = subprocess.Popen([sys.executable, "-m", "cli.main", "flower", "--port", str(port), "--address",
+                                "127.0.0.1"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
     yield f"http://127.0.0.1:{port}"
     stop_process(process)
@@ -35,7 +38,7 @@ def test_flower_lists_every_tier_queue_with_its_depth(flower: str, own_redis: Re
     page = ""
     while time.monotonic() < deadline:
         try:
-            page = httpx.get(f"{flower}/broker", timeout=5).text
+            page = httpx.get(f"{flower}/broker", auth=AUTH, timeout=5).text
             if 'id="tier3"' in page:
                 break
         except httpx.HTTPError:
@@ -44,3 +47,17 @@ def test_flower_lists_every_tier_queue_with_its_depth(flower: str, own_redis: Re
     rows = dict(re.findall(r'<tr id="(tier\d)">\s*<td>tier\d</td>\s*<td[^>]*>(\d+)</td>', page))
     assert set(rows) == {"tier1", "tier2", "tier3", "tier4"}, page[-2000:]
     assert rows["tier3"] == "2" and rows["tier1"] == "0"
+
+
+def test_flower_asks_for_its_password(flower: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            anonymous = httpx.get(f"{flower}/broker", timeout=5)
+            break
+        except httpx.HTTPError:
+            assert time.monotonic() < deadline, "Flower did not answer"
+            time.sleep(0.3)
+    assert anonymous.status_code == 401
+    assert httpx.get(f"{flower}/broker", auth=("ops", "wrong"), timeout=5).status_code == 401
+    assert httpx.get(f"{flower}/broker", auth=AUTH, timeout=5).status_code == 200
