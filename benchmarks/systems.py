@@ -133,7 +133,7 @@ class Tiergate(System):
             redis_url = f"unix://{socket_path}?db=0"
             wait_until_answers(redis_url)
         config = self.workdir / "config.yaml"
-        config.write_text(yaml.safe_dump(tiergate_config(upstreams), allow_unicode=True))
+        config.write_text(yaml.safe_dump(tiergate_config(upstreams, self.root), allow_unicode=True))
         # `python -m` puts the working directory first on sys.path: the processes run `root`'s code.
         # A tree from before the records moved to the database ignores DATABASE_URL.
         database = self._database.enter_context(postgres_database())
@@ -142,6 +142,9 @@ class Tiergate(System):
         for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "TOGETHER_API_KEY", "GROQ_API_KEY"):
             env.pop(name, None)
         cli = [sys.executable, "-m", "cli.main"]
+        if (self.root / "records").is_dir():  # a tree whose roles need their database: a SQLite file of its own
+            env["DATABASE_URL"] = f"sqlite:///{self.workdir / 'records.sqlite3'}"
+            subprocess.run([*cli, "db", "upgrade"], env=env, cwd=self.root, check=True, stdout=subprocess.DEVNULL)
         for index in range(self.workers):
             self.processes[f"worker{index}"] = pinned(
                 self.cpu, [*cli, "worker", "--concurrency", str(self.worker_concurrency), "--loglevel", "warning",
@@ -157,9 +160,10 @@ class Tiergate(System):
         self._database.close()
 
 
-def tiergate_config(upstreams: Upstreams) -> dict[str, Any]:
-    """The default config with the benchmark's models pointed at the upstreams (the rest at the simulator)."""
-    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+def tiergate_config(upstreams: Upstreams, root: Path = ROOT) -> dict[str, Any]:
+    """The default config of the tree `root` (an older tree refuses sections it does not know) with the
+    benchmark's models pointed at the upstreams (the rest at the simulator)."""
+    config = yaml.safe_load((root / DEFAULT_CONFIG.relative_to(ROOT)).read_text())
     config["simulator"] = {**config.get("simulator", {}), "url": upstreams.sim, "mode": "auto",
                            "ttft_ms": 0, "token_delay_ms": 0}
     for tier in config["tiers"].values():  # measure throughput, not the backlog limit's 503s
