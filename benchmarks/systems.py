@@ -142,9 +142,6 @@ class Tiergate(System):
         for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "TOGETHER_API_KEY", "GROQ_API_KEY"):
             env.pop(name, None)
         cli = [sys.executable, "-m", "cli.main"]
-        if (self.root / "records").is_dir():  # a tree whose roles need their database: a SQLite file of its own
-            env["DATABASE_URL"] = f"sqlite:///{self.workdir / 'records.sqlite3'}"
-            subprocess.run([*cli, "db", "upgrade"], env=env, cwd=self.root, check=True, stdout=subprocess.DEVNULL)
         for index in range(self.workers):
             self.processes[f"worker{index}"] = pinned(
                 self.cpu, [*cli, "worker", "--concurrency", str(self.worker_concurrency), "--loglevel", "warning",
