@@ -18,14 +18,14 @@ from starlette.routing import Route
 from api import admin, http_limits
 from api.backpressure import redis_unavailable
 from api.completions import chat_completions
-from api.dashboard import dashboard
+from api.dashboard import dashboard, dashboard_data
 from api.edge import RequestIdMiddleware, http_error
 from api.endpoints import list_models, liveness, metrics, readiness, route_preview
 from api.inspection import queues
 from api.request_log import RequestLogMiddleware
 from api.state import Gateway
 from api.usage import usage
-from common import inflight, logs
+from common import inflight, logs, recent
 from common.metrics import mark_process_dead
 from common.redis_url import redis_url
 from config import TIER_NAMES, Settings, load_settings
@@ -55,12 +55,14 @@ def create_app(settings: Settings | None = None, redis_address: str | None = Non
         app.state.gateway = gateway
         watchdog = asyncio.create_task(inflight.watch(redis, list(TIER_NAMES)))  # even if a tier lost every worker
         admin_writes = asyncio.create_task(gateway.tenancy.listen())
+        figures = asyncio.create_task(recent.flush_forever(redis))  # the dashboard's per-tier figures
         try:
             yield
         finally:
             mark_process_dead(os.getpid())
             watchdog.cancel()
             admin_writes.cancel()
+            figures.cancel()
             await gateway.listener.stop()
             await redis.aclose()
             await records.close()
@@ -78,6 +80,7 @@ def create_app(settings: Settings | None = None, redis_address: str | None = Non
         Route("/ai/admin/audit", admin.list_audit, methods=["GET"]),
         Route("/ai/queues", queues, methods=["GET"]),
         Route("/ai/dashboard", dashboard, methods=["GET"]),
+        Route("/ai/dashboard/data", dashboard_data, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/health/liveness", liveness, methods=["GET"]),
         Route("/health/readiness", readiness, methods=["GET"]),

@@ -54,9 +54,11 @@ async def queue_snapshot(gateway: Gateway) -> dict[str, Any]:
     tiers: dict[str, Any] = {}
     organizations: Counter[str] = Counter()
     owners: dict[str, set[str]] = {}
+    load: dict[str, Counter[str]] = {}
     for index, tier in enumerate(TIER_NAMES):
         depth, oldest, running, live, *buckets = rows[index * per_tier:(index + 1) * per_tier]
         records = [InflightRecord.from_json(raw) for raw in running.values()]
+        load[tier] = Counter(r.worker for r in records)
         outcomes = _sum_buckets(buckets, organizations)
         owners[tier] = {m.decode() for m in live} | {r.worker for r in records}
         settings = gateway.settings.tiers[tier]
@@ -69,7 +71,8 @@ async def queue_snapshot(gateway: Gateway) -> dict[str, Any]:
         }
     workers = await _workers(gateway.redis, set().union(*owners.values()), now)
     for tier, ids in owners.items():
-        tiers[tier]["workers"] = [workers[w] for w in sorted(ids) if w in workers]
+        # A worker of several tiers: its jobs of this tier, not its total on every tier's row.
+        tiers[tier]["workers"] = [{**workers[w], "active_on_tier": load[tier][w]} for w in sorted(ids) if w in workers]
         tiers[tier]["live_workers"] = sum(1 for w in tiers[tier]["workers"] if not w["draining"])
     return {"object": "queues", "time": now, "window_seconds": WINDOW_SECONDS, "tiers": tiers,
             "requests_last_minute_by_organization": dict(organizations.most_common())}

@@ -173,3 +173,9 @@ def response_cache(key_hash: str) -> str:
 def cache_leader(key_hash: str) -> str:
     """Held by the one request computing an answer that identical concurrent requests wait for."""
     return f"{PREFIX}:cache:leader:{key_hash}"
+
+
+def recent_figures(tier: str, bucket: int) -> str:
+    """Hash of a tier's dashboard figures in one 10-second bucket (common/recent.py): histogram cells
+    ("latency:<i>", "ttft:<i>", "wait:<i>"), "requests" and "errors"."""
+    return f"{PREFIX}:recent:{tier}:{bucket}"

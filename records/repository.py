@@ -52,6 +52,7 @@ class AuditFilter:
     start: float | None = None      # epoch seconds, inclusive
     end: float | None = None        # epoch seconds, inclusive
     status: int | None = None
+    min_status: int | None = None   # e.g. 500: the failures (the dashboard's recent errors)
     request_id: str | None = None
     model: str | None = None
     key_id: str | None = None
@@ -297,6 +298,8 @@ def _filtered(query: Select[Any], where: AuditFilter) -> Select[Any]:
     for value, column in conditions:
         if value is not None:
             query = query.where(column == value)
+    if where.min_status is not None:
+        query = query.where(AuditRow.status >= where.min_status)
     if where.start is not None:
         query = query.where(AuditRow.time >= where.start)
     if where.end is not None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 import redis.asyncio as aioredis
 
 from common import keys, liveness
+from common.recent import RECENT
 
 log = logging.getLogger("tiergate.worker")
 
@@ -45,6 +46,7 @@ class Heartbeat:
                 if not self._draining():
                     pipe.zadd(keys.worker_heartbeat(tier), {self._worker_id: now})
                 pipe.zremrangebyscore(keys.worker_heartbeat(tier), 0, liveness.live_since(now))
+            RECENT.flush_into(pipe)  # the dashboard's queue waits ride along
             await pipe.execute()
 
     async def withdraw(self) -> None:

@@ -31,6 +31,7 @@ from common.errors import GatewayError, queue_unavailable
 from common.jobs import JobEnvelope, encode_event
 from common.lease import Lease, LeaseLost, Leases, Taken
 from common.metrics import QUEUE_WAIT
+from common.recent import RECENT
 from config import TIER_NAMES, Settings
 from workers.accounting import Accountant
 from workers.cache_fill import fill_cache
@@ -161,7 +162,8 @@ class WorkerRuntime:
             log.info("job %s dropped: its client went away before it started", job.id)
             await self._settle(job, held, None, CLIENT_GONE, "dropped")
             return
-        QUEUE_WAIT.labels(job.tier).observe(max(0.0, time.time() - job.enqueued_at))
+        QUEUE_WAIT.labels(job.tier).observe(waited := max(0.0, time.time() - job.enqueued_at))
+        RECENT.observe(job.tier, "wait", waited)
         task = asyncio.current_task()
         assert task is not None
         self._jobs[job.id] = task
