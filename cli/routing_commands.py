@@ -12,6 +12,10 @@ from config import load_settings
 from config.settings import Settings
 from routing import ModelCandidate, Router, RouteRequest
 from routing.evaluation import DEFAULT_COMPLETION_TOKENS, Evaluation, LabelledTurn, evaluate, parse_turn
+from routing.scorer import BUNDLED_MODEL, Scorer
+
+#: Where `train-routing` writes the model the router loads by default.
+BUNDLED_MODEL_PATH = Path(__file__).resolve().parent.parent / "routing" / BUNDLED_MODEL
 
 
 def add_routing_commands(subparsers: Any) -> None:
@@ -21,6 +25,10 @@ def add_routing_commands(subparsers: Any) -> None:
     route.add_argument("--intent", help="metadata.intent (otherwise detected)")
     route.add_argument("--org", help="organization id: its plan caps the tier, its VIP list applies")
     route.add_argument("--plan", help="plan name (overrides the organization's)")
+    route.add_argument("--vip", action="store_true", help="the customer is a VIP (metadata.vip)")
+    route.add_argument("--lead-value", type=float, help="metadata.lead_value of the customer")
+    route.add_argument("--conversation", type=Path,
+                       help="JSON file of the earlier messages ([{role, content}, ...]); TEXT is the next user turn")
     route.add_argument("--json", action="store_true", help="print the decision as JSON")
     route.add_argument("--config", help="config file (default: TIERGATE_CONFIG or the bundled one)")
     route.set_defaults(run=run_route)
@@ -30,16 +38,28 @@ def add_routing_commands(subparsers: Any) -> None:
                             help="assumed answer length per turn for the cost estimate")
     evaluation.add_argument("--misses", action="store_true", help="list every misrouted turn")
     evaluation.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    evaluation.add_argument("--cross-validate", action="store_true",
+                            help="leave-business-out: each turn routed by a scorer trained without its business")
+    evaluation.add_argument("--folds", type=int, default=10, help="business groups for --cross-validate")
     evaluation.add_argument("--config", help="config file (default: TIERGATE_CONFIG or the bundled one)")
     evaluation.set_defaults(run=run_eval)
+    training = subparsers.add_parser("train-routing", help="train the routing scorer from labelled JSON Lines files")
+    training.add_argument("files", type=Path, nargs="+", help="labelled JSON Lines files")
+    training.add_argument("--out", type=Path, default=BUNDLED_MODEL_PATH, help="model file to write")
+    training.add_argument("--under-risk", type=float, default=0.25,
+                          help="route up while the chance the turn needs a higher tier is above this")
+    training.add_argument("--premium-risk", type=float, default=0.2,
+                          help="route to tier 4 once the chance the turn needs it reaches this")
+    training.add_argument("--config", help="config file (default: TIERGATE_CONFIG or the bundled one)")
+    training.set_defaults(run=run_train)
 
 
-def build_router(settings: Settings) -> Router:
+def build_router(settings: Settings, scorer: Scorer | None = None, routing: dict[str, Any] | None = None) -> Router:
     """The router as the API builds it: the `routing:` section, every deployment, the fallbacks."""
     models = [ModelCandidate(d.name, d.tier_number, d.input_cost_per_token, d.output_cost_per_token, d.weight,
                              d.max_input_tokens) for d in settings.deployments().values()]
-    return Router(settings.routing, models, settings.litellm_settings.fallbacks,
-                  settings.router_settings.routing_strategy)
+    return Router(settings.routing if routing is None else routing, models, settings.litellm_settings.fallbacks,
+                  settings.router_settings.routing_strategy, scorer)
 
 
 def run_route(args: argparse.Namespace) -> int:
@@ -49,8 +69,13 @@ def run_route(args: argparse.Namespace) -> int:
         metadata["intent"] = args.intent
     if args.org:
         metadata["organization_id"] = args.org
+    if args.vip:
+        metadata["vip"] = True
+    if args.lead_value is not None:
+        metadata["lead_value"] = args.lead_value
     plan_name, max_tier = _plan(settings, args.org, args.plan)
-    request = RouteRequest([{"role": "user", "content": args.text}], metadata, plan_max_tier=max_tier,
+    earlier = _conversation(args.conversation) if args.conversation else []
+    request = RouteRequest([*earlier, {"role": "user", "content": args.text}], metadata, plan_max_tier=max_tier,
                            organization_id=args.org, plan_name=plan_name)
     decision = build_router(settings).decide(request)
     if args.json:
@@ -70,13 +95,59 @@ def run_eval(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"eval-routing: {args.file}: {exc}", file=sys.stderr)
         return 2
-    result = evaluate(build_router(settings), turns, args.completion_tokens)
+    router = build_router(settings)
+    routers = _cross_validated_routers(settings, turns, args.folds) if args.cross_validate else None
+    result = evaluate(router, turns, args.completion_tokens, routers)
     figures = result.to_dict()
     if args.json:
         print(json.dumps(figures, ensure_ascii=False))
     else:
         print(_report(result, figures, args.misses))
     return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from routing.training import Example, fit  # numpy: offline only
+
+    settings = load_settings(args.config)
+    plans = {name: plan.max_tier for name, plan in settings.plans.items()}
+    turns = [turn for path in args.files for turn in _read_turns(path, plans)]
+    featurer = build_router(settings, routing={**settings.routing, "scorer": {"model": "off"}})
+    examples = [Example(featurer.scorer_features(t.request()), t.expected_tier, t.business or "") for t in turns]
+    info = {"trained_on": [p.name for p in args.files], "turns": len(examples)}
+    scorer = fit(examples, under_risk=args.under_risk, premium_risk=args.premium_risk, info=info)
+    args.out.write_bytes(scorer.to_bytes())
+    print(f"train-routing: {len(examples)} turns -> {args.out} ({args.out.stat().st_size} bytes)")
+    return 0
+
+
+def _cross_validated_routers(settings: Settings, turns: list[LabelledTurn], folds: int) -> list[Router]:
+    """For each turn, a router whose scorer was trained on the other businesses' turns of the same file."""
+    from routing.training import Example, fit
+
+    if any(not t.business for t in turns):
+        raise SystemExit("eval-routing: --cross-validate needs a `business` on every turn")
+    featurer = build_router(settings, routing={**settings.routing, "scorer": {"model": "off"}})
+    examples = [Example(featurer.scorer_features(t.request()), t.expected_tier, t.business or "") for t in turns]
+    bundled = Scorer.bundled()
+    groups = sorted({e.group for e in examples})
+    fold_of = {group: i % folds for i, group in enumerate(groups)}
+    routers: list[Router | None] = [None] * len(turns)
+    for fold in range(min(folds, len(groups))):
+        scorer = fit([e for e in examples if fold_of[e.group] != fold], under_risk=bundled.under_risk,
+                     premium_risk=bundled.premium_risk)
+        router = build_router(settings, scorer)
+        for index, example in enumerate(examples):
+            if fold_of[example.group] == fold:
+                routers[index] = router
+    return [r for r in routers if r is not None]
+
+
+def _conversation(path: Path) -> list[dict[str, Any]]:
+    messages = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(messages, list) or not all(isinstance(m, dict) and "role" in m for m in messages):
+        raise SystemExit(f"route: {path}: expected a JSON list of {{role, content}} messages")
+    return messages
 
 
 def _plan(settings: Settings, org: str | None, plan: str | None) -> tuple[str | None, int]:

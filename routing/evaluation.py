@@ -7,7 +7,7 @@ of every message of the turn divided by CHARS_PER_TOKEN, and every answer is ass
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,8 @@ class LabelledTurn:
     plan_name: str | None = None
     previous_tier: int | None = None
     category: str | None = None
+    business: str | None = None  # cross-validation keeps a business's turns on one side
+    lang: str | None = None
 
     def request(self) -> RouteRequest:
         return RouteRequest(self.messages, self.metadata, plan_max_tier=self.plan_max_tier,
@@ -57,6 +59,7 @@ class Evaluation:
     cost_tier4: float = 0.0
     cost_tier2: float = 0.0
     by_category: dict[str, list[int]] = field(default_factory=dict)  # category -> [total, exact, under]
+    by_language: dict[str, list[int]] = field(default_factory=dict)  # language -> [total, exact, under]
 
     def rate(self, count: int) -> float:
         return count / self.total if self.total else 0.0
@@ -75,6 +78,12 @@ class Evaluation:
                          "routed_vs_tier2": round(_ratio(self.cost_routed, self.cost_tier2), 4)},
             "by_category": {name: {"turns": t, "exact": e, "under": u}
                             for name, (t, e, u) in sorted(self.by_category.items())},
+            "by_language": {name: {"turns": t, "exact_accuracy": round(_ratio(e, t), 4),
+                                   "under_routing_rate": round(_ratio(u, t), 4)}
+                            for name, (t, e, u) in sorted(self.by_language.items())},
+            "by_tier": {f"tier{tier}": {"turns": sum(row), "exact_accuracy": round(_ratio(row[tier - 1], sum(row)), 4),
+                                        "under_routing_rate": round(_ratio(sum(row[:tier - 1]), sum(row)), 4)}
+                        for tier, row in enumerate(self.confusion, start=1)},
             "misses": [_miss_dict(m) for m in self.misses],
         }
 
@@ -95,15 +104,17 @@ def parse_turn(raw: Mapping[str, Any], plans: Mapping[str, int], line: int) -> L
     if previous is not None and previous not in (1, 2, 3, 4):
         raise ValueError(f"line {line}: previous_tier must be 1-4, got {previous!r}")
     return LabelledTurn(messages, metadata, expected, plans[plan] if plan else max(plans.values(), default=4),
-                        plan, previous, raw.get("category"))
+                        plan, previous, raw.get("category"), raw.get("business"), raw.get("lang"))
 
 
 def evaluate(router: Router, turns: Iterable[LabelledTurn],
-             completion_tokens: int = DEFAULT_COMPLETION_TOKENS) -> Evaluation:
+             completion_tokens: int = DEFAULT_COMPLETION_TOKENS,
+             routers: Sequence[Router] | None = None) -> Evaluation:
+    """Route every turn and count; `routers`, when given, routes turn i with routers[i] (cross-validation)."""
     result = Evaluation()
     prices = {tier: router.primary_prices(tier) for tier in range(1, 5)}
     for line, turn in enumerate(turns, start=1):
-        decision = router.decide(turn.request())
+        decision = (routers[line - 1] if routers else router).decide(turn.request())
         routed, expected = decision.tier_number, turn.expected_tier
         result.total += 1
         result.confusion[expected - 1][routed - 1] += 1
@@ -115,7 +126,8 @@ def evaluate(router: Router, turns: Iterable[LabelledTurn],
             result.misses.append(miss)
             if routed < expected and _is_critical(router, turn):
                 result.critical_under.append(miss)
-        _count_category(result, turn.category, routed, expected)
+        _count(result.by_category, turn.category, routed, expected)
+        _count(result.by_language, turn.lang, routed, expected)
         tokens_in = sum(len(str(m.get("content") or "")) for m in turn.messages) / CHARS_PER_TOKEN
         result.cost_routed += _cost(prices[routed], tokens_in, completion_tokens)
         result.cost_tier4 += _cost(prices[4], tokens_in, completion_tokens)
@@ -132,9 +144,9 @@ def _is_critical(router: Router, turn: LabelledTurn) -> bool:
                           router.settings.customer_value) is not None
 
 
-def _count_category(result: Evaluation, category: str | None, routed: int, expected: int) -> None:
-    if category:
-        counts = result.by_category.setdefault(category, [0, 0, 0])
+def _count(table: dict[str, list[int]], key: str | None, routed: int, expected: int) -> None:
+    if key:
+        counts = table.setdefault(key, [0, 0, 0])
         counts[0] += 1
         counts[1] += routed == expected
         counts[2] += routed < expected

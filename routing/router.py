@@ -14,6 +14,8 @@ from routing.complexity import Complexity, analyse
 from routing.customer import customer_floor
 from routing.decision import ModelCandidate, RouteDecision, RouteRequest, RoutingError
 from routing.intent import IntentMatch, detect_intent, metadata_intent
+from routing.scorer import Scorer, turn_features
+from routing.signals import read_signals
 from routing.settings import TIERS, RoutingSettings, parse_routing_settings
 from routing.stickiness import sticky_floor
 from routing.text import Found, fold, normalise, user_texts
@@ -24,8 +26,11 @@ _CONTEXT_TURNS = 3
 
 class Router:
     def __init__(self, settings: Mapping[str, Any] | RoutingSettings, models: Iterable[ModelCandidate],
-                 fallbacks: Mapping[str, list[str]], strategy: str = "cheapest") -> None:
+                 fallbacks: Mapping[str, list[str]], strategy: str = "cheapest", scorer: Scorer | None = None) -> None:
         self.settings = settings if isinstance(settings, RoutingSettings) else parse_routing_settings(settings)
+        self.scorer = scorer if scorer is not None or self.settings.scorer.model == "off" else Scorer.bundled()
+        if self.scorer is not None and self.settings.scorer.under_risk is not None:
+            self.scorer = self.scorer.with_risks(self.settings.scorer.under_risk)
         self._models = {m.name: m for m in models}
         self._fallbacks = dict(fallbacks)
         self._strategy = strategy
@@ -52,13 +57,42 @@ class Router:
 
     def _natural_tier(self, request: RouteRequest) -> tuple[int, list[str], IntentMatch | None, Complexity]:
         """The tier before the plan cap, with one reason per rule that set or raised it."""
+        texts, intent, complexity = self._read(request)
+        text = texts[-1] if texts else ""
+        if self.scorer is not None and (intent is None or intent.source != "metadata"):
+            extra = self._extra_features(request, intent, complexity)
+            tier, reasons = self._scored(texts, extra, _last_reply(request.messages), complexity)
+        else:
+            tier, reasons = self._by_rules(intent, complexity)
+        metadata = request.metadata
+        organization = request.organization_id or _str_or_none(metadata.get("organization_id"))
+        for floor in (customer_floor(metadata, organization, self.settings.customer_value),
+                      self._counter_offer_floor(texts),
+                      sticky_floor(request.previous_tier, len(text), intent.name if intent else None,
+                                   self.settings.stickiness)):
+            if floor and floor[0] > tier:
+                tier = floor[0]
+                reasons.append(floor[1])
+        return tier, reasons, intent, complexity
+
+    def scorer_features(self, request: RouteRequest) -> list[str]:
+        """The scorer's features of a turn, as `decide` computes them (for training)."""
+        texts, intent, complexity = self._read(request)
+        return turn_features(texts, self._extra_features(request, intent, complexity),
+                             _last_reply(request.messages)).names
+
+    def _read(self, request: RouteRequest) -> tuple[list[str], IntentMatch | None, Complexity]:
+        """The user texts, the keyword intent (given, detected or carried) and the complexity of the last one."""
         texts = user_texts(request.messages)
         text = texts[-1] if texts else ""
         folded = fold(text)
         padded = normalise(text, folded)
         found = self.settings.vocabulary.scan(padded)
         complexity = analyse(text, found, len(texts), self.settings.complexity)
-        intent = self._intent(request.metadata, found, padded, folded, complexity.has_code, texts)
+        return texts, self._intent(request.metadata, found, padded, folded, complexity.has_code, texts), complexity
+
+    def _by_rules(self, intent: IntentMatch | None, complexity: Complexity) -> tuple[int, list[str]]:
+        """The intent's tier (given, detected or the default), raised by complexity."""
         if intent is None:
             tier = self.settings.default_tier
             reasons = [f"no intent detected -> default tier{tier}"]
@@ -71,15 +105,34 @@ class Router:
             tier = raised
         else:
             reasons.append(complexity.describe())
-        metadata = request.metadata
-        organization = request.organization_id or _str_or_none(metadata.get("organization_id"))
-        for floor in (customer_floor(metadata, organization, self.settings.customer_value),
-                      sticky_floor(request.previous_tier, len(text), intent.name if intent else None,
-                                   self.settings.stickiness)):
-            if floor and floor[0] > tier:
-                tier = floor[0]
-                reasons.append(floor[1])
-        return tier, reasons, intent, complexity
+        return tier, reasons
+
+    def _counter_offer_floor(self, texts: list[str]) -> tuple[int, str] | None:
+        """The labelling guide's first rule: a counter-offer or a request to lower a price is a negotiation,
+        whatever the amount (the scorer may miss a phrasing it never saw; the pattern does not)."""
+        tier = self.settings.scorer.counter_offer_tier
+        if self.scorer is None or tier is None or not texts or not read_signals(fold(texts[-1])).counter_offer:
+            return None
+        return tier, f"counter-offer or price-lowering request: at least tier{tier}"
+
+    def _extra_features(self, request: RouteRequest, intent: IntentMatch | None,
+                        complexity: Complexity) -> list[str]:
+        """Features besides the text: the keyword intent, the complexity tier and the customer's value, so that a
+        VIP's "bom dia" labelled tier 3 teaches the scorer about VIPs, not about greetings."""
+        floor = customer_floor(request.metadata, request.organization_id, self.settings.customer_value)
+        return [f"kw:{intent.name}" if intent else "kw:none", f"cx:{complexity.tier}",
+                f"customer_floor:{floor[0] if floor else 0}"]
+
+    def _scored(self, texts: list[str], extra: list[str], reply: str,
+                complexity: Complexity) -> tuple[int, list[str]]:
+        """The learned scorer's tier; the keyword intent and the complexity tier are two of its features."""
+        assert self.scorer is not None
+        features = turn_features(texts, extra, reply)
+        probabilities = self.scorer.probabilities(features.names)
+        tier = self.scorer.tier(probabilities)
+        shown = features.signals.describe() + [f"earlier turn: {s}" for s in features.context_signals.describe()]
+        evidence = f"; {', '.join(shown)}" if shown else ""
+        return tier, [f"scorer -> tier{tier} (p {probabilities[tier - 1]:.2f}{evidence}; {extra[0]})", complexity.describe()]
 
     def _intent(self, metadata: Mapping[str, Any], found: Found, padded: str, folded: str, has_code: bool,
                 texts: list[str]) -> IntentMatch | None:
@@ -128,6 +181,17 @@ class Router:
     def _chain(self, tier: int, plan_max: int) -> tuple[str, ...]:
         cap = max(tier, min(4, plan_max))
         return self._chains[(tier, cap)]
+
+
+def _last_reply(messages: list[dict[str, Any]]) -> str:
+    """The assistant's last message before the final user turn, as text ("" when there is none)."""
+    for message in reversed(messages[:-1]):
+        if isinstance(message, dict) and message.get("role") == "assistant":
+            content = message.get("content")
+            return content if isinstance(content, str) else ""
+        if isinstance(message, dict) and message.get("role") == "user":
+            return ""
+    return ""
 
 
 def _tier_number(name: str) -> int:

@@ -70,6 +70,17 @@ class StickinessSettings:
 
 
 @dataclass(frozen=True)
+class ScorerSettings:
+    """The learned scorer (routing/scorer.py): `model` is "builtin" (the shipped file) or "off" (keywords and
+    complexity alone); `under_risk` overrides the model's own threshold when set; `counter_offer_tier` is the
+    lowest tier of a turn that makes a counter-offer or asks for a lower price (None: no such floor)."""
+
+    model: str
+    under_risk: float | None
+    counter_offer_tier: int | None = 4
+
+
+@dataclass(frozen=True)
 class RoutingSettings:
     default_tier: int
     intent_tiers: Mapping[str, int]
@@ -79,6 +90,7 @@ class RoutingSettings:
     complexity: ComplexitySettings
     customer_value: CustomerValueSettings
     stickiness: StickinessSettings
+    scorer: ScorerSettings = ScorerSettings("builtin", None, 4)
 
 
 def parse_routing_settings(raw: Mapping[str, Any] | None) -> RoutingSettings:
@@ -98,11 +110,12 @@ def parse_routing_settings(raw: Mapping[str, Any] | None) -> RoutingSettings:
         complexity=_complexity(_mapping(section.get("complexity", {}), "routing.complexity"), vocabulary),
         customer_value=_customer_value(_mapping(section.get("customer_value", {}), "routing.customer_value")),
         stickiness=_stickiness(_mapping(section.get("stickiness", {}), "routing.stickiness")),
+        scorer=_scorer(_mapping(section.get("scorer", {}), "routing.scorer")),
     )
 
 
 _KNOWN_KEYS = {"default_tier", "intent_tiers", "intents", "context_max_chars", "complexity", "customer_value",
-               "stickiness"}
+               "stickiness", "scorer"}
 
 
 def _intents(raw: Any, intent_tiers: Mapping[str, int], vocabulary: Vocabulary) -> tuple[IntentRule, ...]:
@@ -189,6 +202,20 @@ def _stickiness(section: Mapping[str, Any]) -> StickinessSettings:
         follow_up_intents=frozenset(_strings(section.get("follow_up_intents", ["closing", "small_talk"]),
                                              f"{path}.follow_up_intents")),
     )
+
+
+def _scorer(section: Mapping[str, Any]) -> ScorerSettings:
+    path = "routing.scorer"
+    _only(section, {"model", "under_risk", "counter_offer_tier"}, path)
+    model = section.get("model", "builtin")
+    if model not in ("builtin", "off"):
+        raise ValueError(f"{path}.model: must be builtin or off, got {model!r}")
+    risk = section.get("under_risk")
+    if risk is not None and not (isinstance(risk, int | float) and not isinstance(risk, bool) and 0 < risk < 1):
+        raise ValueError(f"{path}.under_risk: must be a number between 0 and 1, got {risk!r}")
+    floor = section.get("counter_offer_tier", "tier4")
+    return ScorerSettings(model, None if risk is None else float(risk),
+                          None if floor is None else _tier(floor, f"{path}.counter_offer_tier"))
 
 
 # --- value checks ----------------------------------------------------------------------------------------

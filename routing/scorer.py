@@ -1,0 +1,144 @@
+"""The learned tier scorer: a linear model over hashed word and character n-grams plus the turn's signals.
+
+Keyword lists learn the phrasings of whoever wrote them; character n-grams of the whole turn, with the size and
+shape signals of routing/signals.py, carry over to turns nobody here wrote. The weights are trained from the
+labelled corpus by `tiergate train-routing` (routing/training.py) and shipped as one small file
+(`routing/scorer_model.bin`). Scoring is pure Python: a few hundred hashed look-ups per turn.
+
+The file is read once when the router is built; `probabilities` is pure.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+
+from routing.signals import Signals, read_signals
+from routing.text import fold, normalise
+
+#: Characters of a turn that feed n-grams: the head and the tail of a long message say what it is about.
+HEAD_CHARS, TAIL_CHARS = 320, 160
+#: Earlier user turns whose words count as context (prefixed "ctx:").
+CONTEXT_TURNS = 2
+BUNDLED_MODEL = "scorer_model.bin"
+#: Character n-gram sizes over the padded, normalised text (word boundaries included).
+CHAR_NGRAMS = (4,)
+ASSISTANT_CONTEXT = True
+
+
+@dataclass(frozen=True)
+class TurnFeatures:
+    """The names of a turn's features, and its signals (for the reasons)."""
+
+    names: list[str]
+    signals: Signals
+    context_signals: Signals
+
+
+def turn_features(texts: Sequence[str], extra: Iterable[str] = (), reply: str = "") -> TurnFeatures:
+    """Features of the last user text, with context from the earlier ones (oldest first) and from the assistant's
+    last reply before it (what the customer answers: a price quoted, a question asked)."""
+    text = texts[-1] if texts else ""
+    folded = fold(text)
+    if len(folded) > HEAD_CHARS + TAIL_CHARS:
+        folded = folded[:HEAD_CHARS] + " " + folded[-TAIL_CHARS:]
+    padded = normalise(text, folded)
+    words = padded.split()
+    names = [f"w:{w}" for w in words]
+    names += [f"b:{a}_{b}" for a, b in zip(words, words[1:], strict=False)]
+    for n in CHAR_NGRAMS:
+        names += [padded[i:i + n] for i in range(len(padded) - n + 1)]
+    names.append(f"len:{_bucket(len(text), (20, 60, 140, 300, 600))}")
+    names.append(f"q:{min(text.count('?'), 3)}")
+    names.append(f"digits:{min(sum(c.isdigit() for c in folded), 12) // 3}")
+    signals = read_signals(folded)
+    names += signals.features()
+    context = Signals()
+    earlier = texts[-1 - CONTEXT_TURNS:-1]
+    if earlier:
+        earlier_folded = fold(" ".join(earlier))[-HEAD_CHARS:]
+        names += [f"ctx:{w}" for w in normalise("", earlier_folded).split()]
+        context = read_signals(earlier_folded)
+        names += context.features("ctx_")
+        names.append(f"turns:{min(len(texts), 4)}")
+    if reply and ASSISTANT_CONTEXT:
+        names += [f"asst:{w}" for w in normalise(reply[-HEAD_CHARS:]).split()]
+    names += extra
+    return TurnFeatures(names, signals, context)
+
+
+class Scorer:
+    """Class probabilities for tiers 1-4 from hashed features (multinomial logistic regression)."""
+
+    def __init__(self, weights: array, buckets: int, under_risk: float, info: dict[str, object],
+                 premium_risk: float | None = None) -> None:
+        self._weights = weights  # buckets rows of 4 weights, then the 4 biases
+        self._buckets = buckets
+        self.under_risk = under_risk
+        #: tier 4 as soon as its probability reaches this: a negotiation sent to a cheap model costs the sale
+        self.premium_risk = under_risk if premium_risk is None else premium_risk
+        self.info = info
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Scorer:
+        header, _, body = data.partition(b"\n")
+        info = json.loads(header)
+        weights = array("f")
+        weights.frombytes(zlib.decompress(body))
+        if len(weights) != info["buckets"] * 4 + 4:
+            raise ValueError("scorer model: weight count does not match its header")
+        return cls(weights, int(info["buckets"]), float(info["under_risk"]), info,
+                   float(info.get("premium_risk", info["under_risk"])))
+
+    @classmethod
+    def bundled(cls) -> Scorer:
+        return cls.from_bytes(resources.files("routing").joinpath(BUNDLED_MODEL).read_bytes())
+
+    def with_risks(self, under_risk: float, premium_risk: float | None = None) -> Scorer:
+        return Scorer(self._weights, self._buckets, under_risk, self.info, premium_risk)
+
+    def to_bytes(self) -> bytes:
+        header = json.dumps({**self.info, "buckets": self._buckets, "under_risk": self.under_risk,
+                             "premium_risk": self.premium_risk}).encode()
+        return header + b"\n" + zlib.compress(self._weights.tobytes(), 9)
+
+    def probabilities(self, names: Iterable[str]) -> list[float]:
+        weights, mask, crc = self._weights, self._buckets - 1, zlib.crc32
+        base = self._buckets * 4
+        s1, s2, s3, s4 = weights[base], weights[base + 1], weights[base + 2], weights[base + 3]
+        for name in set(names):
+            row = (crc(name.encode()) & mask) * 4
+            s1 += weights[row]
+            s2 += weights[row + 1]
+            s3 += weights[row + 2]
+            s4 += weights[row + 3]
+        top = max(s1, s2, s3, s4)
+        exps = [math.exp(s - top) for s in (s1, s2, s3, s4)]
+        total = sum(exps)
+        return [e / total for e in exps]
+
+    def tier(self, probabilities: Sequence[float]) -> int:
+        """The cheapest tier whose risk of being too low (the chance the turn needs a higher one) is at most
+        `under_risk`: under-routing a negotiation costs more than over-routing a greeting."""
+        if probabilities[3] >= self.premium_risk:
+            return 4
+        above = 1.0
+        for tier, p in enumerate(probabilities, start=1):
+            above -= p
+            if above <= self.under_risk:
+                return tier
+        return 4
+
+
+def feature_index(name: str, buckets: int) -> int:
+    """The hashed row of a feature (training and scoring share it)."""
+    return zlib.crc32(name.encode()) & (buckets - 1)
+
+
+def _bucket(value: int, bounds: tuple[int, ...]) -> int:
+    return next((i for i, bound in enumerate(bounds) if value <= bound), len(bounds))

@@ -1,0 +1,196 @@
+"""Signals that are not keywords: amounts of money, quantities with units, counter-offers, payment terms, urgency.
+
+A high-value lead shows itself by size ("R$ 1,2 mi", "300 seats", "12 lojas") and a negotiation by its shape
+("faz 850 que eu levo", "te doy 300 en efectivo", "60 dias no boleto"), in pt, es and en, whatever the words
+around them. Each signal is read from the folded text (lowercase, no accents; see routing/text.py) with a few
+regular expressions, and reported both as a value (for reasons) and as a feature name (for the scorer).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+#: Currency markers before or after a number.
+_CURRENCY = r"(?:r\$|us\$|u\$s|\$|€|£|usd|brl|mxn|ars|clp|cop|pen|eur|reais|real|dolares|dolars|dollars|pesos|euros|soles)"
+#: Magnitude words after a number: 1,2 mi; 3 millones; 450k; 2 milhoes; 500 mil; 1.5M.
+_MAGNITUDE = {
+    "k": 1e3, "mil": 1e3, "thousand": 1e3, "mi": 1e6, "mm": 1e6, "m": 1e6, "mio": 1e6, "milhao": 1e6,
+    "milhoes": 1e6, "millon": 1e6, "millones": 1e6, "million": 1e6, "millions": 1e6, "bi": 1e9,
+    "bilhao": 1e9, "bilhoes": 1e9, "billion": 1e9,
+}
+_MAGNITUDE_WORDS = "|".join(sorted(_MAGNITUDE, key=len, reverse=True))
+_NUMBER = r"\d{1,3}(?:[.,\s]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d+)?"
+_AMOUNT = re.compile(
+    rf"(?P<pre>{_CURRENCY})?\s?(?P<num>{_NUMBER})\s?(?P<mag>(?:{_MAGNITUDE_WORDS})\b)?"
+    rf"(?:\s?(?:de\s)?(?P<post>{_CURRENCY})\b)?")
+#: Counted things that measure the size of a deal or a business: stores, seats, rooms, trucks, boxes...
+_UNIT = re.compile(
+    rf"(?P<num>{_NUMBER})\s?(?P<mag>mil\b|k\b)?\s?(?:[a-z]+\s)?(?P<unit>"
+    r"loja|lojas|unidade|unidades|filia\w*|franquia\w*|ponto|pontos|quarto\w*|leito\w*|apartamento\w*|apto\w*|"
+    r"licen\w*|assento\w*|seats?|usuario\w*|users?|funcionario\w*|colaborador\w*|employee\w*|empleado\w*|"
+    r"vendedor\w*|pessoa\w*|people|person\w*|alunos?|students?|clientes|clients|customers|"
+    r"stores?|shops?|branch\w*|locations?|offices?|rooms?|sucursal\w*|tienda\w*|locale\w*|habitacion\w*|"
+    r"caminh\w*|truck\w*|camion\w*|veiculo\w*|carro\w*|vehicle\w*|maquina\w*|machine\w*|equipamento\w*|"
+    r"caixa\w*|cajas?|box\w*|pallet\w*|palet\w*|container\w*|conteiner\w*|tonelada\w*|ton\w*|kg|litros?|"
+    r"sacas?|sacos?|pe[cç]as|pecas|piezas|pieces|pares|pairs|kits?|modulos|paineis|placas|"
+    r"pedidos|orders|envios|entregas|shipments|remessa\w*|cases|casos|contratos|contracts|hectare\w*|ha\b|"
+    r"hoteis|hotels|restaurantes|restaurants|clinicas|clinics|escolas|schools|farmacias|pharmacies)\b")
+_COUNTER_OFFER = re.compile(
+    r"\b(?:faz|faria|fecha|fecho|fechamos|deixa|deixo|sai|pago|pagaria|levo|dou|doy|hace|haces|dejame|dejalo|"
+    r"cierro|llevo|i\Wll\s(?:do|pay|take|give)|would\syou\s(?:do|take)|can\syou\sdo|will\syou\s(?:do|take)|"
+    r"how\sabout|what\sabout)\s(?:(?:por|em|a|pra|por\so|for|at|en|tudo\spor|los|las|os|as)\s)?"
+    rf"(?:{_CURRENCY}\s?)?\d"
+    r"|\d[\d.,]*\s?(?:k|mil)?\s?(?:reais|pesos|dolares|dollars|bucks)?\s?(?:que|y|and|e)\s(?:eu\s)?"
+    r"(?:levo|fecho|pego|compro|llevo|cierro|take\sit|buy|close)"
+    r"|\d+\s?%\s?(?:off|de\sdesconto|de\sdescuento|desconto|descuento|menos|discount)"
+    r"|\b(?:mais\sbarato|menor\spreco|melhor\spreco|mejor\sprecio|precio\sespecial|best\sprice|better\sprice|"
+    r"cobr\w+\smenos|baixa\w*\so\svalor|abaixa\w*|rebaixa\w*|chorinho|desconto\w*|descuento\w*|discount\w*|"
+    r"rebaja\w*|regateo|negoci\w+|cubr\w+\sel\sprecio|igual\w*\so\spreco|match\w*|cobrir\w*\sa\soferta|"
+    r"concorrente\w*|competidor\w*|competitor\w*|cancel\w*\sse|cancelar\so\scontrato|otherwise\si\W?ll\scancel|"
+    r"(?:ta|esta|muito|mto|mt|meio|bem|tao|muy|un\spoco|demasiado|too|so|very|bit|little)\s(?:caro|cara|salgado|"
+    r"expensive|pricey|steep)|melhora\w*\s(?:o\s|esse\s|a\s)?(?:preco|valor|proposta|condic\w+)|"
+    r"(?:fazer|faz|faze|fazem)\s(?:um|uma|algo|alguma)\s(?:preco|precinho|condic\w+|coisa)|"
+    r"(?:preco|valor|condic\w+|tarifa|taxa|rate|price|deal)\s(?:especial|melhor|better|special)|"
+    r"(?:special|better|lower|best)\s(?:rate|price|deal|offer)|can\syou\sdo\s(?:better|something)|"
+    r"mais\sem\sconta|da\spra\s(?:baixar|melhorar|fazer)|puede\w*\s(?:bajar|mejorar|hacer\salgo)|"
+    r"(?:bajar|mejorar)\s(?:el\s)?precio)\b")
+#: Something broken or failing: an error message, a feature that does not work.
+_PROBLEM = re.compile(
+    r"\b(?:erro|error|errores|erros|falha\w*|falla\w*|fail\w*|bug\w*|travou|travando|trava|caiu|cai\w*\sa\s|"
+    r"nao\s(?:funciona|liga|conecta|carrega|abre|entra|consigo|sincroniza|aparece)|no\s(?:funciona|enciende|conecta|"
+    r"carga|abre|puedo|sincroniza|aparece)|(?:does|do|did|is|are|it|won)n?\W?t\s(?:work|load|connect|open|sync|start|"
+    r"turn\son)|not\sworking|broken|crash\w*|down\b|fora\sdo\sar|sin\sservicio|sem\s(?:sinal|internet|acesso)|"
+    r"codigo\s\d|code\s\d|timeout|\d{3}\s(?:error|erro)|(?:error|erro)\s\d{3})")
+#: An unhappy customer: the churn risk the guide sends to a careful model.
+_COMPLAINT = re.compile(
+    r"\b(?:absurdo|absurda|pessim\w*|horrivel|horrible|terrible|awful|ridicul\w*|inaceitavel|inaceptable|"
+    r"unacceptable|vergonha|verguenza|descaso|desrespeito|falta\sde\srespeto|decepcionad\w*|decepcion\w*|"
+    r"disappointed|frustrad\w*|furious|irritad\w*|indignad\w*|reclam\w*|complain\w*|queja\w*|procon|"
+    r"reclame\saqui|reembols\w*|refund\w*|estorno|devolu\w+\sdo\sdinheiro|dinheiro\sde\svolta|money\sback|"
+    r"nunca\smais|never\sagain|nunca\smas|(?:ja|already)\s(?:e\sa|is\sthe)?\s?(?:segunda|terceira|second|third)|"
+    r"ninguem\sresponde|nobody\s(?:answers|replies)|nadie\sresponde)\b")
+_PAYMENT_TERMS = re.compile(
+    r"\b(?:\d{2,3}\s?(?:dias|days|dias\s(?:no|de)|ddl)|\d{2}/\d{2}(?:/\d{2,3})?\s?(?:dias)?|net\s?\d{2}|"
+    r"prazo\w*|plazo\w*|parcel\w*|cuotas|installments?|boleto\w*\sfaturado|faturad\w*|a\scredito|credito|"
+    r"consignad\w*|consignment|sin\sinteres\w*|sem\sjuros|entrada\sde|pie\sde|down\spayment)\b")
+_URGENCY = re.compile(
+    r"\b(?:hoje|agora|ja\sja|ainda\shoje|amanha\scedo|urgente|urgencia|imediat\w*|hoy|ahora|ya\smismo|"
+    r"manana\stemprano|today|tonight|right\snow|asap|urgent\w*|this\sweek|esta\ssemana|essa\ssemana|"
+    r"fecho\shoje|cierro\shoy|close\stoday)\b")
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What a turn shows of the deal's size and shape."""
+
+    largest_amount: float | None = None  # money, in the currency's units, with magnitude applied
+    amount_text: str | None = None
+    largest_quantity: float | None = None  # counted units (stores, seats, boxes...)
+    quantity_text: str | None = None
+    counter_offer: bool = False
+    payment_terms: bool = False
+    urgency: bool = False
+    problem: bool = False
+    complaint: bool = False
+
+    def features(self, prefix: str = "") -> list[str]:
+        """Feature names for the scorer: magnitudes in powers of ten, the patterns present."""
+        names = []
+        if self.largest_amount is not None:
+            names.append(f"{prefix}amount:1e{_decade(self.largest_amount)}")
+        if self.largest_quantity is not None:
+            names.append(f"{prefix}qty:1e{_decade(self.largest_quantity)}")
+        if self.counter_offer:
+            names.append(f"{prefix}counter_offer")
+        if self.payment_terms:
+            names.append(f"{prefix}payment_terms")
+        if self.urgency:
+            names.append(f"{prefix}urgency")
+        if self.problem:
+            names.append(f"{prefix}problem")
+        if self.complaint:
+            names.append(f"{prefix}complaint")
+        return names
+
+    def describe(self) -> list[str]:
+        """The signals as words for the decision's reasons."""
+        words = []
+        if self.amount_text:
+            words.append(f"amount {self.amount_text}")
+        if self.quantity_text:
+            words.append(f"quantity {self.quantity_text}")
+        if self.counter_offer:
+            words.append("counter-offer")
+        if self.payment_terms:
+            words.append("payment terms")
+        if self.urgency:
+            words.append("urgency")
+        if self.problem:
+            words.append("something broken")
+        if self.complaint:
+            words.append("unhappy customer")
+        return words
+
+
+def read_signals(folded: str) -> Signals:
+    """The signals of one folded text (see routing.text.fold)."""
+    amount, amount_text = _largest_amount(folded)
+    quantity, quantity_text = _largest_quantity(folded)
+    return Signals(amount, amount_text, quantity, quantity_text, bool(_COUNTER_OFFER.search(folded)),
+                   bool(_PAYMENT_TERMS.search(folded)), bool(_URGENCY.search(folded)), bool(_PROBLEM.search(folded)),
+                   bool(_COMPLAINT.search(folded)))
+
+
+def parse_number(text: str) -> float | None:
+    """'1.250,00', '1,250.00', '2.000', '1,2', '1.5', '10 000' as a number; None when it is not one."""
+    digits = text.replace(" ", "")
+    if "." in digits and "," in digits:
+        decimal = "," if digits.rfind(",") > digits.rfind(".") else "."
+        thousands = "." if decimal == "," else ","
+        digits = digits.replace(thousands, "").replace(decimal, ".")
+    elif re.fullmatch(r"\d{1,3}(?:[.,]\d{3})+", digits):
+        digits = re.sub(r"[.,]", "", digits)
+    else:
+        digits = digits.replace(",", ".")
+    try:
+        return float(digits)
+    except ValueError:
+        return None
+
+
+def _largest_amount(folded: str) -> tuple[float | None, str | None]:
+    best: tuple[float | None, str | None] = (None, None)
+    if not any(c.isdigit() for c in folded):
+        return best
+    for match in _AMOUNT.finditer(folded):
+        magnitude = match.group("mag")
+        if not (match.group("pre") or match.group("post") or (magnitude and magnitude not in ("m", "mi"))):
+            continue  # a bare number is not money; "5 m" is metres and "2 mi" alone too ambiguous
+        value = parse_number(match.group("num"))
+        if value is None:
+            continue
+        value *= _MAGNITUDE.get(magnitude or "", 1.0)
+        if best[0] is None or value > best[0]:
+            best = (value, match.group(0).strip())
+    return best
+
+
+def _largest_quantity(folded: str) -> tuple[float | None, str | None]:
+    best: tuple[float | None, str | None] = (None, None)
+    if not any(c.isdigit() for c in folded):
+        return best
+    for match in _UNIT.finditer(folded):
+        value = parse_number(match.group("num"))
+        if value is None:
+            continue
+        if match.group("mag"):
+            value *= 1e3
+        if best[0] is None or value > best[0]:
+            best = (value, match.group(0).strip())
+    return best
+
+
+def _decade(value: float) -> int:
+    return min(9, max(0, int(math.log10(value)))) if value >= 1 else 0
