@@ -187,6 +187,12 @@ def _report(result: Evaluation, figures: dict[str, Any], with_misses: bool) -> s
     ]
     for tier, row in enumerate(result.confusion, start=1):
         lines.append(f"  tier{tier}   " + "".join(f"{count:>8}" for count in row))
+    lines += ["", "by language       turns   exact   under"]
+    lines += [f"  {lang:<14}{row['turns']:>7}{row['exact_accuracy']:>8.1%}{row['under_routing_rate']:>8.1%}"
+              for lang, row in figures["by_language"].items()]
+    lines += ["", "by tier (expected) turns   exact   under"]
+    lines += [f"  {tier:<14}{row['turns']:>7}{row['exact_accuracy']:>8.1%}{row['under_routing_rate']:>8.1%}"
+              for tier, row in figures["by_tier"].items()]
     misses = result.misses if with_misses else result.critical_under
     if misses:
         lines += ["", "misrouted turns" if with_misses else "critical under-routed turns"]

@@ -15,8 +15,8 @@ from routing.customer import customer_floor
 from routing.decision import ModelCandidate, RouteDecision, RouteRequest, RoutingError
 from routing.intent import IntentMatch, detect_intent, metadata_intent
 from routing.scorer import Scorer, turn_features
-from routing.signals import read_signals
 from routing.settings import TIERS, RoutingSettings, parse_routing_settings
+from routing.signals import Signals, read_signals
 from routing.stickiness import sticky_floor
 from routing.text import Found, fold, normalise, user_texts
 
@@ -59,18 +59,22 @@ class Router:
         """The tier before the plan cap, with one reason per rule that set or raised it."""
         texts, intent, complexity = self._read(request)
         text = texts[-1] if texts else ""
-        if self.scorer is not None and (intent is None or intent.source != "metadata"):
+        signals: Signals | None = None
+        if self.scorer is not None and texts and (intent is None or intent.source != "metadata"):
             extra = self._extra_features(request, intent, complexity)
-            tier, reasons = self._scored(texts, extra, _last_reply(request.messages), complexity)
+            tier, reasons, signals = self._scored(texts, extra, _last_reply(request.messages), complexity)
         else:
             tier, reasons = self._by_rules(intent, complexity)
+            if self.scorer is not None:
+                signals = read_signals(fold(text))
         metadata = request.metadata
         organization = request.organization_id or _str_or_none(metadata.get("organization_id"))
         for floor in (customer_floor(metadata, organization, self.settings.customer_value),
-                      self._counter_offer_floor(texts),
+                      self._signal_floor(signals),
+                      self._carried_floor(intent),
                       sticky_floor(request.previous_tier, len(text), intent.name if intent else None,
                                    self.settings.stickiness)):
-            if floor and floor[0] > tier:
+            if floor and floor[0] >= tier:  # a floor that holds the tier is a reason too
                 tier = floor[0]
                 reasons.append(floor[1])
         return tier, reasons, intent, complexity
@@ -107,13 +111,25 @@ class Router:
             reasons.append(complexity.describe())
         return tier, reasons
 
-    def _counter_offer_floor(self, texts: list[str]) -> tuple[int, str] | None:
-        """The labelling guide's first rule: a counter-offer or a request to lower a price is a negotiation,
-        whatever the amount (the scorer may miss a phrasing it never saw; the pattern does not)."""
-        tier = self.settings.scorer.counter_offer_tier
-        if self.scorer is None or tier is None or not texts or not read_signals(fold(texts[-1])).counter_offer:
+    def _carried_floor(self, intent: IntentMatch | None) -> tuple[int, str] | None:
+        """A short follow-up with no intent of its own keeps the tier of the earlier turn it continues ("hmm,
+        pouco" after a discount request is still a negotiation)."""
+        if self.scorer is None or intent is None or intent.source != "earlier turn":
             return None
-        return tier, f"counter-offer or price-lowering request: at least tier{tier}"
+        tier = self.settings.intent_tiers[intent.name]
+        return tier, f"follow-up of an earlier {intent.name} turn: at least tier{tier}"
+
+    def _signal_floor(self, signals: Signals | None) -> tuple[int, str] | None:
+        """The labelling guide's rules that no phrasing may escape: a counter-offer or a request to lower a price
+        is a negotiation whatever the amount; something broken and an unhappy customer need a careful model. The
+        scorer may miss a phrasing it never saw; the pattern does not."""
+        if signals is None:
+            return None
+        shown = [(tier, name) for name, tier in self.settings.scorer.signal_floors.items() if getattr(signals, name)]
+        if not shown:
+            return None
+        tier, name = max(shown)
+        return tier, f"{_SIGNAL_WORDS[name]}: at least tier{tier}"
 
     def _extra_features(self, request: RouteRequest, intent: IntentMatch | None,
                         complexity: Complexity) -> list[str]:
@@ -124,15 +140,17 @@ class Router:
                 f"customer_floor:{floor[0] if floor else 0}"]
 
     def _scored(self, texts: list[str], extra: list[str], reply: str,
-                complexity: Complexity) -> tuple[int, list[str]]:
-        """The learned scorer's tier; the keyword intent and the complexity tier are two of its features."""
+                complexity: Complexity) -> tuple[int, list[str], Signals]:
+        """The learned scorer's tier, its reasons and the turn's signals; the keyword intent and the complexity
+        tier are two of its features."""
         assert self.scorer is not None
         features = turn_features(texts, extra, reply)
         probabilities = self.scorer.probabilities(features.names)
         tier = self.scorer.tier(probabilities)
         shown = features.signals.describe() + [f"earlier turn: {s}" for s in features.context_signals.describe()]
         evidence = f"; {', '.join(shown)}" if shown else ""
-        return tier, [f"scorer -> tier{tier} (p {probabilities[tier - 1]:.2f}{evidence}; {extra[0]})", complexity.describe()]
+        reason = f"scorer -> tier{tier} (p {probabilities[tier - 1]:.2f}{evidence}; {extra[0]})"
+        return tier, [reason, complexity.describe()], features.signals
 
     def _intent(self, metadata: Mapping[str, Any], found: Found, padded: str, folded: str, has_code: bool,
                 texts: list[str]) -> IntentMatch | None:
@@ -181,6 +199,10 @@ class Router:
     def _chain(self, tier: int, plan_max: int) -> tuple[str, ...]:
         cap = max(tier, min(4, plan_max))
         return self._chains[(tier, cap)]
+
+
+_SIGNAL_WORDS = {"counter_offer": "counter-offer or price-lowering request", "problem": "something broken",
+                 "complaint": "unhappy customer"}
 
 
 def _last_reply(messages: list[dict[str, Any]]) -> str:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import zlib
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from itertools import pairwise
 
 from routing.signals import Signals, read_signals
 from routing.text import fold, normalise
@@ -26,6 +28,7 @@ HEAD_CHARS, TAIL_CHARS = 320, 160
 #: Earlier user turns whose words count as context (prefixed "ctx:").
 CONTEXT_TURNS = 2
 BUNDLED_MODEL = "scorer_model.bin"
+_DIGITS = re.compile(r"\d")
 #: Character n-gram sizes over the padded, normalised text (word boundaries included).
 CHAR_NGRAMS = (4,)
 ASSISTANT_CONTEXT = True
@@ -50,12 +53,12 @@ def turn_features(texts: Sequence[str], extra: Iterable[str] = (), reply: str = 
     padded = normalise(text, folded)
     words = padded.split()
     names = [f"w:{w}" for w in words]
-    names += [f"b:{a}_{b}" for a, b in zip(words, words[1:], strict=False)]
+    names += [f"b:{a}_{b}" for a, b in pairwise(words)]
     for n in CHAR_NGRAMS:
         names += [padded[i:i + n] for i in range(len(padded) - n + 1)]
     names.append(f"len:{_bucket(len(text), (20, 60, 140, 300, 600))}")
     names.append(f"q:{min(text.count('?'), 3)}")
-    names.append(f"digits:{min(sum(c.isdigit() for c in folded), 12) // 3}")
+    names.append(f"digits:{min(len(_DIGITS.findall(folded)), 12) // 3}")
     signals = read_signals(folded)
     names += signals.features()
     context = Signals()

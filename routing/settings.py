@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from routing.text import KeywordSet, Vocabulary, normalise
 
 TIERS = ("tier1", "tier2", "tier3", "tier4")
+#: Signals that set a lowest tier by default (the labelling guide's rules for negotiation and tier 3).
+DEFAULT_SIGNAL_FLOOR_NAMES = {"counter_offer": "tier4", "problem": "tier3", "complaint": "tier3"}
+DEFAULT_SIGNAL_FLOORS = {name: int(tier.removeprefix("tier")) for name, tier in DEFAULT_SIGNAL_FLOOR_NAMES.items()}
 FEATURES = ("chars_per_100", "question", "list_item", "code", "number", "money", "comparison",
             "technical_term", "commercial_term", "depth")
 
@@ -72,12 +75,13 @@ class StickinessSettings:
 @dataclass(frozen=True)
 class ScorerSettings:
     """The learned scorer (routing/scorer.py): `model` is "builtin" (the shipped file) or "off" (keywords and
-    complexity alone); `under_risk` overrides the model's own threshold when set; `counter_offer_tier` is the
-    lowest tier of a turn that makes a counter-offer or asks for a lower price (None: no such floor)."""
+    complexity alone); `under_risk` overrides the model's own threshold when set; `signal_floors` is the
+    lowest tier of a turn that shows a signal (routing/signals.py): a counter-offer, something broken, an
+    unhappy customer; the labelling guide's rules that no phrasing may escape."""
 
     model: str
     under_risk: float | None
-    counter_offer_tier: int | None = 4
+    signal_floors: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_SIGNAL_FLOORS))
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ class RoutingSettings:
     complexity: ComplexitySettings
     customer_value: CustomerValueSettings
     stickiness: StickinessSettings
-    scorer: ScorerSettings = ScorerSettings("builtin", None, 4)
+    scorer: ScorerSettings = field(default_factory=lambda: ScorerSettings("builtin", None))
 
 
 def parse_routing_settings(raw: Mapping[str, Any] | None) -> RoutingSettings:
@@ -206,16 +210,21 @@ def _stickiness(section: Mapping[str, Any]) -> StickinessSettings:
 
 def _scorer(section: Mapping[str, Any]) -> ScorerSettings:
     path = "routing.scorer"
-    _only(section, {"model", "under_risk", "counter_offer_tier"}, path)
+    _only(section, {"model", "under_risk", "signal_floors"}, path)
     model = section.get("model", "builtin")
     if model not in ("builtin", "off"):
         raise ValueError(f"{path}.model: must be builtin or off, got {model!r}")
     risk = section.get("under_risk")
     if risk is not None and not (isinstance(risk, int | float) and not isinstance(risk, bool) and 0 < risk < 1):
         raise ValueError(f"{path}.under_risk: must be a number between 0 and 1, got {risk!r}")
-    floor = section.get("counter_offer_tier", "tier4")
-    return ScorerSettings(model, None if risk is None else float(risk),
-                          None if floor is None else _tier(floor, f"{path}.counter_offer_tier"))
+    raw = _mapping(section.get("signal_floors", DEFAULT_SIGNAL_FLOOR_NAMES), f"{path}.signal_floors")
+    floors = {}
+    for name, tier in raw.items():
+        if name not in DEFAULT_SIGNAL_FLOORS:
+            raise ValueError(f"{path}.signal_floors.{name}: unknown signal ({', '.join(DEFAULT_SIGNAL_FLOORS)})")
+        if tier is not None:
+            floors[name] = _tier(tier, f"{path}.signal_floors.{name}")
+    return ScorerSettings(model, None if risk is None else float(risk), floors)
 
 
 # --- value checks ----------------------------------------------------------------------------------------

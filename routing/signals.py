@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass
 
 #: Currency markers before or after a number.
-_CURRENCY = r"(?:r\$|us\$|u\$s|\$|€|£|usd|brl|mxn|ars|clp|cop|pen|eur|reais|real|dolares|dolars|dollars|pesos|euros|soles)"
+_CURRENCY = (r"(?:r\$|us\$|u\$s|\$|€|£|usd|brl|mxn|ars|clp|cop|pen|eur|reais|real|dolares|dolars|dollars|pesos|"
+             r"euros|soles)")
 #: Magnitude words after a number: 1,2 mi; 3 millones; 450k; 2 milhoes; 500 mil; 1.5M.
 _MAGNITUDE = {
     "k": 1e3, "mil": 1e3, "thousand": 1e3, "mi": 1e6, "mm": 1e6, "m": 1e6, "mio": 1e6, "milhao": 1e6,
@@ -41,7 +42,8 @@ _COUNTER_OFFER = re.compile(
     r"\b(?:faz|faria|fecha|fecho|fechamos|deixa|deixo|sai|pago|pagaria|levo|dou|doy|hace|haces|dejame|dejalo|"
     r"cierro|llevo|i\Wll\s(?:do|pay|take|give)|would\syou\s(?:do|take)|can\syou\sdo|will\syou\s(?:do|take)|"
     r"how\sabout|what\sabout)\s(?:(?:por|em|a|pra|por\so|for|at|en|tudo\spor|los|las|os|as)\s)?"
-    rf"(?:{_CURRENCY}\s?)?\d"
+    rf"(?:{_CURRENCY}\s?)?\d[\d.,]*(?!\d|[.,]?\d|\s?(?:dias?|horas?|h\b|hs\b|meses|mes|anos?|semanas?|minutos?|min\b|"
+    r"days?|hours?|weeks?|months?|years?|dias?\b|an[oi]s?))"
     r"|\d[\d.,]*\s?(?:k|mil)?\s?(?:reais|pesos|dolares|dollars|bucks)?\s?(?:que|y|and|e)\s(?:eu\s)?"
     r"(?:levo|fecho|pego|compro|llevo|cierro|take\sit|buy|close)"
     r"|\d+\s?%\s?(?:off|de\sdesconto|de\sdescuento|desconto|descuento|menos|discount)"
@@ -134,10 +136,14 @@ class Signals:
         return words
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def read_signals(folded: str) -> Signals:
     """The signals of one folded text (see routing.text.fold)."""
-    amount, amount_text = _largest_amount(folded)
-    quantity, quantity_text = _largest_quantity(folded)
+    has_digits = _DIGIT.search(folded) is not None
+    amount, amount_text = _largest_amount(folded) if has_digits else (None, None)
+    quantity, quantity_text = _largest_quantity(folded) if has_digits else (None, None)
     return Signals(amount, amount_text, quantity, quantity_text, bool(_COUNTER_OFFER.search(folded)),
                    bool(_PAYMENT_TERMS.search(folded)), bool(_URGENCY.search(folded)), bool(_PROBLEM.search(folded)),
                    bool(_COMPLAINT.search(folded)))
@@ -162,8 +168,6 @@ def parse_number(text: str) -> float | None:
 
 def _largest_amount(folded: str) -> tuple[float | None, str | None]:
     best: tuple[float | None, str | None] = (None, None)
-    if not any(c.isdigit() for c in folded):
-        return best
     for match in _AMOUNT.finditer(folded):
         magnitude = match.group("mag")
         if not (match.group("pre") or match.group("post") or (magnitude and magnitude not in ("m", "mi"))):
@@ -179,8 +183,6 @@ def _largest_amount(folded: str) -> tuple[float | None, str | None]:
 
 def _largest_quantity(folded: str) -> tuple[float | None, str | None]:
     best: tuple[float | None, str | None] = (None, None)
-    if not any(c.isdigit() for c in folded):
-        return best
     for match in _UNIT.finditer(folded):
         value = parse_number(match.group("num"))
         if value is None:

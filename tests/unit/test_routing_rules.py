@@ -16,21 +16,40 @@ from routing.stickiness import sticky_floor
 DEFAULT = Path(__file__).resolve().parents[2] / "config" / "litellm_config.yaml"
 SETTINGS = load_settings(DEFAULT)
 ROUTER: Router = build_router(SETTINGS)
+#: `routing.scorer.model: off`: intent keywords and complexity alone.
+RULES: Router = build_router(SETTINGS, routing={**SETTINGS.routing, "scorer": {"model": "off"}})
 NEGOTIATION = [{"role": "user", "content": "Consegue fazer um desconto se eu fechar o plano anual?"},
                {"role": "assistant", "content": "Consigo 10% no anual."}]
 
 
 def decide(text: str, metadata: dict[str, Any] | None = None, history: list[dict[str, Any]] | None = None,
-           **fields: Any) -> Any:
+           router: Router = ROUTER, **fields: Any) -> Any:
     messages = [*(history or []), {"role": "user", "content": text}]
-    return ROUTER.decide(RouteRequest(messages, metadata or {}, **fields))
+    return router.decide(RouteRequest(messages, metadata or {}, **fields))
 
 
 # --- reasons -------------------------------------------------------------------------------------------------
 
 
-def test_every_decision_says_which_intent_set_the_tier_and_how_complex_the_turn_was() -> None:
+def test_every_decision_says_what_the_scorer_saw_and_which_rule_set_the_tier() -> None:
     decision = decide("Consegue fazer um desconto se eu levar 3?")
+    assert decision.reasons[0].startswith("scorer -> tier4 (p "), decision.reasons
+    assert "counter-offer" in decision.reasons[0] and "kw:negotiation" in decision.reasons[0]
+    assert decision.reasons[1].startswith("complexity ")
+    assert decision.reasons[2] == "counter-offer or price-lowering request: at least tier4"
+    assert decision.intent == "negotiation"
+    assert decision.to_dict()["reasons"] == list(decision.reasons)
+
+
+def test_a_scorer_turn_names_the_amounts_and_quantities_it_read() -> None:
+    reason = decide("somos uma rede com 14 lojas e queremos cotar para todas").reasons[0]
+    assert "quantity 14 lojas" in reason, reason
+    reason = decide("tengo US$ 450k para invertir en un departamento").reasons[0]
+    assert "amount us$ 450k" in reason, reason
+
+
+def test_under_the_keyword_rules_every_decision_says_which_intent_set_the_tier() -> None:
+    decision = decide("Consegue fazer um desconto se eu levar 3?", router=RULES)
     assert decision.reasons[0].startswith("intent negotiation (detected: ")
     assert decision.reasons[0].endswith("-> tier4")
     assert decision.reasons[1].startswith("complexity ")
@@ -126,7 +145,7 @@ def test_a_short_turn_on_a_new_simple_topic_drops_freely() -> None:
 
 def test_a_long_turn_is_routed_on_its_own_merits() -> None:
     text = "ok, obrigado pela ajuda de hoje, vou conversar com meu sócio e amanhã a gente se fala melhor"
-    sticky, fresh = decide(text, previous_tier=4), decide(text)
+    sticky, fresh = decide(text, previous_tier=4, router=RULES), decide(text, router=RULES)
     assert sticky.tier == fresh.tier != "tier3"
     assert not any("follow-up" in reason for reason in sticky.reasons)
 
@@ -165,7 +184,8 @@ def test_a_pinned_model_leads_its_chain() -> None:
 
 
 def test_auto_means_the_router_decides() -> None:
-    assert decide("oi", requested_model="auto").reasons[0].startswith("intent greeting")
+    decision = decide("oi", requested_model="auto")
+    assert decision.tier == "tier1" and decision.reasons[0].startswith("scorer -> tier1"), decision.reasons
 
 
 def test_a_pinned_tier_above_the_plan_is_refused_with_403() -> None:
