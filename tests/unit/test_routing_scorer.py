@@ -1,0 +1,64 @@
+"""The learned scorer: features, the shipped model file, training, and the risk rule that picks the tier."""
+
+from __future__ import annotations
+
+from array import array
+
+import pytest
+
+from routing.scorer import Scorer, turn_features
+from routing.training import Example, fit
+
+
+def test_features_read_the_turn_its_earlier_turns_and_the_assistant_reply() -> None:
+    names = turn_features(["quero 14 lojas", "e o prazo?"], ["kw:none"], "Fica R$ 9.000 por loja.").names
+    assert "w:prazo" in names and "b:e_o" in names and " e o" in names  # words, word pairs, 4-grams
+    assert "ctx:lojas" in names and "ctx_qty:1e1" in names  # the earlier turn and its signals
+    assert "asst:loja" in names and "kw:none" in names
+
+
+def test_a_long_turn_feeds_its_head_and_tail_only() -> None:
+    names = turn_features(["inicio " + "meio " * 400 + "final"]).names
+    assert "w:inicio" in names and "w:final" in names
+    assert names.count("w:meio") < 100
+
+
+def test_the_shipped_model_loads_and_survives_a_round_trip() -> None:
+    scorer = Scorer.bundled()
+    assert scorer.info["turns"] >= 1500 and 0 < scorer.under_risk < 1
+    again = Scorer.from_bytes(scorer.to_bytes())
+    names = turn_features(["faz 850 que eu levo hoje"]).names
+    assert again.probabilities(names) == pytest.approx(scorer.probabilities(names))
+
+
+def test_a_model_file_with_the_wrong_weight_count_is_refused() -> None:
+    data = Scorer(array("f", [0.0] * 12), 2, 0.25, {}).to_bytes()
+    assert Scorer.from_bytes(data).probabilities(["x"]) == pytest.approx([0.25] * 4)
+    broken = data.replace(b'"buckets": 2', b'"buckets": 4')
+    with pytest.raises(ValueError, match="weight count"):
+        Scorer.from_bytes(broken)
+
+
+@pytest.mark.parametrize(("probabilities", "under_risk", "premium_risk", "tier"), [
+    ([0.9, 0.05, 0.03, 0.02], 0.25, 0.2, 1),
+    ([0.6, 0.1, 0.2, 0.1], 0.25, 0.2, 3),   # a 40% chance above tier 1 and 30% above tier 2
+    ([0.1, 0.6, 0.2, 0.1], 0.35, 0.2, 2),
+    ([0.5, 0.1, 0.2, 0.2], 0.25, 0.2, 4),   # a 20% chance of a negotiation goes to tier 4
+    ([0.5, 0.1, 0.2, 0.2], 0.25, 0.3, 3),
+])
+def test_the_tier_is_the_cheapest_whose_risk_of_being_too_low_is_small(
+        probabilities: list[float], under_risk: float, premium_risk: float, tier: int) -> None:
+    scorer = Scorer(array("f", [0.0] * 12), 2, under_risk, {}, premium_risk)
+    assert scorer.tier(probabilities) == tier
+
+
+def test_training_learns_what_separates_the_tiers_and_is_repeatable() -> None:
+    words = {1: ["oi", "ola", "bom dia"], 2: ["qual modelo", "tamanho"], 3: ["erro 500", "nao conecta"],
+             4: ["desconto", "faz por"]}
+    examples = [Example(turn_features([f"{text} {i}"]).names, tier, f"b{i % 5}")
+                for tier, texts in words.items() for text in texts for i in range(20)]
+    first, second = fit(examples, buckets=1 << 12, steps=80), fit(examples, buckets=1 << 12, steps=80)
+    for tier, texts in words.items():
+        probabilities = first.probabilities(turn_features([texts[0]]).names)
+        assert max(range(4), key=lambda i: probabilities[i]) == tier - 1, (texts[0], probabilities)
+    assert first.to_bytes() == second.to_bytes()

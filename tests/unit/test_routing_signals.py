@@ -1,0 +1,82 @@
+"""Signals that are not keywords: amounts with currency and magnitude, quantities with units, deal shapes."""
+
+from __future__ import annotations
+
+import pytest
+
+from routing.signals import parse_number, read_signals
+from routing.text import fold
+
+
+@pytest.mark.parametrize(("text", "number"), [
+    ("1.250,00", 1250.0), ("1,250.00", 1250.0), ("2.000", 2000.0), ("2,000", 2000.0), ("1,2", 1.2),
+    ("1.5", 1.5), ("10 000", 10000.0), ("850", 850.0),
+])
+def test_numbers_are_read_in_brazilian_and_english_formats(text: str, number: float) -> None:
+    assert parse_number(text) == number
+
+
+@pytest.mark.parametrize(("text", "amount"), [
+    ("tenho R$ 1,2 mi pra investir", 1.2e6),
+    ("orçamento de uns 2 milhões", 2e6),
+    ("Soy de Córdoba, tengo US$ 450k para invertir", 450e3),
+    ("presupuesto de MXN 3 millones", 3e6),
+    ("we have a budget of $2,000,000", 2e6),
+    ("faturamos 500 mil reais por mês", 500e3),
+    ("o pedido é de R$ 1.250,00", 1250.0),
+    ("around USD 20k per year", 20e3),
+])
+def test_amounts_carry_their_currency_and_magnitude(text: str, amount: float) -> None:
+    assert read_signals(fold(text)).largest_amount == pytest.approx(amount)
+
+
+@pytest.mark.parametrize("text", ["tenho 3 filhos e 2 cachorros", "a sala tem 5 m de largura", "pedido 48213",
+                                  "chego às 14h", "CEP 01310-100"])
+def test_a_bare_number_is_not_money(text: str) -> None:
+    assert read_signals(fold(text)).largest_amount is None
+
+
+@pytest.mark.parametrize(("text", "quantity"), [
+    ("somos uma rede com 14 lojas", 14), ("need 300 seats for the sales team", 300),
+    ("hotel com 120 quartos", 120), ("mandamos 2 mil caixas por mês", 2000), ("tenemos 6 sucursales", 6),
+    ("licenças para 1.500 usuários", 1500),
+])
+def test_quantities_with_units_measure_the_deal(text: str, quantity: float) -> None:
+    assert read_signals(fold(text)).largest_quantity == quantity
+
+
+@pytest.mark.parametrize("text", [
+    "faz 850 que eu levo hoje", "te doy 300 en efectivo", "I'll do 2k cash", "levo 20 se fizer 10% off",
+    "o concorrente faz por 150, vcs cobrem?", "tá muito caro, não dá pra melhorar o preço?",
+    "can you do better on the price?", "fecha em 1.200?",
+])
+def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
+    assert read_signals(fold(text)).counter_offer, text
+
+
+@pytest.mark.parametrize("text", ["Cadê meu pedido? Já faz 10 dias", "ja faz 2 semanas que espero",
+                                  "quanto custa o plano premium?", "faz entrega no sábado?", "bom dia!"])
+def test_ordinary_turns_are_not_counter_offers(text: str) -> None:
+    assert not read_signals(fold(text)).counter_offer, text
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    ("preciso de 60 dias no boleto pelo volume que compro", "payment_terms"),
+    ("pay net 30?", "payment_terms"),
+    ("fecho hoje se vc confirmar", "urgency"),
+    ("lo necesito para hoy", "urgency"),
+    ("o sistema dá erro 500 ao salvar", "problem"),
+    ("el sistema no funciona desde ayer", "problem"),
+    ("I want a refund, this is unacceptable", "complaint"),
+    ("pessimo servico, nunca mais compro aqui", "complaint"),
+])
+def test_terms_urgency_problems_and_complaints_are_signals(text: str, field: str) -> None:
+    signals = read_signals(fold(text))
+    assert getattr(signals, field), (text, signals)
+
+
+def test_signals_become_feature_names_and_words_for_the_reasons() -> None:
+    signals = read_signals(fold("tenho R$ 1,2 mi, 14 lojas, faz 900 que eu fecho hoje"))
+    assert {"amount:1e6", "qty:1e1", "counter_offer", "urgency"} <= set(signals.features())
+    assert signals.features("ctx_")[0].startswith("ctx_amount:")
+    assert signals.describe()[:2] == ["amount r$ 1,2 mi", "quantity 14 lojas"]
