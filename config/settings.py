@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from routing.decision import ModelCandidate
 from routing.settings import parse_routing_settings
 
 ENV_PREFIX = "os.environ/"
@@ -34,6 +35,27 @@ DEFAULT_API_BASES = {
     "gemini": "https://generativelanguage.googleapis.com",
 }
 KEYLESS_PROVIDERS = {"ollama", "hosted_vllm"}
+
+#: What a deployment can do, by `model_info` key (LiteLLM's `supports_*` names; `supports_logprobs`,
+#: `supports_n` (native: without it `n` answers are fanned out) and `supports_stream_usage` are tiergate's).
+CAPABILITY_KEYS = {
+    "supports_function_calling": "function_calling", "supports_response_schema": "response_schema",
+    "supports_vision": "vision", "supports_audio_input": "audio_input", "supports_logprobs": "logprobs",
+    "supports_n": "n", "supports_stream_usage": "stream_usage",
+}
+_COMMON = frozenset({"function_calling", "response_schema", "stream_usage"})
+#: What each provider's models can do when `model_info` does not say.
+PROVIDER_CAPABILITIES: dict[str, frozenset[str]] = {
+    "openai": _COMMON | {"vision", "logprobs", "n"},  # audio input: set supports_audio_input on an audio model
+    "anthropic": _COMMON | {"vision"},  # JSON through a forced tool; no logprobs; n fanned out
+    "gemini": _COMMON | {"vision", "audio_input", "logprobs", "n"},
+    "together_ai": _COMMON | {"logprobs", "n"},
+    "hosted_vllm": _COMMON | {"logprobs", "n"},
+    "custom_openai": _COMMON | {"logprobs", "n"},
+    "groq": _COMMON,
+    "ollama": _COMMON,
+    "openrouter": _COMMON,
+}
 
 
 class ConfigError(Exception):
@@ -73,6 +95,24 @@ class ModelInfo(_Open):
     max_input_tokens: int | None = Field(default=None, gt=0)
     max_output_tokens: int | None = Field(default=None, gt=0)  # the completion allowance when a request sets none
     weight: float = Field(default=1.0, gt=0)
+    supports_function_calling: bool | None = None
+    supports_response_schema: bool | None = None
+    supports_vision: bool | None = None
+    supports_audio_input: bool | None = None
+    supports_logprobs: bool | None = None
+    supports_n: bool | None = None
+    supports_stream_usage: bool | None = None
+
+    def capabilities(self, provider: str) -> frozenset[str]:
+        """The provider's defaults, with what this entry says (True adds, False removes)."""
+        found = set(PROVIDER_CAPABILITIES.get(provider, _COMMON))
+        for key, capability in CAPABILITY_KEYS.items():
+            said = getattr(self, key)
+            if said is True:
+                found.add(capability)
+            elif said is False:
+                found.discard(capability)
+        return frozenset(found)
 
 
 class ModelEntry(_Strict):
@@ -284,10 +324,16 @@ class Deployment:
     max_output_tokens: int | None = None
     missing_key: bool = False  # the provider needs a key and none is set
     key_variable: str | None = None  # the environment variable its key comes from, when the config names one
+    capabilities: frozenset[str] = frozenset()
 
     @property
     def tier_number(self) -> int:
         return int(self.tier.removeprefix("tier"))
+
+    def candidate(self) -> ModelCandidate:
+        """What the router knows of this deployment."""
+        return ModelCandidate(self.name, self.tier_number, self.input_cost_per_token, self.output_cost_per_token,
+                              self.weight, self.max_input_tokens, self.capabilities)
 
 
 def _deployment(entry: ModelEntry, sim: SimulatorSettings) -> Deployment:
@@ -308,6 +354,7 @@ def _deployment(entry: ModelEntry, sim: SimulatorSettings) -> Deployment:
         input_cost_per_token=info.input_cost_per_token,
         output_cost_per_token=info.output_cost_per_token, max_input_tokens=info.max_input_tokens,
         weight=info.weight, timeout=params.timeout, max_output_tokens=info.max_output_tokens,
+        capabilities=info.capabilities(provider),
     )
 
 

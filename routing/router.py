@@ -35,7 +35,7 @@ class Router:
     def decide(self, request: RouteRequest) -> RouteDecision:
         pinned = request.requested_model
         if pinned and pinned != "auto":
-            return self._pinned(pinned, request.plan_max_tier)
+            return self._pinned(pinned, request.plan_max_tier, request.needs)
         tier, reasons, intent, complexity = self._natural_tier(request)
         if tier > request.plan_max_tier:
             plan = f"plan {request.plan_name}" if request.plan_name else "plan"
@@ -47,8 +47,27 @@ class Router:
             if tier > cap:
                 reasons.append(f"{request.budget_note or 'budget nearly spent'}: tier{tier} capped to tier{cap}")
                 tier = cap
-        return RouteDecision(f"tier{tier}", self._chain(tier, cap), tuple(reasons),
-                             intent.name if intent else None, complexity.score)
+        tier, chain = self._capable_tier(tier, cap, request.needs, reasons)
+        return RouteDecision(f"tier{tier}", chain, tuple(reasons), intent.name if intent else None, complexity.score)
+
+    def _capable_tier(self, tier: int, cap: int, needs: Mapping[str, str],
+                      reasons: list[str]) -> tuple[int, tuple[str, ...]]:
+        """The tier's chain without the models that cannot honour the request; when none can, the nearest tier
+        (up to the cap first, then down) that has one."""
+        chain = self._capable(self._chain(tier, cap), needs)
+        if chain or not needs:
+            return tier, chain or self._chain(tier, cap)
+        for other in [*range(tier + 1, cap + 1), *range(tier - 1, 0, -1)]:
+            chain = self._capable(self._chain(other, cap), needs)
+            if chain:
+                reasons.append(f"no tier{tier} model supports {', '.join(sorted(needs))} -> tier{other}")
+                return other, chain
+        raise _unsupported(needs, "none of the models this organization may use supports")
+
+    def _capable(self, chain: tuple[str, ...], needs: Mapping[str, str]) -> tuple[str, ...]:
+        if not needs:
+            return chain
+        return tuple(name for name in chain if self._models[name].capabilities.issuperset(needs))
 
     def _natural_tier(self, request: RouteRequest) -> tuple[int, list[str], IntentMatch | None, Complexity]:
         """The tier before the plan cap, with one reason per rule that set or raised it."""
@@ -107,7 +126,7 @@ class Router:
         first = self._models[self._chains[(tier, 4)][0]]
         return first.input_cost_per_token, first.output_cost_per_token
 
-    def _pinned(self, requested: str, plan_max: int) -> RouteDecision:
+    def _pinned(self, requested: str, plan_max: int, needs: Mapping[str, str]) -> RouteDecision:
         if requested in TIERS:
             tier = _tier_number(requested)
             reason = f"tier pinned by request: {requested}"
@@ -115,19 +134,30 @@ class Router:
             tier = self._models[requested].tier
             reason = f"model pinned by request: {requested}"
         else:
-            raise RoutingError(400, f"model: unknown model {requested!r}; use 'auto', a tier (tier1..tier4) "
+            raise RoutingError(404, f"The model {requested!r} does not exist; use 'auto', a tier (tier1..tier4) "
                                     "or a model listed by GET /ai/models", "model_not_found")
         if tier > plan_max:
             raise RoutingError(403, f"model: {requested} is tier{tier}, above this organization's plan "
                                     f"(highest tier{plan_max})", "tier_not_allowed")
+        chain = self._capable(self._chain(tier, plan_max), needs)
         if requested in self._models:
-            rest = [m for m in self._chain(tier, plan_max) if m != requested]
-            return RouteDecision(f"tier{tier}", (requested, *rest), (reason,))
-        return RouteDecision(f"tier{tier}", self._chain(tier, plan_max), (reason,))
+            missing = {c: p for c, p in needs.items() if c not in self._models[requested].capabilities}
+            if missing:
+                raise _unsupported(missing, f"{requested} does not support")
+            return RouteDecision(f"tier{tier}", (requested, *(m for m in chain if m != requested)), (reason,))
+        if not chain:
+            raise _unsupported(needs, f"none of the models of {requested} supports")
+        return RouteDecision(f"tier{tier}", chain, (reason,))
 
     def _chain(self, tier: int, plan_max: int) -> tuple[str, ...]:
         cap = max(tier, min(4, plan_max))
         return self._chains[(tier, cap)]
+
+
+def _unsupported(needs: Mapping[str, str], subject: str) -> RoutingError:
+    """400 naming the first parameter that cannot be honoured, and the capability it needs."""
+    capability, param = sorted(needs.items(), key=lambda item: item[1])[0]
+    return RoutingError(400, f"{param}: {subject} {capability.replace('_', ' ')}", "unsupported_parameter", param)
 
 
 def _tier_number(name: str) -> int:
