@@ -247,6 +247,8 @@ class ServerSettings(_Strict):
     body_timeout_seconds: float = Field(default=10.0, gt=0)
     keepalive_seconds: float = Field(default=10.0, gt=0)
     production: bool = False
+    #: origins browsers may call from (CORS), e.g. ["https://app.example.com"]; ["*"] any; none by default
+    cors_origins: list[str] = Field(default_factory=list)
 
 
 class Settings(_Strict):
