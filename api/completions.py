@@ -131,7 +131,7 @@ async def _accept(gateway: Gateway, request: Request, intake: Intake) -> tuple[J
     intake.decision = decision = await decide(gateway, chat, policy)
     job = await admit(gateway, request, chat, decision, intake)
     reservation = reservation_for(job.estimated_tokens, asked_completion_tokens(chat.body),
-                                  [gateway.deployments[name] for name in decision.models])
+                                  [gateway.deployments[name] for name in decision.models], chat.body.get("n") or 1)
     try:
         admission = await gateway.limiter.admit(policy, job.id, job.user_id, reservation,
                                                 hold_seconds=job.deadline - time.time() + 5)
