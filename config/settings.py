@@ -5,6 +5,7 @@ A bad file stops the start with the file name, the key path and what is wrong.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,8 +14,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from config.compat import adapt
 from routing.decision import ModelCandidate
 from routing.settings import parse_routing_settings
+
+log = logging.getLogger("tiergate.config")
 
 ENV_PREFIX = "os.environ/"
 TIER_NAMES = ("tier1", "tier2", "tier3", "tier4")
@@ -143,19 +147,6 @@ class LitellmSettings(_Open):
     def max_entry_bytes(self) -> int:
         """Answers larger than this are not cached (keeps one chatty answer from crowding Redis)."""
         return int(self.cache_params.get("max_entry_bytes", 256 * 1024))
-
-    @field_validator("fallbacks", mode="before")
-    @classmethod
-    def _accept_list_shape(cls, value: Any) -> Any:
-        """LiteLLM writes `[{a: [b, c]}, ...]`; the seed writes `{a: [b, c]}`. Both load."""
-        if isinstance(value, list):
-            merged: dict[str, Any] = {}
-            for item in value:
-                if not isinstance(item, dict):
-                    raise ValueError("each fallbacks entry must be a mapping {model: [fallbacks]}")
-                merged.update(item)
-            return merged
-        return value or {}
 
 
 class GeneralSettings(_Open):
@@ -286,9 +277,8 @@ class Settings(_Strict):
                 raise ValueError(f"organizations.{org_id}.plan: unknown plan {org.plan!r}")
         if self.default_plan is not None and self.default_plan not in self.plans:
             raise ValueError(f"default_plan: unknown plan {self.default_plan!r}")
-        for tier in TIER_NAMES:
-            if not any(f"tier{m.model_info.tier}" == tier for m in self.model_list):
-                raise ValueError(f"model_list: no model serves {tier}")
+        if not self.model_list:
+            raise ValueError("model_list: at least one model is needed")
         parse_routing_settings(self.routing)  # a bad routing section fails at load, with its key path
         return self
 
@@ -403,6 +393,12 @@ def load_settings(path: str | Path | None = None, environ: dict[str, str] | None
         raise ConfigError(f"{path}: the top level must be a mapping")
     _note_key_variables(raw)
     raw = resolve_env(raw, environ)
+    try:
+        raw, ignored = adapt(raw, known_keys())
+    except ValueError as exc:  # KeyTypo among them
+        raise ConfigError(f"{path}: {exc}") from None
+    if ignored:
+        log.warning("%s: LiteLLM settings tiergate does not implement, ignored: %s", path, ", ".join(ignored))
     if environ.get("TIERGATE_SIMULATOR_URL"):
         raw["simulator"] = {**(raw.get("simulator") or {}), "url": environ["TIERGATE_SIMULATOR_URL"]}
     master = environ.get("LITELLM_MASTER_KEY")
@@ -413,6 +409,21 @@ def load_settings(path: str | Path | None = None, environ: dict[str, str] | None
         return Settings.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{path}: " + "; ".join(_describe(err) for err in exc.errors())) from None
+
+
+def known_keys() -> dict[str, frozenset[str]]:
+    """The keys tiergate reads in each section of the file (config/compat.py checks the file against them)."""
+    sections: dict[str, type[BaseModel]] = {
+        "": Settings, "router_settings": RouterSettings, "litellm_settings": LitellmSettings,
+        "general_settings": GeneralSettings, "model_list": ModelEntry, "litellm_params": LitellmParams,
+        "model_info": ModelInfo, "tiers.*": TierSettings, "plans.*": Plan, "organizations.*": Organization,
+        "simulator": SimulatorSettings, "server": ServerSettings, "audit": AuditSettings, "budgets": BudgetSettings,
+        "security": SecuritySettings,
+    }
+    known = {name: frozenset(model.model_fields) for name, model in sections.items()}
+    known[""] |= {"fallbacks"}  # the seed's place for them
+    known["router_settings"] |= {"fallbacks"}
+    return known
 
 
 def _describe(err: Any) -> str:

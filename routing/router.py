@@ -52,16 +52,21 @@ class Router:
 
     def _capable_tier(self, tier: int, cap: int, needs: Mapping[str, str],
                       reasons: list[str]) -> tuple[int, tuple[str, ...]]:
-        """The tier's chain without the models that cannot honour the request; when none can, the nearest tier
-        (up to the cap first, then down) that has one."""
+        """The tier's chain without the models that cannot honour the request; when none can (or the tier has no
+        model at all: a LiteLLM config without tiers), the nearest tier (up to the cap first, then down) that has
+        one."""
         chain = self._capable(self._chain(tier, cap), needs)
-        if chain or not needs:
-            return tier, chain or self._chain(tier, cap)
+        if chain:
+            return tier, chain
         for other in [*range(tier + 1, cap + 1), *range(tier - 1, 0, -1)]:
             chain = self._capable(self._chain(other, cap), needs)
             if chain:
-                reasons.append(f"no tier{tier} model supports {', '.join(sorted(needs))} -> tier{other}")
+                wanted = f" supports {', '.join(sorted(needs))}" if needs else " is configured"
+                reasons.append(f"no tier{tier} model{wanted} -> tier{other}")
                 return other, chain
+        if not needs:
+            raise RoutingError(403, f"no model is configured at or below tier{cap}, this organization's highest",
+                               "tier_not_allowed")
         raise _unsupported(needs, "none of the models this organization may use supports")
 
     def _capable(self, chain: tuple[str, ...], needs: Mapping[str, str]) -> tuple[str, ...]:
@@ -123,7 +128,11 @@ class Router:
 
     def primary_prices(self, tier: int) -> tuple[float, float]:
         """(input, output) cost per token of the model a turn of `tier` goes to first."""
-        first = self._models[self._chains[(tier, 4)][0]]
+        chain = next((self._chains[(t, 4)] for t in (tier, *range(tier + 1, 5), *range(tier - 1, 0, -1))
+                      if self._chains[(t, 4)]), ())
+        if not chain:
+            return 0.0, 0.0
+        first = self._models[chain[0]]
         return first.input_cost_per_token, first.output_cost_per_token
 
     def _pinned(self, requested: str, plan_max: int, needs: Mapping[str, str]) -> RouteDecision:
@@ -145,6 +154,8 @@ class Router:
             if missing:
                 raise _unsupported(missing, f"{requested} does not support")
             return RouteDecision(f"tier{tier}", (requested, *(m for m in chain if m != requested)), (reason,))
+        if not chain and not needs:
+            raise RoutingError(400, f"model: no model is configured at {requested}", "model_not_found")
         if not chain:
             raise _unsupported(needs, f"none of the models of {requested} supports")
         return RouteDecision(f"tier{tier}", chain, (reason,))
