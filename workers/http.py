@@ -105,16 +105,14 @@ async def _call_whole(client: Client, adapter: Adapter, deployment: Deployment, 
         raise _malformed(exc) from exc
 
 
-async def call_stream(client: Client, adapter: Adapter, deployment: Deployment, body: dict[str, Any],
-                      timeout: float, translator: StreamTranslator) -> AsyncIterator[list[dict[str, Any]]]:
+def call_stream(client: Client, adapter: Adapter, deployment: Deployment, body: dict[str, Any],
+                timeout: float, translator: StreamTranslator) -> AsyncIterator[list[dict[str, Any]]]:
     """Yields lists of OpenAI chunks as the provider sends them. Closing the generator closes the connection.
-    A fanned-out translator (fanout.stream_translator) gets one stream per answer, merged as they arrive."""
+    A fanned-out translator (fanout.stream_translator) gets one stream per answer, merged as they arrive.
+    (A plain function handing back the generator: no extra generator hop per network read.)"""
     if isinstance(translator, FanOutTranslator):
-        async for chunks in _merged_streams(client, adapter, deployment, single(body), timeout, translator):
-            yield chunks
-        return
-    async for chunks in _call_stream(client, adapter, deployment, body, timeout, translator.translate):
-        yield chunks
+        return _merged_streams(client, adapter, deployment, single(body), timeout, translator)
+    return _call_stream(client, adapter, deployment, body, timeout, translator.translate)
 
 
 async def _merged_streams(client: Client, adapter: Adapter, deployment: Deployment, body: dict[str, Any],
