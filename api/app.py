@@ -18,9 +18,10 @@ from starlette.routing import Route
 from api import admin, http_limits
 from api.backpressure import redis_unavailable
 from api.completions import chat_completions
+from api.cors import cors
 from api.dashboard import dashboard, dashboard_data
 from api.edge import RequestIdMiddleware, http_error
-from api.endpoints import list_models, liveness, metrics, readiness, route_preview
+from api.endpoints import list_models, liveness, metrics, readiness, retrieve_model, route_preview
 from api.inspection import queues
 from api.request_log import RequestLogMiddleware
 from api.state import Gateway
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, redis_address: str | None = Non
     routes = [
         Route("/ai/chat/completions", chat_completions, methods=["POST"]),
         Route("/ai/models", list_models, methods=["GET"]),
+        Route("/ai/models/{model:path}", retrieve_model, methods=["GET"]),
         Route("/ai/route", route_preview, methods=["POST"]),
         Route("/ai/usage", usage, methods=["GET"]),
         Route("/ai/admin/organizations", admin.list_organizations, methods=["GET"]),
@@ -84,8 +86,15 @@ def create_app(settings: Settings | None = None, redis_address: str | None = Non
         Route("/metrics", metrics, methods=["GET"]),
         Route("/health/liveness", liveness, methods=["GET"]),
         Route("/health/readiness", readiness, methods=["GET"]),
+        # LiteLLM's paths, for clients configured for it
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/models", list_models, methods=["GET"]),
+        Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),
+        Route("/health/liveliness", liveness, methods=["GET"]),
     ]
-    middleware = [Middleware(RequestIdMiddleware), Middleware(RequestLogMiddleware)]
+    middleware = [*cors(settings.server.cors_origins), Middleware(RequestIdMiddleware),
+                  Middleware(RequestLogMiddleware)]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
                      exception_handlers={redis.exceptions.RedisError: redis_unavailable,
                                          HTTPException: http_error})

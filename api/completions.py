@@ -22,6 +22,7 @@ from api.backpressure import check_workers, push
 from api.edge import internal_failure, request_id
 from api.errors import error_response
 from api.headers import gateway_headers
+from api.needs import request_needs
 from api.ratelimit import Admission
 from api.state import Gateway
 from api.streaming import relay_stream
@@ -130,7 +131,7 @@ async def _accept(gateway: Gateway, request: Request, intake: Intake) -> tuple[J
     intake.decision = decision = await decide(gateway, chat, policy)
     job = await admit(gateway, request, chat, decision, intake)
     reservation = reservation_for(job.estimated_tokens, asked_completion_tokens(chat.body),
-                                  [gateway.deployments[name] for name in decision.models])
+                                  [gateway.deployments[name] for name in decision.models], chat.body.get("n") or 1)
     try:
         admission = await gateway.limiter.admit(policy, job.id, job.user_id, reservation,
                                                 hold_seconds=job.deadline - time.time() + 5)
@@ -199,7 +200,7 @@ async def decide(gateway: Gateway, chat: ChatRequest, policy: OrgPolicy) -> Rout
     request = RouteRequest(chat.messages, chat.metadata, chat.model, policy.max_tier,
                            organization_id=policy.organization_id, plan_name=policy.plan,
                            previous_tier=int(previous) if previous else None, budget_max_tier=budget_max_tier,
-                           budget_note=budget_note)
+                           budget_note=budget_note, needs=request_needs(chat))
     try:
         decision = gateway.router.decide(request)
     except RoutingError as exc:

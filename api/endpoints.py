@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import redis.exceptions
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -17,7 +18,10 @@ from api.validation import parse_chat_request
 from common import keys
 from common.errors import GatewayError
 from common.metrics import gauge_lines, scrape_registry
-from config import TIER_NAMES
+from config import TIER_NAMES, Deployment
+
+#: A model's `created`: when this process started (the config has no date for it), stable across calls.
+_STARTED = int(time.time())
 
 
 async def list_models(request: Request) -> Response:
@@ -26,16 +30,34 @@ async def list_models(request: Request) -> Response:
         await authenticate(request, gateway.tenancy)
     except GatewayError as exc:
         return error_response(exc)
-    created = int(time.time())
     cooling = await _cooldowns_left(gateway, list(gateway.deployments), time.time())
-    data = [{
-        "id": d.name, "object": "model", "created": created, "owned_by": d.provider,
+    data = [_model(d, cooling) for d in gateway.deployments.values()]
+    return JSONResponse({"object": "list", "data": data})
+
+
+async def retrieve_model(request: Request) -> Response:
+    """GET /ai/models/{id}: one model, as `client.models.retrieve(id)` reads it; 404 model_not_found."""
+    gateway: Gateway = request.app.state.gateway
+    name = request.path_params["model"]
+    try:
+        await authenticate(request, gateway.tenancy)
+        deployment = gateway.deployments.get(name)
+        if deployment is None:
+            raise GatewayError(404, f"The model {name!r} does not exist", "model_not_found", "model")
+    except GatewayError as exc:
+        return error_response(exc)
+    return JSONResponse(_model(deployment, await _cooldowns_left(gateway, [name], time.time())))
+
+
+def _model(d: Deployment, cooling: dict[str, float]) -> dict[str, Any]:
+    """OpenAI's model object, with tiergate's facts: tier, provider, prices, capabilities, availability."""
+    return {
+        "id": d.name, "object": "model", "created": _STARTED, "owned_by": d.provider,
         "tier": d.tier, "provider": d.provider, "provider_model": d.model_id, "simulated": d.simulated,
         "input_cost_per_token": d.input_cost_per_token, "output_cost_per_token": d.output_cost_per_token,
-        "max_input_tokens": d.max_input_tokens, "available": cooling.get(d.name) is None,
-        "cooldown_seconds_left": cooling.get(d.name),
-    } for d in gateway.deployments.values()]
-    return JSONResponse({"object": "list", "data": data})
+        "max_input_tokens": d.max_input_tokens, "capabilities": sorted(d.capabilities),
+        "available": cooling.get(d.name) is None, "cooldown_seconds_left": cooling.get(d.name),
+    }
 
 
 async def _cooldowns_left(gateway: Gateway, names: list[str], now: float) -> dict[str, float]:

@@ -23,7 +23,7 @@ from common.pricing import partial_stream_usage, usage_cost
 from common.usage import UsageEntry, UsageRecorder
 from config import Deployment, Settings
 from records.repository import Records
-from routing import ModelCandidate, Router
+from routing import Router
 
 #: How long a request's end waits for its job's cancel before leaving it to the background (Redis is away).
 CANCEL_WAIT_SECONDS = 1.0
@@ -47,8 +47,7 @@ class Gateway:
     @classmethod
     def build(cls, settings: Settings, redis: aioredis.Redis, records: Records) -> Gateway:
         deployments = settings.deployments()
-        candidates = [ModelCandidate(d.name, d.tier_number, d.input_cost_per_token, d.output_cost_per_token,
-                                     d.weight, d.max_input_tokens) for d in deployments.values()]
+        candidates = [d.candidate() for d in deployments.values()]
         router = Router(settings.routing, candidates, settings.litellm_settings.fallbacks,
                         settings.router_settings.routing_strategy)
         return cls(settings, redis, ReplyListener(redis), LiveWorkers(redis), JobQueues(redis), router, deployments,

@@ -10,7 +10,7 @@ from typing import Any
 
 from config import load_settings
 from config.settings import Settings
-from routing import ModelCandidate, Router, RouteRequest
+from routing import Router, RouteRequest
 from routing.evaluation import DEFAULT_COMPLETION_TOKENS, Evaluation, LabelledTurn, evaluate, parse_turn
 from routing.scorer import BUNDLED_MODEL, Scorer
 
@@ -56,8 +56,7 @@ def add_routing_commands(subparsers: Any) -> None:
 
 def build_router(settings: Settings, scorer: Scorer | None = None, routing: dict[str, Any] | None = None) -> Router:
     """The router as the API builds it: the `routing:` section, every deployment, the fallbacks."""
-    models = [ModelCandidate(d.name, d.tier_number, d.input_cost_per_token, d.output_cost_per_token, d.weight,
-                             d.max_input_tokens) for d in settings.deployments().values()]
+    models = [d.candidate() for d in settings.deployments().values()]
     return Router(settings.routing if routing is None else routing, models, settings.litellm_settings.fallbacks,
                   settings.router_settings.routing_strategy, scorer)
 

@@ -56,8 +56,10 @@ def completion_allowance(asked: int | None, model: PricedModel) -> int:
     return min(asked, limit) if asked else limit
 
 
-def reservation_for(prompt_tokens: int, asked: int | None, chain: Iterable[PricedModel]) -> Reservation:
-    """The most a request can take: the largest token count and the dearest cost over its model chain."""
+def reservation_for(prompt_tokens: int, asked: int | None, chain: Iterable[PricedModel],
+                    answers: int = 1) -> Reservation:
+    """The most a request can take: the largest token count and the dearest cost over its model chain, times the
+    `n` answers it asks for (a provider without `n` is called once per answer, its prompt billed each time)."""
     prompt = math.ceil(prompt_tokens * PROMPT_MARGIN)
     tokens = cost = 0
     for model in chain:
@@ -66,7 +68,7 @@ def reservation_for(prompt_tokens: int, asked: int | None, chain: Iterable[Price
         # Prices are per token in USD; the ceiling keeps the reservation at or above the settled cost.
         nano = prompt * model.input_cost_per_token * NANO + allowance * model.output_cost_per_token * NANO
         cost = max(cost, math.ceil(round(nano, 3)))
-    return Reservation(tokens, cost)
+    return Reservation(tokens * answers, cost * answers)
 
 
 def reservation_member(request_id: str, cost_nusd: int) -> str:

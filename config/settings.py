@@ -5,6 +5,7 @@ A bad file stops the start with the file name, the key path and what is wrong.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from config.compat import adapt
+from routing.decision import ModelCandidate
 from routing.settings import parse_routing_settings
+
+log = logging.getLogger("tiergate.config")
 
 ENV_PREFIX = "os.environ/"
 TIER_NAMES = ("tier1", "tier2", "tier3", "tier4")
@@ -34,6 +39,27 @@ DEFAULT_API_BASES = {
     "gemini": "https://generativelanguage.googleapis.com",
 }
 KEYLESS_PROVIDERS = {"ollama", "hosted_vllm"}
+
+#: What a deployment can do, by `model_info` key (LiteLLM's `supports_*` names; `supports_logprobs`,
+#: `supports_n` (native: without it `n` answers are fanned out) and `supports_stream_usage` are tiergate's).
+CAPABILITY_KEYS = {
+    "supports_function_calling": "function_calling", "supports_response_schema": "response_schema",
+    "supports_vision": "vision", "supports_audio_input": "audio_input", "supports_logprobs": "logprobs",
+    "supports_n": "n", "supports_stream_usage": "stream_usage",
+}
+_COMMON = frozenset({"function_calling", "response_schema", "stream_usage"})
+#: What each provider's models can do when `model_info` does not say.
+PROVIDER_CAPABILITIES: dict[str, frozenset[str]] = {
+    "openai": _COMMON | {"vision", "logprobs", "n"},  # audio input: set supports_audio_input on an audio model
+    "anthropic": _COMMON | {"vision"},  # JSON through a forced tool; no logprobs; n fanned out
+    "gemini": _COMMON | {"vision", "audio_input", "logprobs", "n"},
+    "together_ai": _COMMON | {"logprobs", "n"},
+    "hosted_vllm": _COMMON | {"logprobs", "n"},
+    "custom_openai": _COMMON | {"logprobs", "n"},
+    "groq": _COMMON,
+    "ollama": _COMMON,
+    "openrouter": _COMMON,
+}
 
 
 class ConfigError(Exception):
@@ -73,6 +99,24 @@ class ModelInfo(_Open):
     max_input_tokens: int | None = Field(default=None, gt=0)
     max_output_tokens: int | None = Field(default=None, gt=0)  # the completion allowance when a request sets none
     weight: float = Field(default=1.0, gt=0)
+    supports_function_calling: bool | None = None
+    supports_response_schema: bool | None = None
+    supports_vision: bool | None = None
+    supports_audio_input: bool | None = None
+    supports_logprobs: bool | None = None
+    supports_n: bool | None = None
+    supports_stream_usage: bool | None = None
+
+    def capabilities(self, provider: str) -> frozenset[str]:
+        """The provider's defaults, with what this entry says (True adds, False removes)."""
+        found = set(PROVIDER_CAPABILITIES.get(provider, _COMMON))
+        for key, capability in CAPABILITY_KEYS.items():
+            said = getattr(self, key)
+            if said is True:
+                found.add(capability)
+            elif said is False:
+                found.discard(capability)
+        return frozenset(found)
 
 
 class ModelEntry(_Strict):
@@ -103,19 +147,6 @@ class LitellmSettings(_Open):
     def max_entry_bytes(self) -> int:
         """Answers larger than this are not cached (keeps one chatty answer from crowding Redis)."""
         return int(self.cache_params.get("max_entry_bytes", 256 * 1024))
-
-    @field_validator("fallbacks", mode="before")
-    @classmethod
-    def _accept_list_shape(cls, value: Any) -> Any:
-        """LiteLLM writes `[{a: [b, c]}, ...]`; the seed writes `{a: [b, c]}`. Both load."""
-        if isinstance(value, list):
-            merged: dict[str, Any] = {}
-            for item in value:
-                if not isinstance(item, dict):
-                    raise ValueError("each fallbacks entry must be a mapping {model: [fallbacks]}")
-                merged.update(item)
-            return merged
-        return value or {}
 
 
 class GeneralSettings(_Open):
@@ -207,6 +238,8 @@ class ServerSettings(_Strict):
     body_timeout_seconds: float = Field(default=10.0, gt=0)
     keepalive_seconds: float = Field(default=10.0, gt=0)
     production: bool = False
+    #: origins browsers may call from (CORS), e.g. ["https://app.example.com"]; ["*"] any; none by default
+    cors_origins: list[str] = Field(default_factory=list)
 
 
 class Settings(_Strict):
@@ -244,9 +277,8 @@ class Settings(_Strict):
                 raise ValueError(f"organizations.{org_id}.plan: unknown plan {org.plan!r}")
         if self.default_plan is not None and self.default_plan not in self.plans:
             raise ValueError(f"default_plan: unknown plan {self.default_plan!r}")
-        for tier in TIER_NAMES:
-            if not any(f"tier{m.model_info.tier}" == tier for m in self.model_list):
-                raise ValueError(f"model_list: no model serves {tier}")
+        if not self.model_list:
+            raise ValueError("model_list: at least one model is needed")
         parse_routing_settings(self.routing)  # a bad routing section fails at load, with its key path
         return self
 
@@ -284,10 +316,16 @@ class Deployment:
     max_output_tokens: int | None = None
     missing_key: bool = False  # the provider needs a key and none is set
     key_variable: str | None = None  # the environment variable its key comes from, when the config names one
+    capabilities: frozenset[str] = frozenset()
 
     @property
     def tier_number(self) -> int:
         return int(self.tier.removeprefix("tier"))
+
+    def candidate(self) -> ModelCandidate:
+        """What the router knows of this deployment."""
+        return ModelCandidate(self.name, self.tier_number, self.input_cost_per_token, self.output_cost_per_token,
+                              self.weight, self.max_input_tokens, self.capabilities)
 
 
 def _deployment(entry: ModelEntry, sim: SimulatorSettings) -> Deployment:
@@ -308,6 +346,7 @@ def _deployment(entry: ModelEntry, sim: SimulatorSettings) -> Deployment:
         input_cost_per_token=info.input_cost_per_token,
         output_cost_per_token=info.output_cost_per_token, max_input_tokens=info.max_input_tokens,
         weight=info.weight, timeout=params.timeout, max_output_tokens=info.max_output_tokens,
+        capabilities=info.capabilities(provider),
     )
 
 
@@ -354,6 +393,12 @@ def load_settings(path: str | Path | None = None, environ: dict[str, str] | None
         raise ConfigError(f"{path}: the top level must be a mapping")
     _note_key_variables(raw)
     raw = resolve_env(raw, environ)
+    try:
+        raw, ignored = adapt(raw, known_keys())
+    except ValueError as exc:  # KeyTypo among them
+        raise ConfigError(f"{path}: {exc}") from None
+    if ignored:
+        log.warning("%s: LiteLLM settings tiergate does not implement, ignored: %s", path, ", ".join(ignored))
     if environ.get("TIERGATE_SIMULATOR_URL"):
         raw["simulator"] = {**(raw.get("simulator") or {}), "url": environ["TIERGATE_SIMULATOR_URL"]}
     master = environ.get("LITELLM_MASTER_KEY")
@@ -364,6 +409,21 @@ def load_settings(path: str | Path | None = None, environ: dict[str, str] | None
         return Settings.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{path}: " + "; ".join(_describe(err) for err in exc.errors())) from None
+
+
+def known_keys() -> dict[str, frozenset[str]]:
+    """The keys tiergate reads in each section of the file (config/compat.py checks the file against them)."""
+    sections: dict[str, type[BaseModel]] = {
+        "": Settings, "router_settings": RouterSettings, "litellm_settings": LitellmSettings,
+        "general_settings": GeneralSettings, "model_list": ModelEntry, "litellm_params": LitellmParams,
+        "model_info": ModelInfo, "tiers.*": TierSettings, "plans.*": Plan, "organizations.*": Organization,
+        "simulator": SimulatorSettings, "server": ServerSettings, "audit": AuditSettings, "budgets": BudgetSettings,
+        "security": SecuritySettings,
+    }
+    known = {name: frozenset(model.model_fields) for name, model in sections.items()}
+    known[""] |= {"fallbacks"}  # the seed's place for them
+    known["router_settings"] |= {"fallbacks"}
+    return known
 
 
 def _describe(err: Any) -> str:

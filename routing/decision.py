@@ -16,6 +16,8 @@ class ModelCandidate:
     output_cost_per_token: float
     weight: float = 1.0
     max_input_tokens: int | None = None
+    #: what it can do ("function_calling", "response_schema", "vision", "logprobs", ...; config/settings.py)
+    capabilities: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,9 @@ class RouteRequest:
     #: Past the soft budget threshold: the highest tier for auto-routed turns, and why (for the reason).
     budget_max_tier: int | None = None
     budget_note: str | None = None
+    #: What the request needs of a model: capability → the request parameter that needs it ("tools"); a model
+    #: without one of them is left out of the chain.
+    needs: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ class Router:
     def decide(self, request: RouteRequest) -> RouteDecision:
         pinned = request.requested_model
         if pinned and pinned != "auto":
-            return self._pinned(pinned, request.plan_max_tier)
+            return self._pinned(pinned, request.plan_max_tier, request.needs)
         tier, reasons, intent, complexity = self._natural_tier(request)
         if tier > request.plan_max_tier:
             plan = f"plan {request.plan_name}" if request.plan_name else "plan"
@@ -52,8 +52,32 @@ class Router:
             if tier > cap:
                 reasons.append(f"{request.budget_note or 'budget nearly spent'}: tier{tier} capped to tier{cap}")
                 tier = cap
-        return RouteDecision(f"tier{tier}", self._chain(tier, cap), tuple(reasons),
-                             intent.name if intent else None, complexity.score)
+        tier, chain = self._capable_tier(tier, cap, request.needs, reasons)
+        return RouteDecision(f"tier{tier}", chain, tuple(reasons), intent.name if intent else None, complexity.score)
+
+    def _capable_tier(self, tier: int, cap: int, needs: Mapping[str, str],
+                      reasons: list[str]) -> tuple[int, tuple[str, ...]]:
+        """The tier's chain without the models that cannot honour the request; when none can (or the tier has no
+        model at all: a LiteLLM config without tiers), the nearest tier (up to the cap first, then down) that has
+        one."""
+        chain = self._capable(self._chain(tier, cap), needs)
+        if chain:
+            return tier, chain
+        for other in [*range(tier + 1, cap + 1), *range(tier - 1, 0, -1)]:
+            chain = self._capable(self._chain(other, cap), needs)
+            if chain:
+                wanted = f" supports {', '.join(sorted(needs))}" if needs else " is configured"
+                reasons.append(f"no tier{tier} model{wanted} -> tier{other}")
+                return other, chain
+        if not needs:
+            raise RoutingError(403, f"no model is configured at or below tier{cap}, this organization's highest",
+                               "tier_not_allowed")
+        raise _unsupported(needs, "none of the models this organization may use supports")
+
+    def _capable(self, chain: tuple[str, ...], needs: Mapping[str, str]) -> tuple[str, ...]:
+        if not needs:
+            return chain
+        return tuple(name for name in chain if self._models[name].capabilities.issuperset(needs))
 
     def _natural_tier(self, request: RouteRequest) -> tuple[int, list[str], IntentMatch | None, Complexity]:
         """The tier before the plan cap, with one reason per rule that set or raised it."""
@@ -175,10 +199,14 @@ class Router:
 
     def primary_prices(self, tier: int) -> tuple[float, float]:
         """(input, output) cost per token of the model a turn of `tier` goes to first."""
-        first = self._models[self._chains[(tier, 4)][0]]
+        chain = next((self._chains[(t, 4)] for t in (tier, *range(tier + 1, 5), *range(tier - 1, 0, -1))
+                      if self._chains[(t, 4)]), ())
+        if not chain:
+            return 0.0, 0.0
+        first = self._models[chain[0]]
         return first.input_cost_per_token, first.output_cost_per_token
 
-    def _pinned(self, requested: str, plan_max: int) -> RouteDecision:
+    def _pinned(self, requested: str, plan_max: int, needs: Mapping[str, str]) -> RouteDecision:
         if requested in TIERS:
             tier = _tier_number(requested)
             reason = f"tier pinned by request: {requested}"
@@ -186,15 +214,22 @@ class Router:
             tier = self._models[requested].tier
             reason = f"model pinned by request: {requested}"
         else:
-            raise RoutingError(400, f"model: unknown model {requested!r}; use 'auto', a tier (tier1..tier4) "
+            raise RoutingError(404, f"The model {requested!r} does not exist; use 'auto', a tier (tier1..tier4) "
                                     "or a model listed by GET /ai/models", "model_not_found")
         if tier > plan_max:
             raise RoutingError(403, f"model: {requested} is tier{tier}, above this organization's plan "
                                     f"(highest tier{plan_max})", "tier_not_allowed")
+        chain = self._capable(self._chain(tier, plan_max), needs)
         if requested in self._models:
-            rest = [m for m in self._chain(tier, plan_max) if m != requested]
-            return RouteDecision(f"tier{tier}", (requested, *rest), (reason,))
-        return RouteDecision(f"tier{tier}", self._chain(tier, plan_max), (reason,))
+            missing = {c: p for c, p in needs.items() if c not in self._models[requested].capabilities}
+            if missing:
+                raise _unsupported(missing, f"{requested} does not support")
+            return RouteDecision(f"tier{tier}", (requested, *(m for m in chain if m != requested)), (reason,))
+        if not chain and not needs:
+            raise RoutingError(400, f"model: no model is configured at {requested}", "model_not_found")
+        if not chain:
+            raise _unsupported(needs, f"none of the models of {requested} supports")
+        return RouteDecision(f"tier{tier}", chain, (reason,))
 
     def _chain(self, tier: int, plan_max: int) -> tuple[str, ...]:
         cap = max(tier, min(4, plan_max))
@@ -214,6 +249,12 @@ def _last_reply(messages: list[dict[str, Any]]) -> str:
         if isinstance(message, dict) and message.get("role") == "user":
             return ""
     return ""
+
+
+def _unsupported(needs: Mapping[str, str], subject: str) -> RoutingError:
+    """400 naming the first parameter that cannot be honoured, and the capability it needs."""
+    capability, param = sorted(needs.items(), key=lambda item: item[1])[0]
+    return RoutingError(400, f"{param}: {subject} {capability.replace('_', ' ')}", "unsupported_parameter", param)
 
 
 def _tier_number(name: str) -> int:

@@ -32,6 +32,7 @@ def parse(request: Request, body: dict[str, Any]) -> SimRequest:
         model=str(body["model"]), seed_text=str(body["model"]) + "|" + last_user, last_user_text=last_user,
         prompt_tokens=_prompt_tokens(body), max_tokens=body["max_tokens"], stream=bool(body.get("stream")),
         tool_call=_tool_call_for(body, messages), id="msg_sim" + uuid.uuid4().hex[:20],
+        stop=list(body.get("stop_sequences") or []),
     )
 
 
@@ -73,14 +74,20 @@ def _output_tokens(req: SimRequest, answer: SimAnswer) -> int:
     return answer.completion_tokens + (8 if req.tool_call else 0)
 
 
-def whole(req: SimRequest, answer: SimAnswer) -> dict[str, Any]:
+def _stop_reason(answer: SimAnswer) -> str:
+    return "stop_sequence" if answer.stop_sequence else STOP_REASONS[answer.finish_reason]
+
+
+def whole(req: SimRequest, answers: list[SimAnswer]) -> dict[str, Any]:
+    answer = answers[0]  # Messages has no `n`
     if req.tool_call:
         content: list[dict[str, Any]] = [{"type": "tool_use", "id": req.tool_call["id"], "name": req.tool_call["name"],
                                           "input": orjson.loads(req.tool_call["arguments"])}]
     else:
-        content = [{"type": "text", "text": "".join(answer.pieces)}]
+        content = [{"type": "text", "text": answer.text}]
     return {"id": req.id, "type": "message", "role": "assistant", "model": req.model, "content": content,
-            "stop_reason": STOP_REASONS[answer.finish_reason], "stop_sequence": None, "usage": _usage(req, answer)}
+            "stop_reason": _stop_reason(answer), "stop_sequence": answer.stop_sequence,
+            "usage": _usage(req, answer)}
 
 
 def _event(data: dict[str, Any]) -> bytes:
@@ -110,14 +117,15 @@ def stream_start(req: SimRequest) -> list[bytes]:
     return events
 
 
-def stream_piece(req: SimRequest, piece: str, index: int) -> bytes:
+def stream_piece(req: SimRequest, piece: str, index: int, choice: int = 0) -> bytes:
     return _event({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}})
 
 
-def stream_end(req: SimRequest, answer: SimAnswer) -> list[bytes]:
+def stream_end(req: SimRequest, answers: list[SimAnswer]) -> list[bytes]:
+    answer = answers[0]
     events = [] if req.tool_call else [_event({"type": "content_block_stop", "index": 0})]
     events.append(_event({"type": "message_delta",
-                          "delta": {"stop_reason": STOP_REASONS[answer.finish_reason], "stop_sequence": None},
+                          "delta": {"stop_reason": _stop_reason(answer), "stop_sequence": answer.stop_sequence},
                           "usage": {"output_tokens": _output_tokens(req, answer)}}))
     events.append(_event({"type": "message_stop"}))
     return events

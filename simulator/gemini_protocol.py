@@ -9,8 +9,8 @@ import orjson
 from starlette.requests import Request
 
 from simulator.engine import SimAnswer, SimRequest, sse
-from simulator.text import count_text_tokens
-from simulator.tools import planned_call
+from simulator.text import count_text_tokens, token_logprobs
+from simulator.tools import planned_call, sample_json
 
 name = "gemini"
 
@@ -28,12 +28,24 @@ def parse(request: Request, body: dict[str, Any]) -> SimRequest:
         raise ValueError("contents: must be a non-empty list")
     last_user = next((_text(c) for c in reversed(contents) if c.get("role", "user") == "user" and _text(c)), "")
     config = body.get("generationConfig") or {}
+    tool_call = _tool_call_for(body, contents)
     return SimRequest(
         model=model, seed_text=model + "|" + last_user, last_user_text=last_user,
         prompt_tokens=_prompt_tokens(body), max_tokens=config.get("maxOutputTokens"),
-        stream=action == "streamGenerateContent", tool_call=_tool_call_for(body, contents),
-        id=uuid.uuid4().hex[:22],
+        stream=action == "streamGenerateContent", tool_call=tool_call, id=uuid.uuid4().hex[:22],
+        n=int(config.get("candidateCount") or 1), stop=list(config.get("stopSequences") or []),
+        logprobs=bool(config.get("responseLogprobs")), top_logprobs=int(config.get("logprobs") or 0),
+        answer_json=_answer_json(config) if tool_call is None else None,
     )
+
+
+def _answer_json(config: dict[str, Any]) -> str | None:
+    if config.get("responseMimeType") != "application/json":
+        return None
+    # Protobuf JSON takes either spelling; responseJsonSchema is plain JSON Schema, responseSchema OpenAPI's.
+    schema = next((config[k] for k in ("responseSchema", "response_schema", "responseJsonSchema",
+                                       "response_json_schema") if config.get(k)), None)
+    return sample_json(schema)
 
 
 def _text(content: dict[str, Any]) -> str:
@@ -62,19 +74,33 @@ def _tool_call_for(body: dict[str, Any], contents: list[dict[str, Any]]) -> dict
     return planned_call(declaration.get("name", "tool"), schema, "")
 
 
-def _usage(req: SimRequest, answer: SimAnswer) -> dict[str, Any]:
-    output = answer.completion_tokens + (8 if req.tool_call else 0)
+def _usage(req: SimRequest, answers: list[SimAnswer]) -> dict[str, Any]:
+    output = sum(a.completion_tokens for a in answers) + (8 if req.tool_call else 0)
     return {"promptTokenCount": req.prompt_tokens, "candidatesTokenCount": output,
             "totalTokenCount": req.prompt_tokens + output,
             "promptTokensDetails": [{"modality": "TEXT", "tokenCount": req.prompt_tokens}]}
 
 
-def _response(req: SimRequest, parts: list[dict[str, Any]], finish: str | None,
-              usage: dict[str, Any] | None) -> dict[str, Any]:
-    candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
+def _candidate(req: SimRequest, choice: int, parts: list[dict[str, Any]], finish: str | None,
+               pieces: list[str]) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": choice}
     if finish:
         candidate["finishReason"] = finish
-    data: dict[str, Any] = {"candidates": [candidate], "modelVersion": req.model, "responseId": req.id}
+    if req.logprobs and pieces:
+        entries = [token_logprobs(p, req.top_logprobs) for p in pieces]
+        candidate["avgLogprobs"] = sum(e["logprob"] for e in entries) / len(entries)
+        candidate["logprobsResult"] = {
+            "topCandidates": [{"candidates": [_token(t) for t in e["top_logprobs"]]} for e in entries],
+            "chosenCandidates": [_token(e) for e in entries]}
+    return candidate
+
+
+def _token(entry: dict[str, Any]) -> dict[str, Any]:
+    return {"token": entry["token"], "logProbability": entry["logprob"]}
+
+
+def _response(req: SimRequest, candidates: list[dict[str, Any]], usage: dict[str, Any] | None) -> dict[str, Any]:
+    data: dict[str, Any] = {"candidates": candidates, "modelVersion": req.model, "responseId": req.id}
     if usage:
         data["usageMetadata"] = usage
     return data
@@ -85,21 +111,26 @@ def _call_part(req: SimRequest) -> dict[str, Any]:
     return {"functionCall": {"name": req.tool_call["name"], "args": orjson.loads(req.tool_call["arguments"])}}
 
 
-def whole(req: SimRequest, answer: SimAnswer) -> dict[str, Any]:
-    parts = [_call_part(req)] if req.tool_call else [{"text": "".join(answer.pieces)}]
-    return _response(req, parts, FINISH_REASONS[answer.finish_reason], _usage(req, answer))
+def whole(req: SimRequest, answers: list[SimAnswer]) -> dict[str, Any]:
+    candidates = [_candidate(req, choice, [_call_part(req)] if req.tool_call else [{"text": a.text}],
+                             FINISH_REASONS[a.finish_reason], a.pieces) for choice, a in enumerate(answers)]
+    return _response(req, candidates, _usage(req, answers))
 
 
 def stream_start(req: SimRequest) -> list[bytes]:
-    return [sse(_response(req, [_call_part(req)], None, None))] if req.tool_call else []
+    if not req.tool_call:
+        return []
+    return [sse(_response(req, [_candidate(req, c, [_call_part(req)], None, []) for c in range(req.n)], None))]
 
 
-def stream_piece(req: SimRequest, piece: str, index: int) -> bytes:
-    return sse(_response(req, [{"text": piece}], None, None))
+def stream_piece(req: SimRequest, piece: str, index: int, choice: int = 0) -> bytes:
+    return sse(_response(req, [_candidate(req, choice, [{"text": piece}], None, [piece])], None))
 
 
-def stream_end(req: SimRequest, answer: SimAnswer) -> list[bytes]:
-    return [sse(_response(req, [{"text": ""}], FINISH_REASONS[answer.finish_reason], _usage(req, answer)))]
+def stream_end(req: SimRequest, answers: list[SimAnswer]) -> list[bytes]:
+    candidates = [_candidate(req, choice, [{"text": ""}], FINISH_REASONS[a.finish_reason], [])
+                  for choice, a in enumerate(answers)]
+    return [sse(_response(req, candidates, _usage(req, answers)))]
 
 
 def error(status: int, message: str) -> dict[str, Any]:

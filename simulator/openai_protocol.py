@@ -8,8 +8,8 @@ from typing import Any
 from starlette.requests import Request
 
 from simulator.engine import SimAnswer, SimRequest, sse
-from simulator.text import content_text, prompt_tokens
-from simulator.tools import planned_call
+from simulator.text import content_text, prompt_tokens, token_logprobs
+from simulator.tools import planned_call, sample_json
 
 name = "openai"
 
@@ -24,15 +24,34 @@ def parse(request: Request, body: dict[str, Any]) -> SimRequest:
         model=str(body["model"]), seed_text=str(body["model"]) + "|" + last_user, last_user_text=last_user,
         prompt_tokens=prompt_tokens(messages), max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
         stream=bool(body.get("stream")), include_usage=bool((body.get("stream_options") or {}).get("include_usage")),
-        tool_call=tool_call, id="chatcmpl-sim" + uuid.uuid4().hex[:20],
+        tool_call=tool_call, legacy_functions=bool(body.get("functions")) and not body.get("tools"),
+        id="chatcmpl-sim" + uuid.uuid4().hex[:20], n=int(body.get("n") or 1),
+        stop=_stop(body.get("stop")), logprobs=bool(body.get("logprobs")),
+        top_logprobs=int(body.get("top_logprobs") or 0),
+        answer_json=_answer_json(body.get("response_format")) if tool_call is None else None,
     )
+
+
+def _stop(stop: Any) -> list[str]:
+    return [stop] if isinstance(stop, str) else list(stop or [])
+
+
+def _answer_json(response_format: Any) -> str | None:
+    kind = (response_format or {}).get("type")
+    if kind == "json_object":
+        return sample_json(None)
+    if kind == "json_schema":
+        return sample_json((response_format.get("json_schema") or {}).get("schema"))
+    return None
 
 
 def _tool_call_for(body: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any] | None:
     """With tools offered and no tool result yet in the conversation, call the first tool."""
-    tools = body.get("tools") or []
-    choice = body.get("tool_choice")
-    if not tools or choice == "none" or messages[-1].get("role") == "tool":
+    tools = body.get("tools") or [{"type": "function", "function": f} for f in body.get("functions") or []]
+    choice = body.get("tool_choice", body.get("function_call"))
+    if isinstance(choice, dict) and "name" in choice:  # legacy function_call: {"name": ...}
+        choice = {"function": choice}
+    if not tools or choice == "none" or messages[-1].get("role") in ("tool", "function"):
         return None
     functions = [t.get("function", {}) for t in tools]
     wanted = (choice.get("function") or {}).get("name") if isinstance(choice, dict) else None
@@ -40,30 +59,50 @@ def _tool_call_for(body: dict[str, Any], messages: list[dict[str, Any]]) -> dict
     return planned_call(function.get("name", "tool"), function.get("parameters"), "call_sim")
 
 
-def _usage(req: SimRequest, answer: SimAnswer) -> dict[str, int]:
-    completion = answer.completion_tokens + (8 if req.tool_call else 0)
+def _usage(req: SimRequest, answers: list[SimAnswer]) -> dict[str, int]:
+    completion = sum(a.completion_tokens for a in answers) + (8 if req.tool_call else 0)
     return {"prompt_tokens": req.prompt_tokens, "completion_tokens": completion,
             "total_tokens": req.prompt_tokens + completion}
 
 
-def whole(req: SimRequest, answer: SimAnswer) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(answer.pieces), "refusal": None}
-    if req.tool_call:
+def _logprobs(req: SimRequest, pieces: list[str]) -> dict[str, Any] | None:
+    if not req.logprobs:
+        return None
+    return {"content": [token_logprobs(p, req.top_logprobs) for p in pieces], "refusal": None}
+
+
+def _message(req: SimRequest, answer: SimAnswer) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": answer.text, "refusal": None}
+    call = req.tool_call
+    if call and req.legacy_functions:
         message["content"] = None
-        message["tool_calls"] = [{"id": req.tool_call["id"], "type": "function", "function": {
-            "name": req.tool_call["name"], "arguments": req.tool_call["arguments"]}}]
+        message["function_call"] = {"name": call["name"], "arguments": call["arguments"]}
+    elif call:
+        message["content"] = None
+        message["tool_calls"] = [{"id": call["id"], "type": "function", "function": {
+            "name": call["name"], "arguments": call["arguments"]}}]
+    return message
+
+
+def whole(req: SimRequest, answers: list[SimAnswer]) -> dict[str, Any]:
+    choices = [{"index": i, "message": _message(req, a), "logprobs": _logprobs(req, a.pieces),
+                "finish_reason": _finish(req, a)} for i, a in enumerate(answers)]
     return {
         "id": req.id, "object": "chat.completion", "created": req.created, "model": req.model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": answer.finish_reason}],
-        "usage": _usage(req, answer), "system_fingerprint": "fp_tiergate_sim",
+        "choices": choices, "usage": _usage(req, answers), "system_fingerprint": "fp_tiergate_sim",
     }
 
 
-def _chunk(req: SimRequest, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+def _finish(req: SimRequest, answer: SimAnswer) -> str:
+    return "function_call" if answer.finish_reason == "tool_calls" and req.legacy_functions else answer.finish_reason
+
+
+def _chunk(req: SimRequest, delta: dict[str, Any], finish_reason: str | None = None, choice: int = 0,
+           logprobs: dict[str, Any] | None = None) -> bytes:
     chunk: dict[str, Any] = {
         "id": req.id, "object": "chat.completion.chunk", "created": req.created, "model": req.model,
         "system_fingerprint": "fp_tiergate_sim",
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+        "choices": [{"index": choice, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}],
     }
     if req.include_usage:
         chunk["usage"] = None
@@ -71,25 +110,32 @@ def _chunk(req: SimRequest, delta: dict[str, Any], finish_reason: str | None = N
 
 
 def stream_start(req: SimRequest) -> list[bytes]:
-    events = [_chunk(req, {"role": "assistant", "content": "", "refusal": None})]
-    if req.tool_call:
+    events = []
+    for choice in range(req.n):
+        events.append(_chunk(req, {"role": "assistant", "content": "", "refusal": None}, choice=choice))
         call = req.tool_call
-        events.append(_chunk(req, {"tool_calls": [{"index": 0, "id": call["id"], "type": "function",
-                                                   "function": {"name": call["name"], "arguments": ""}}]}))
-        events.append(_chunk(req, {"tool_calls": [{"index": 0, "function": {"arguments": call["arguments"]}}]}))
+        if call and req.legacy_functions:
+            events.append(_chunk(req, {"function_call": {"name": call["name"], "arguments": ""}}, choice=choice))
+            events.append(_chunk(req, {"function_call": {"arguments": call["arguments"]}}, choice=choice))
+        elif call:
+            events.append(_chunk(req, {"tool_calls": [{"index": 0, "id": call["id"], "type": "function",
+                                                       "function": {"name": call["name"], "arguments": ""}}]},
+                                 choice=choice))
+            events.append(_chunk(req, {"tool_calls": [{"index": 0, "function": {"arguments": call["arguments"]}}]},
+                                 choice=choice))
     return events
 
 
-def stream_piece(req: SimRequest, piece: str, index: int) -> bytes:
-    return _chunk(req, {"content": piece})
+def stream_piece(req: SimRequest, piece: str, index: int, choice: int = 0) -> bytes:
+    return _chunk(req, {"content": piece}, choice=choice, logprobs=_logprobs(req, [piece]))
 
 
-def stream_end(req: SimRequest, answer: SimAnswer) -> list[bytes]:
-    events = [_chunk(req, {}, answer.finish_reason)]
+def stream_end(req: SimRequest, answers: list[SimAnswer]) -> list[bytes]:
+    events = [_chunk(req, {}, _finish(req, a), choice) for choice, a in enumerate(answers)]
     if req.include_usage:
         events.append(sse({"id": req.id, "object": "chat.completion.chunk", "created": req.created,
                            "model": req.model, "system_fingerprint": "fp_tiergate_sim", "choices": [],
-                           "usage": _usage(req, answer)}))
+                           "usage": _usage(req, answers)}))
     events.append(b"data: [DONE]\n\n")
     return events
 

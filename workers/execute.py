@@ -20,6 +20,7 @@ from common.sse import sse_data
 from config import Deployment
 from workers.http import Client, call_stream, call_whole
 from workers.providers import ProviderError, adapter_for
+from workers.providers.fanout import stream_translator
 from workers.resilience import NOT_THE_MODELS_FAULT, Resilience
 
 log = logging.getLogger("tiergate.worker")
@@ -215,14 +216,13 @@ class JobRunner:
             await self._publish(job, encode_event(job.id, "result", completion=completion, model=deployment.name,
                                                   cost=outcome.cost))
             return time.monotonic() - started_at
-        translator = adapter.stream_translator(deployment, f"chatcmpl-{job.id}", int(time.time()))
+        translator = stream_translator(adapter, deployment, job.body, f"chatcmpl-{job.id}", int(time.time()))
         started = False
         latency = 0.0
         finishing: dict[str, Any] | None = None
         try:
             async for chunks in call_stream(self._http, adapter, deployment, job.body, timeout, translator):
-                events, held = _framed(chunks)
-                finishing = held or finishing
+                events, finishing = _framed(chunks, finishing)
                 frames = [encode_sse(job.id, events)] if events else []
                 if not started:  # the start and the first chunks go together: one round trip to Redis, not two
                     started = True
@@ -251,12 +251,15 @@ class JobRunner:
         await self._publish(job, encode_event(job.id, "error", **error.to_event()))
 
 
-def _framed(chunks: list[dict[str, Any]]) -> tuple[bytes, dict[str, Any] | None]:
-    """The chunks as server-sent events, but for the finish_reason chunk, returned apart: the API sends it
-    last, with the cost, which is known only once the stream has ended."""
-    events, finishing = [], None
+def _framed(chunks: list[dict[str, Any]], held: dict[str, Any] | None = None) -> tuple[bytes, dict[str, Any] | None]:
+    """The chunks as server-sent events, but for the last finish_reason chunk, returned apart: the API sends it
+    last, with the cost, which is known only once the stream has ended. A finish chunk held before (another
+    choice's, when the request asked for n answers) goes out in its turn."""
+    events, finishing = [], held
     for chunk in chunks:
         if chunk["choices"] and chunk["choices"][0].get("finish_reason"):
+            if finishing is not None:
+                events.append(sse_data(finishing))
             finishing = chunk
         else:
             events.append(sse_data(chunk))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import codecs
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -11,6 +12,8 @@ import orjson
 
 from config import Deployment
 from workers.providers.base import Adapter, ProviderCall, ProviderError, SSEEvent, StreamTranslator
+from workers.providers.fanout import FanOutTranslator, fan_out, merge, single
+from workers.providers.legacy import as_function_call, wants_function_call
 
 #: Why aiohttp and not httpx: per provider call httpx (+ httpcore, anyio, h11) spent ~1.5 ms of the worker's
 #: CPU in pure-Python layers (a pool scan on every request and release, cancel scopes, h11's state machine);
@@ -55,15 +58,31 @@ def _malformed(exc: Exception) -> ProviderError:
     return ProviderError("malformed", f"unreadable answer ({type(exc).__name__}: {str(exc)[:120]})")
 
 
-def _translated(events: list[SSEEvent], translator: StreamTranslator) -> list[dict[str, Any]]:
+def _translated(events: list[SSEEvent], translate: Callable[[SSEEvent], list[dict[str, Any]]],
+                ) -> list[dict[str, Any]]:
     try:
-        return [chunk for event in events for chunk in translator.translate(event)]
+        return [chunk for event in events for chunk in translate(event)]
     except _UNTRANSLATABLE as exc:
         raise _malformed(exc) from exc
 
 
 async def call_whole(client: Client, adapter: Adapter, deployment: Deployment, body: dict[str, Any],
                      timeout: float) -> dict[str, Any]:
+    """The provider's whole answer as an OpenAI completion; `n` answers from one call each when it has no `n`."""
+    calls = fan_out(deployment, body)
+    if calls > 1:
+        answers = await asyncio.gather(*(_call_whole(client, adapter, deployment, single(body), timeout)
+                                         for _ in range(calls)))
+        completion = merge(list(answers))
+    else:
+        completion = await _call_whole(client, adapter, deployment, body, timeout)
+    if wants_function_call(body) and deployment.protocol != "openai":
+        completion = as_function_call(completion)
+    return completion
+
+
+async def _call_whole(client: Client, adapter: Adapter, deployment: Deployment, body: dict[str, Any],
+                      timeout: float) -> dict[str, Any]:
     call = _request(adapter, deployment, body, stream=False)
     try:
         async with client.post(call.url, headers=call.headers, data=orjson.dumps(call.json),
@@ -86,9 +105,49 @@ async def call_whole(client: Client, adapter: Adapter, deployment: Deployment, b
         raise _malformed(exc) from exc
 
 
-async def call_stream(client: Client, adapter: Adapter, deployment: Deployment, body: dict[str, Any],
-                      timeout: float, translator: StreamTranslator) -> AsyncIterator[list[dict[str, Any]]]:
-    """Yields lists of OpenAI chunks as the provider sends them. Closing the generator closes the connection."""
+def call_stream(client: Client, adapter: Adapter, deployment: Deployment, body: dict[str, Any],
+                timeout: float, translator: StreamTranslator) -> AsyncIterator[list[dict[str, Any]]]:
+    """Yields lists of OpenAI chunks as the provider sends them. Closing the generator closes the connection.
+    A fanned-out translator (fanout.stream_translator) gets one stream per answer, merged as they arrive.
+    (A plain function handing back the generator: no extra generator hop per network read.)"""
+    if isinstance(translator, FanOutTranslator):
+        return _merged_streams(client, adapter, deployment, single(body), timeout, translator)
+    return _call_stream(client, adapter, deployment, body, timeout, translator.translate)
+
+
+async def _merged_streams(client: Client, adapter: Adapter, deployment: Deployment, body: dict[str, Any],
+                          timeout: float, translator: FanOutTranslator) -> AsyncIterator[list[dict[str, Any]]]:
+    queue: asyncio.Queue[list[dict[str, Any]] | BaseException | None] = asyncio.Queue()
+
+    async def pump(position: int) -> None:
+        try:
+            async for chunks in _call_stream(client, adapter, deployment, body, timeout,
+                                             lambda event: translator.translate_part(position, event)):
+                await queue.put(chunks)
+            await queue.put(None)
+        except Exception as exc:
+            await queue.put(exc)
+
+    tasks = [asyncio.create_task(pump(position)) for position in range(len(translator.parts))]
+    try:
+        running = len(tasks)
+        while running:
+            item = await queue.get()
+            if item is None:
+                running -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _call_stream(client: Client, adapter: Adapter, deployment: Deployment, body: dict[str, Any],
+                       timeout: float, translate: Callable[[SSEEvent], list[dict[str, Any]]],
+                       ) -> AsyncIterator[list[dict[str, Any]]]:
     call = _request(adapter, deployment, body, stream=True)
     try:
         response = await client.post(call.url, headers=call.headers, data=orjson.dumps(call.json),
@@ -106,10 +165,10 @@ async def call_stream(client: Client, adapter: Adapter, deployment: Deployment, 
         # (one PUBLISH, one SSE write at the API), and nothing waits for more to arrive.
         parser = SSEParser()
         async for data in response.content.iter_any():
-            chunks = _translated(parser.feed(data), translator)
+            chunks = _translated(parser.feed(data), translate)
             if chunks:
                 yield chunks
-        chunks = _translated(parser.close(), translator)
+        chunks = _translated(parser.close(), translate)
         if chunks:
             yield chunks
         finished = True

@@ -234,8 +234,7 @@ def _mean_or_zero(samples: list[float] | None) -> float:
 
 
 def _candidate(d: Deployment) -> ModelCandidate:
-    return ModelCandidate(d.name, d.tier_number, d.input_cost_per_token, d.output_cost_per_token, d.weight,
-                          d.max_input_tokens)
+    return d.candidate()
 
 
 @dataclass(frozen=True)

@@ -129,3 +129,9 @@ def test_ids_in_key_names_cannot_reach_into_another_organizations_keys() -> None
     assert keys.conversation_tier("a:b", "c") != keys.conversation_tier("a", "b:c")
     assert keys.reservations("x:total") != keys.reserved_total("x")
     assert keys.spend("org_123", "2026-12") == "tiergate:spend:org_123:2026-12", "plain ids keep their key names"
+
+
+def test_n_answers_reserve_n_times_the_most_one_answer_can_take() -> None:
+    one = reservation_for(20, 100, [TURBO, OPUS, HAIKU])
+    three = reservation_for(20, 100, [TURBO, OPUS, HAIKU], answers=3)
+    assert (three.tokens, three.cost_nusd) == (3 * one.tokens, 3 * one.cost_nusd)

@@ -194,10 +194,10 @@ def test_a_pinned_tier_above_the_plan_is_refused_with_403() -> None:
     assert (caught.value.status, caught.value.code) == (403, "tier_not_allowed")
 
 
-def test_an_unknown_model_is_refused_with_400() -> None:
+def test_an_unknown_model_is_refused_with_404_model_not_found_as_openai_does() -> None:
     with pytest.raises(RoutingError) as caught:
         decide("oi", requested_model="gpt-17")
-    assert (caught.value.status, caught.value.code, caught.value.param) == (400, "model_not_found", "model")
+    assert (caught.value.status, caught.value.code, caught.value.param) == (404, "model_not_found", "model")
 
 
 # --- chain ---------------------------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from config import Deployment
 from workers.providers import shapes
 from workers.providers.base import ProviderCall, ProviderError, SSEEvent, classify_status
@@ -75,13 +77,21 @@ def _block(part: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _tools(body: dict[str, Any]) -> dict[str, Any]:
-    tools = body.get("tools")
-    if not tools:
-        return {}
+    tools = shapes.tools_of(body)
     converted = [{"name": t["function"]["name"], "description": t["function"].get("description", ""),
                   "input_schema": t["function"].get("parameters") or {"type": "object", "properties": {}}}
                  for t in tools]
-    choice = _tool_choice(body.get("tool_choice"))
+    choice = _tool_choice(shapes.tool_choice_of(body)) if tools else None
+    wanted = shapes.response_format(body)
+    if wanted is not None:
+        # Messages has no JSON mode: the answer is the input of a tool the model must call (or may, beside
+        # the caller's own tools); response() hands that input back as the message content.
+        converted.append({"name": shapes.RESPONSE_TOOL, "description": f"Answer with {wanted.name}, as JSON.",
+                          "input_schema": wanted.schema or {"type": "object"}})
+        if not tools:
+            choice = {"type": "tool", "name": shapes.RESPONSE_TOOL}
+    if not converted:
+        return {}
     if body.get("parallel_tool_calls") is False:
         choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
     return {"tools": converted, **({"tool_choice": choice} if choice else {})}
@@ -104,10 +114,16 @@ def response(deployment: Deployment, data: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(content, list):
         raise ProviderError("malformed", "answer has no content list")
     texts = [b.get("text", "") for b in content if b.get("type") == "text"]
-    calls = [shapes.tool_call(b["id"], b["name"], b.get("input")) for b in content if b.get("type") == "tool_use"]
+    uses = [b for b in content if b.get("type") == "tool_use"]
+    answer = next((b for b in uses if b.get("name") == shapes.RESPONSE_TOOL), None)
     finish = FINISH_REASONS.get(data.get("stop_reason") or "end_turn", "stop")
-    return shapes.completion(deployment.name, str(data.get("id", "")), "".join(texts) if texts or not calls else None,
-                             calls, finish, _usage(data.get("usage") or {}))
+    if answer is not None:  # the JSON the request asked for, as OpenAI writes it: the message content
+        text, calls, finish = orjson.dumps(answer.get("input") or {}).decode(), [], "stop"
+    else:
+        calls = [shapes.tool_call(b["id"], b["name"], b.get("input")) for b in uses]
+        text = "".join(texts) if texts or not calls else None
+    return shapes.completion(deployment.name, str(data.get("id", "")), text, calls, finish,
+                             _usage(data.get("usage") or {}))
 
 
 def _usage(usage: dict[str, Any], output_tokens: int | None = None) -> dict[str, int]:
@@ -123,6 +139,7 @@ class AnthropicStreamTranslator:
     def __init__(self, deployment: Deployment, completion_id: str, created: int) -> None:
         self._id = shapes.StreamIdentity(completion_id, created, deployment.name)
         self._tool_index: dict[int, int] = {}  # Anthropic content block index → OpenAI tool_calls index
+        self._answer_blocks: set[int] = set()  # blocks of the response_format tool: their JSON is the content
         self._prompt_usage: dict[str, Any] = {}
         self.usage: dict[str, int] | None = None
 
@@ -146,6 +163,9 @@ class AnthropicStreamTranslator:
         block = data.get("content_block") or {}
         if block.get("type") != "tool_use":
             return []
+        if block.get("name") == shapes.RESPONSE_TOOL:
+            self._answer_blocks.add(data.get("index", 0))
+            return []
         index = self._tool_index[data.get("index", 0)] = len(self._tool_index)
         return [self._id.chunk({"tool_calls": [{"index": index, "id": block.get("id", ""), "type": "function",
                                                 "function": {"name": block.get("name", ""), "arguments": ""}}]})]
@@ -154,6 +174,8 @@ class AnthropicStreamTranslator:
         delta = data.get("delta") or {}
         if delta.get("type") == "text_delta":
             return [self._id.chunk({"content": delta.get("text", "")})]
+        if delta.get("type") == "input_json_delta" and data.get("index", 0) in self._answer_blocks:
+            return [self._id.chunk({"content": delta.get("partial_json", "")})] if delta.get("partial_json") else []
         if delta.get("type") == "input_json_delta" and data.get("index", 0) in self._tool_index:
             index = self._tool_index[data.get("index", 0)]
             return [self._id.chunk({"tool_calls": [{"index": index,
@@ -164,6 +186,8 @@ class AnthropicStreamTranslator:
         output = int((data.get("usage") or {}).get("output_tokens") or 0)
         self.usage = _usage(self._prompt_usage, output)
         reason = (data.get("delta") or {}).get("stop_reason")
+        if reason == "tool_use" and self._answer_blocks and not self._tool_index:
+            reason = "end_turn"  # it called only the response_format tool: for the client, a plain answer
         return [self._id.chunk({}, FINISH_REASONS.get(reason, "stop"))] if reason else []
 
 

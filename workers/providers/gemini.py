@@ -79,13 +79,22 @@ def _generation_config(body: dict[str, Any]) -> dict[str, Any]:
     stop = shapes.stop_list(body)
     if stop:
         config["stopSequences"] = stop
-    if (body.get("response_format") or {}).get("type") in ("json_object", "json_schema"):
+    wanted = shapes.response_format(body)
+    if wanted is not None:
         config["responseMimeType"] = "application/json"
+        if wanted.schema is not None:
+            config["responseSchema"] = _schema(wanted.schema)
+    if body.get("n") and body["n"] > 1:
+        config["candidateCount"] = body["n"]
+    if body.get("logprobs"):
+        config["responseLogprobs"] = True
+        if body.get("top_logprobs"):
+            config["logprobs"] = body["top_logprobs"]
     return config
 
 
 def _tools(body: dict[str, Any]) -> dict[str, Any]:
-    tools = body.get("tools")
+    tools = shapes.tools_of(body)
     if not tools:
         return {}
     declarations = []
@@ -96,18 +105,36 @@ def _tools(body: dict[str, Any]) -> dict[str, Any]:
             declaration["parameters"] = _schema(function["parameters"])
         declarations.append(declaration)
     result: dict[str, Any] = {"tools": [{"functionDeclarations": declarations}]}
-    choice = _tool_config(body.get("tool_choice"))
+    choice = _tool_config(shapes.tool_choice_of(body))
     if choice:
         result["toolConfig"] = {"functionCallingConfig": choice}
     return result
 
 
 def _schema(schema: Any) -> Any:
-    if isinstance(schema, dict):
-        return {k: _schema(v) for k, v in schema.items() if k not in UNSUPPORTED_SCHEMA_KEYS}
+    """A JSON Schema in the OpenAPI subset Gemini takes: references inlined, `[X, null]` types as `nullable`."""
+    return _openapi(shapes.resolve_refs(schema))
+
+
+def _openapi(schema: Any) -> Any:
     if isinstance(schema, list):
-        return [_schema(v) for v in schema]
-    return schema
+        return [_openapi(v) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    result = {k: _openapi(v) for k, v in schema.items() if k not in UNSUPPORTED_SCHEMA_KEYS}
+    kinds = result.get("type")
+    if isinstance(kinds, list):  # ["string", "null"]
+        others = [k for k in kinds if k != "null"]
+        result["type"] = others[0] if others else "string"
+        if "null" in kinds:
+            result["nullable"] = True
+    options = result.get("anyOf")
+    if isinstance(options, list) and any(o == {"type": "null"} for o in options):
+        rest = [o for o in options if o != {"type": "null"}]
+        result.pop("anyOf")
+        result.update(rest[0] if len(rest) == 1 else {"anyOf": rest})
+        result["nullable"] = True
+    return result
 
 
 def _tool_config(choice: Any) -> dict[str, Any] | None:
@@ -124,13 +151,39 @@ def response(deployment: Deployment, data: dict[str, Any]) -> dict[str, Any]:
     candidates = data.get("candidates")
     if candidates is None and not data.get("promptFeedback"):
         raise ProviderError("malformed", "answer has no candidates")
-    candidate = (candidates or [{}])[0]
+    if not candidates:  # the prompt itself was blocked
+        choices = [shapes.choice(0, "", [], "content_filter")]
+    else:
+        choices = [_choice(position, candidate) for position, candidate in enumerate(candidates)]
+    return shapes.completion_of(deployment.name, str(data.get("responseId", "")), choices,
+                                _usage(data.get("usageMetadata") or {}))
+
+
+def _choice(position: int, candidate: dict[str, Any]) -> dict[str, Any]:
     parts = (candidate.get("content") or {}).get("parts") or []
     text = "".join(p["text"] for p in parts if "text" in p and not p.get("thought"))
     calls = [_call(p["functionCall"]) for p in parts if "functionCall" in p]
-    finish = _finish(candidate.get("finishReason"), bool(calls)) if candidates else "content_filter"
-    return shapes.completion(deployment.name, str(data.get("responseId", "")), text if text or not calls else None,
-                             calls, finish, _usage(data.get("usageMetadata") or {}))
+    return shapes.choice(int(candidate.get("index") or position), text if text or not calls else None, calls,
+                         _finish(candidate.get("finishReason"), bool(calls)), _logprobs(candidate))
+
+
+def _logprobs(candidate: dict[str, Any]) -> dict[str, Any] | None:
+    """`logprobsResult` (chosen tokens, and the top alternatives at each step) in OpenAI's shape."""
+    result = candidate.get("logprobsResult")
+    if not isinstance(result, dict):
+        return None
+    tops = result.get("topCandidates") or []
+    content = []
+    for step, chosen in enumerate(result.get("chosenCandidates") or []):
+        alternatives = (tops[step] if step < len(tops) else {}).get("candidates") or []
+        content.append({**_token(chosen), "top_logprobs": [_token(a) for a in alternatives]})
+    return {"content": content, "refusal": None}
+
+
+def _token(candidate: dict[str, Any]) -> dict[str, Any]:
+    token = str(candidate.get("token", ""))
+    return {"token": token, "logprob": float(candidate.get("logProbability") or 0.0),
+            "bytes": list(token.encode())}
 
 
 def _call(function_call: dict[str, Any]) -> dict[str, Any]:
@@ -155,8 +208,8 @@ class GeminiStreamTranslator:
 
     def __init__(self, deployment: Deployment, completion_id: str, created: int) -> None:
         self._id = shapes.StreamIdentity(completion_id, created, deployment.name)
-        self._started = False
-        self._calls = 0
+        self._started: set[int] = set()
+        self._calls: dict[int, int] = {}  # candidate index → function calls streamed so far
         self.usage: dict[str, int] | None = None
 
     def translate(self, event: SSEEvent) -> list[dict[str, Any]]:
@@ -165,18 +218,26 @@ class GeminiStreamTranslator:
             raise error(int(data["error"].get("code") or 500), data, {})
         if data.get("usageMetadata"):
             self.usage = _usage(data["usageMetadata"])
-        chunks = [] if self._started else [self._id.chunk({"role": "assistant", "content": ""})]
-        self._started = True
-        candidate = (data.get("candidates") or [{}])[0]
+        chunks: list[dict[str, Any]] = []
+        for position, candidate in enumerate(data.get("candidates") or [{}]):
+            chunks.extend(self._candidate(int(candidate.get("index") or position), candidate))
+        return chunks
+
+    def _candidate(self, index: int, candidate: dict[str, Any]) -> list[dict[str, Any]]:
+        chunks = [] if index in self._started else [self._id.chunk({"role": "assistant", "content": ""}, None, index)]
+        self._started.add(index)
+        logprobs = _logprobs(candidate)
         for part in (candidate.get("content") or {}).get("parts") or []:
             if part.get("text") and not part.get("thought"):
-                chunks.append(self._id.chunk({"content": part["text"]}))
+                chunks.append(self._id.chunk({"content": part["text"]}, None, index, logprobs))
+                logprobs = None
             elif "functionCall" in part:
                 call = _call(part["functionCall"])
-                chunks.append(self._id.chunk({"tool_calls": [{"index": self._calls, **call}]}))
-                self._calls += 1
+                calls = self._calls.get(index, 0)
+                chunks.append(self._id.chunk({"tool_calls": [{"index": calls, **call}]}, None, index))
+                self._calls[index] = calls + 1
         if candidate.get("finishReason"):
-            chunks.append(self._id.chunk({}, _finish(candidate["finishReason"], self._calls > 0)))
+            chunks.append(self._id.chunk({}, _finish(candidate["finishReason"], index in self._calls), index))
         return chunks
 
 

@@ -9,11 +9,14 @@ import orjson
 from config import Deployment
 from workers.providers.base import ProviderCall, ProviderError, SSEEvent, classify_status
 
-#: Request fields an OpenAI-compatible server understands; anything else in the body is ours or unknown.
+#: Request fields an OpenAI-compatible server understands (every documented chat completion parameter, the
+#: legacy `functions`/`function_call` too); the rest of the body is tiergate's own.
 PASSTHROUGH = frozenset({
     "messages", "temperature", "top_p", "n", "stop", "max_tokens", "max_completion_tokens", "presence_penalty",
     "frequency_penalty", "logit_bias", "logprobs", "top_logprobs", "user", "seed", "tools", "tool_choice",
-    "parallel_tool_calls", "response_format",
+    "parallel_tool_calls", "response_format", "functions", "function_call", "reasoning_effort", "service_tier",
+    "store", "prediction", "prompt_cache_key", "safety_identifier", "verbosity", "modalities", "audio",
+    "web_search_options",
 })
 
 

@@ -20,20 +20,30 @@ class StreamIdentity:
     created: int
     model: str
 
-    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None, index: int = 0,
+              logprobs: dict[str, Any] | None = None) -> dict[str, Any]:
         return {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]}
+                "choices": [{"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}]}
 
 
 def completion(model: str, response_id: str, content: str | None, tool_calls: list[dict[str, Any]],
                finish_reason: str, usage: dict[str, int]) -> dict[str, Any]:
     """A `chat.completion` with one choice (the gateway sets the final id)."""
+    return completion_of(model, response_id, [choice(0, content, tool_calls, finish_reason)], usage)
+
+
+def completion_of(model: str, response_id: str, choices: list[dict[str, Any]], usage: dict[str, int]) -> dict[str, Any]:
+    """A `chat.completion` with these choices (the gateway sets the final id)."""
+    return {"id": response_id, "object": "chat.completion", "created": int(time.time()), "model": model,
+            "choices": choices, "usage": usage}
+
+
+def choice(index: int, content: str | None, tool_calls: list[dict[str, Any]], finish_reason: str,
+           logprobs: dict[str, Any] | None = None) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
     if tool_calls:
         message["tool_calls"] = tool_calls
-    return {"id": response_id, "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
-            "usage": usage}
+    return {"index": index, "message": message, "logprobs": logprobs, "finish_reason": finish_reason}
 
 
 def usage(prompt: int, completion_tokens: int) -> dict[str, int]:
@@ -127,3 +137,65 @@ def fold_turns(messages: list[dict[str, Any]], convert: Callable[[dict[str, Any]
         else:
             turns.append({"role": role, parts_key: parts})
     return "\n\n".join(s for s in system if s), turns
+
+
+# --- what the request asks of the answer ----------------------------------------------------------------------
+
+#: The tool a protocol without a JSON mode is made to call when `response_format` asks for JSON; its input is the
+#: answer, which the adapter hands back as `message.content`.
+RESPONSE_TOOL = "json_response"
+
+
+@dataclass(frozen=True)
+class ResponseFormat:
+    """`response_format` of a request that wants JSON: the schema (None: any JSON object), its name, strictness."""
+
+    schema: dict[str, Any] | None
+    name: str
+    strict: bool
+
+
+def response_format(body: dict[str, Any]) -> ResponseFormat | None:
+    found = body.get("response_format") or {}
+    if found.get("type") == "json_object":
+        return ResponseFormat(None, "json_object", False)
+    if found.get("type") == "json_schema":
+        spec = found.get("json_schema") or {}
+        return ResponseFormat(spec.get("schema") or {"type": "object"}, str(spec.get("name") or "response"),
+                              bool(spec.get("strict")))
+    return None
+
+
+def tools_of(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The request's function tools, the legacy `functions` among them (a protocol without them gets tools)."""
+    tools = [t for t in body.get("tools") or [] if t.get("type", "function") == "function" and t.get("function")]
+    return tools + [{"type": "function", "function": f} for f in body.get("functions") or []]
+
+
+def tool_choice_of(body: dict[str, Any]) -> Any:
+    """`tool_choice`, or the legacy `function_call` in its shape."""
+    if body.get("tool_choice") is not None:
+        return body["tool_choice"]
+    legacy = body.get("function_call")
+    if isinstance(legacy, dict) and legacy.get("name"):
+        return {"type": "function", "function": {"name": legacy["name"]}}
+    return legacy
+
+
+def resolve_refs(schema: Any, defs: dict[str, Any] | None = None, depth: int = 0) -> Any:
+    """A JSON Schema with its local `$ref`s (`#/$defs/X`, `#/definitions/X`) inlined, for protocols that take no
+    references; a recursive schema is cut after a few levels (as an open object)."""
+    if isinstance(schema, list):
+        return [resolve_refs(v, defs, depth) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if defs is None:
+        defs = {**(schema.get("definitions") or {}), **(schema.get("$defs") or {})}
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target = defs.get(ref.rsplit("/", 1)[-1])
+        if target is None or depth > 8:
+            return {"type": "object"}
+        merged = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+        return resolve_refs(merged, defs, depth + 1)
+    return {k: resolve_refs(v, defs, depth) for k, v in schema.items() if k not in ("$defs", "definitions")}
