@@ -57,7 +57,7 @@ async def queue_snapshot(gateway: Gateway) -> dict[str, Any]:
     load: dict[str, Counter[str]] = {}
     for index, tier in enumerate(TIER_NAMES):
         depth, oldest, running, live, *buckets = rows[index * per_tier:(index + 1) * per_tier]
-        records = [InflightRecord.from_json(raw) for raw in running.values()]
+        records = [InflightRecord.parse(raw) for raw in running.values()]
         load[tier] = Counter(r.worker for r in records)
         outcomes = _sum_buckets(buckets, organizations)
         owners[tier] = {m.decode() for m in live} | {r.worker for r in records}

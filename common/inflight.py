@@ -42,12 +42,14 @@ class InflightRecord:
     worker: str
     lease: str
     started: float
-    message: str
+    message: bytes
 
     @classmethod
-    def from_json(cls, raw: bytes | str) -> InflightRecord:
-        data = orjson.loads(raw)
-        return cls(data["worker"], data["lease"], data["started"], data["message"])
+    def parse(cls, raw: bytes) -> InflightRecord:
+        """The take script's record: a JSON line {worker, lease, started}, then the message (common/lease.py)."""
+        head, _, message = raw.partition(b"\n")
+        data = orjson.loads(head)
+        return cls(data["worker"], data["lease"], data["started"], message)
 
     def job(self) -> JobEnvelope:
         return read_job(self.message)
@@ -86,7 +88,7 @@ async def rescue_orphans(redis: aioredis.Redis, tiers: list[str],
     leases = leases or Leases(redis)
     done: list[tuple[str, str]] = []
     for tier in tiers:
-        records = {k.decode(): InflightRecord.from_json(v)
+        records = {k.decode(): InflightRecord.parse(v)
                    for k, v in (await redis.hgetall(keys.inflight(tier))).items()}
         if not records:
             continue

@@ -45,8 +45,8 @@ def worker_info(worker_id: str) -> str:
 
 
 def inflight(tier: str) -> str:
-    """Hash job_id → JSON {worker, lease, started, message} of the tier's jobs taken by a worker: the Celery task
-    message as it was queued, written in the same step that took it off the queue (common/lease.py)."""
+    """Hash job_id → the tier's jobs taken by a worker: a JSON line {worker, lease, started}, a newline, then the
+    Celery task message as it was queued, written in the same step that took it off the queue (common/lease.py)."""
     return f"{PREFIX}:inflight:{tier}"
 
 

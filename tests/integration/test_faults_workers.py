@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 from common import keys
+from common.inflight import InflightRecord
 from common.jobs import decode_event
 from tests.harness import Gateway, RedisProcess
 
@@ -39,8 +40,8 @@ def inflight(gateway: Gateway, tier: str) -> dict[str, dict[str, Any]]:
     """The tier's jobs in flight: who holds each, and whether its output has started (its lease says)."""
     client = gateway.redis.client()
     raw, leases = client.hgetall(keys.inflight(tier)), client.hgetall(keys.leases(tier))
-    records = {k.decode(): orjson.loads(v) for k, v in raw.items()}
-    return {job_id: {**record, "id": job_id, "produced": b" " in leases.get(job_id.encode(), b"")}
+    records = {k.decode(): InflightRecord.parse(v) for k, v in raw.items()}
+    return {job_id: {"worker": record.worker, "id": job_id, "produced": b" " in leases.get(job_id.encode(), b"")}
             for job_id, record in records.items()}
 
 

@@ -96,7 +96,7 @@ def test_taking_jobs_leases_each_to_the_worker_in_the_same_step(url: str) -> Non
         taken, _ = await take(redis, "host:1", ["tier1", "tier2"], at_most=3)
         assert [(t.tier, read_job(t.message).id) for t in taken] == [("tier1", "d"), ("tier2", "a"), ("tier2", "b")]
         assert await redis.llen(keys.queue("tier2")) == 1  # "c" waits for the next take
-        records = {k.decode(): inflight.InflightRecord.from_json(v)
+        records = {k.decode(): inflight.InflightRecord.parse(v)
                    for k, v in (await redis.hgetall(keys.inflight("tier2"))).items()}
         assert set(records) == {"a", "b"}
         assert {r.worker for r in records.values()} == {"host:1"}
