@@ -181,17 +181,21 @@ def _run_worker(args: argparse.Namespace) -> int:
 
 def _serve_metrics(pinned: int | None) -> None:
     """Every worker is its own scrape target (Prometheus finds replicas by DNS): on the pinned port, else on
-    9100, or a free port when 9100 is taken by another worker on this host."""
+    9100, or any free port (logged) when another worker on this host holds 9100."""
     from prometheus_client import REGISTRY, start_http_server
 
-    from cli.up import choose_port
     from common.metrics import scrape_registry
 
-    port = choose_port(pinned, preferred=DEFAULT_METRICS_PORT)
-    if not pinned and port != DEFAULT_METRICS_PORT:
-        logging.getLogger("tiergate.worker").warning("port %d is taken: metrics on :%d/metrics",
-                                                     DEFAULT_METRICS_PORT, port)
-    start_http_server(port, registry=scrape_registry() or REGISTRY)
+    registry = scrape_registry() or REGISTRY
+    if pinned:
+        start_http_server(pinned, registry=registry)
+        return
+    try:
+        start_http_server(DEFAULT_METRICS_PORT, registry=registry)
+    except OSError:
+        server, _ = start_http_server(0, registry=registry)
+        logging.getLogger("tiergate.worker").warning("port %d is taken: this worker's metrics are on :%d/metrics",
+                                                     DEFAULT_METRICS_PORT, server.server_port)
 
 
 def _run_flower(args: argparse.Namespace) -> int:

@@ -78,7 +78,17 @@ def test_up_with_no_redis_anywhere_serves_sync_and_streaming_chats_on_its_embedd
     try:
         banner = _read_until(process, r"Ctrl-C stops everything", 90)
         assert "(embedded)" in banner, f"with no Redis and no redis-server, up must embed one:\n{banner}"
-        _chat_sync_and_streaming(f"http://127.0.0.1:{port}", "sk-master-key")
+        base = f"http://127.0.0.1:{port}"
+        _chat_sync_and_streaming(base, "sk-master-key")
+        # The ledger writer drains the embedded Redis's stream into the records (consumer groups work there too).
+        headers = {"authorization": "Bearer sk-master-key"}
+        asked = httpx.post(f"{base}/ai/chat/completions", headers=headers, timeout=30,
+                           json={"messages": [{"role": "user", "content": "Olá!"}]})
+        audit = f"{base}/ai/admin/audit?request_id={asked.headers['x-request-id']}"
+        deadline = time.monotonic() + 20
+        while not httpx.get(audit, headers=headers, timeout=5).json()["data"]:
+            assert time.monotonic() < deadline, "the request's audit record never reached the records"
+            time.sleep(0.2)
     finally:
         process.send_signal(signal.SIGINT)
         code = process.wait(30)
