@@ -37,7 +37,8 @@ def test_every_dashboard_query_uses_an_exported_metric() -> None:
 
 def test_the_scrape_config_targets_the_api_and_every_tier_worker() -> None:
     config = yaml.safe_load((ROOT / "deploy/prometheus.yml").read_text())
-    targets = [t for job in config["scrape_configs"] for s in job["static_configs"] for t in s["targets"]]
+    targets = [f"{name}:{sd['port']}" for job in config["scrape_configs"] for sd in job["dns_sd_configs"]
+               for name in sd["names"]]
     assert "api:4000" in targets
     assert {f"worker_tier{n}:9100" for n in range(1, 5)} <= set(targets)
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
