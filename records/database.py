@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -56,6 +57,7 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     """An async engine for either database; SQLite gets WAL and a busy timeout, so the API and worker processes
     of one machine can write the same file."""
     url = async_url(url)
+    options.setdefault("json_serializer", _json)  # the audit records: orjson, not the standard library's
     if url.startswith("sqlite"):
         engine = create_async_engine(url, **options)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -64,6 +66,10 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     options.setdefault("max_overflow", 10)
     options.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **options)
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

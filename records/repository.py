@@ -135,24 +135,27 @@ class Records:
         if not usage and not audit:
             return 0
         added: list[dict[str, Any]] = []
-        async with self._session.begin() as session:
+        # Statements executed with a list of rows: compiled once and cached (a .values(rows) statement is compiled
+        # anew for every batch, which cost more CPU than everything else the writer does).
+        # Core, not the ORM's bulk path (which sorts every row's keys again).
+        async with self.engine.begin() as connection:
             if usage:
-                inserted = await session.scalars(self._insert(UsageRow).values(usage).on_conflict_do_nothing()
-                                                 .returning(UsageRow.request_id))
-                new = set(inserted.all())
+                inserted = await connection.execute(
+                    self._insert(UsageRow.__table__).on_conflict_do_nothing().returning(UsageRow.request_id), usage)
+                new = set(inserted.scalars().all())
                 added = [row for row in usage if row["request_id"] in new]
             if added:
-                await session.execute(self._add_to_rollup(rollup_rows(added)))
+                await connection.execute(self._add_to_rollup(), rollup_rows(added))
             if audit:
-                await session.execute(self._insert(AuditRow).values(audit).on_conflict_do_nothing())
+                await connection.execute(self._insert(AuditRow.__table__).on_conflict_do_nothing(), audit)
         return len(added)
 
-    def _add_to_rollup(self, rows: list[dict[str, Any]]) -> Any:
-        statement = self._insert(UsageRollupRow).values(rows)
+    def _add_to_rollup(self) -> Any:
+        table = UsageRollupRow.__table__
+        statement = self._insert(table)
         return statement.on_conflict_do_update(
-            index_elements=[UsageRollupRow.organization_id, UsageRollupRow.day, UsageRollupRow.dimension,
-                            UsageRollupRow.key],
-            set_={name: getattr(UsageRollupRow, name) + getattr(statement.excluded, name) for name in FIGURES})
+            index_elements=[table.c.organization_id, table.c.day, table.c.dimension, table.c.key],
+            set_={name: table.c[name] + statement.excluded[name] for name in FIGURES})
 
     async def spend_nusd(self, organization_id: str, first: dt.date, last: dt.date) -> int:
         """What an organization spent between two days (inclusive): the source of its month's hot counter."""

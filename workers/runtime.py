@@ -40,7 +40,7 @@ from workers.consumer import Consumer
 from workers.execute import JobOutcome, JobRunner
 from workers.heartbeat import Heartbeat
 from workers.http import new_client
-from workers.ledger import drain_ledger
+from workers.ledger import start_ledger_writer
 from workers.resilience import Cooldowns, Resilience
 from workers.slots import Slots
 from workers.task_events import TaskEvents
@@ -131,7 +131,7 @@ class WorkerRuntime:
         self._keep(self.heartbeat.run())
         # Every tier, not only this worker's: the rescue need not wait for a worker of the dead one's tiers.
         self._keep(inflight.watch(self.redis, list(TIER_NAMES), WATCHDOG_SECONDS))
-        self._keep(drain_ledger(self.redis_url, self.worker_id, self.settings))
+        start_ledger_writer(self.redis_url, self.worker_id, self.settings)
 
     def _keep(self, work: Any) -> None:
         task = self.loop.create_task(work)
