@@ -30,6 +30,7 @@ MAX_ID_CHARS = 128
 MAX_USER_CHARS = 512
 _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _TOKEN_ID = re.compile(r"^[0-9]{1,10}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def bad(param: str, message: str) -> GatewayError:
@@ -301,6 +302,8 @@ def check_metadata(value: Any, where: str = "metadata") -> None:
             raise bad(f"{where}.{key}", "must be a string or an integer")
         if isinstance(found, str) and len(found) > MAX_ID_CHARS:
             raise bad(f"{where}.{key}", f"at most {MAX_ID_CHARS} characters")
+        if isinstance(found, str) and _CONTROL.search(found):
+            raise bad(f"{where}.{key}", "must not hold control characters")
     for key in ("intent", "customer_tier"):
         if value.get(key) is not None:
             check_string(value[key], f"{where}.{key}", max_chars=MAX_ID_CHARS)

@@ -115,14 +115,15 @@ def redact(text: str) -> str:
 
 def redact_value(value: Any) -> Any:
     """Any JSON value with every string in it redacted (object keys too), at any depth; a long integer that
-    is personal data (a phone or a CPF sent as a number) becomes its placeholder."""
+    is personal data (a phone or a CPF sent as a number) becomes its placeholder. NUL characters are dropped:
+    no database stores them in text, and one would stop the ledger writer for every organization."""
     if isinstance(value, str):
-        return redact(value)
+        return redact(value.replace("\x00", "") if "\x00" in value else value)
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10_000_000:
         masked = redact(str(value))
         return value if masked == str(value) else masked
     if isinstance(value, dict):
-        return {redact(str(k)): redact_value(v) for k, v in value.items()}
+        return {redact_value(str(k)): redact_value(v) for k, v in value.items()}
     if isinstance(value, list):
         return [redact_value(v) for v in value]
     return value

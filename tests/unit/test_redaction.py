@@ -128,6 +128,11 @@ def test_every_string_of_a_nested_value_is_masked_and_long_integers_too() -> Non
                                    "phone": "[PHONE]", "qty": 3, "deep": [[{"e": "[EMAIL]"}]]}
 
 
+def test_nul_characters_never_reach_a_stored_string() -> None:
+    # PostgreSQL refuses \u0000 in text: one such string would stop the ledger writer for everyone
+    assert redact_value({"a\x00": ["x\x00y", {"k": "\x00"}]}) == {"a": ["xy", {"k": ""}]}
+
+
 def test_the_audit_record_masks_user_and_conversation_ids_metadata_prompts_and_tool_arguments() -> None:
     messages = [{"role": "user", "content": "meu CPF é 123 456 789 09"},
                 {"role": "assistant", "content": None, "tool_calls": [

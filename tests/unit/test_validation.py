@@ -137,6 +137,7 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"messages": HELLO, "metadata": {str(i): i for i in range(65)}}, "metadata"),
     ({"messages": HELLO, "metadata": {"user_id": [1]}}, "metadata.user_id"),
     ({"messages": HELLO, "metadata": {"conversation_id": "c" * 129}}, "metadata.conversation_id"),
+    ({"messages": HELLO, "metadata": {"user_id": "ana\x00"}}, "metadata.user_id"),
     ({"messages": HELLO, "metadata": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {}}}}}}}}}},
      "metadata.a.b.c.d.e.f.g.h"),
     ({"messages": HELLO, "metadata": {"x" * 65: 1}}, "metadata"),
