@@ -20,17 +20,13 @@ from common.pricing import partial_stream_usage, usage_cost
 from common.usage import NANO, UsageEntry, UsageRecorder
 from config import Deployment, Settings
 from workers.execute import JobOutcome
-from workers.http import Client
 
 log = logging.getLogger("tiergate.accounting")
 
 
 class Accountant:
-    def __init__(self, redis: aioredis.Redis, settings: Settings, http: Client,
-                 deployments: dict[str, Deployment]) -> None:
-        self._redis = redis
+    def __init__(self, redis: aioredis.Redis, settings: Settings, deployments: dict[str, Deployment]) -> None:
         self._settings = settings
-        self._http = http
         self._recorder = UsageRecorder(redis)
         self._deployments = deployments
         self._alerts = BudgetAlerts(redis, settings.budgets.alert_webhook)

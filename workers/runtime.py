@@ -120,7 +120,7 @@ class WorkerRuntime:
         deployments = self.settings.deployments()
         resilience = Resilience.build(self.redis, deployments, self.settings.router_settings)
         self.runner = JobRunner(deployments, self.http, self._publish, resilience)
-        self.accountant = Accountant(self.redis, self.settings, self.http, deployments)
+        self.accountant = Accountant(self.redis, self.settings, deployments)
         self.slots = Slots(self.concurrency)
         state_keys = dict(zip(deployments, Cooldowns.state_keys(list(deployments)), strict=True))
         self.consumer = Consumer(self.redis_url, self.worker_id, self.tiers, self.slots, self._start_jobs, state_keys)
