@@ -8,13 +8,14 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from api.auth import authenticate, check_organization_id, require_master
 from api.errors import error_response
 from api.state import Gateway
-from common.errors import GatewayError
+from common.errors import GatewayError, records_unavailable
 from config.settings import Organization
 from records.repository import AuditFilter, BadCursor
 
@@ -31,6 +32,8 @@ def master_only(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return await handler(request, gateway)
         except GatewayError as exc:
             return error_response(exc)
+        except (SQLAlchemyError, OSError):  # admin reads and writes need the database: say so, never a 500
+            return error_response(records_unavailable())
 
     return endpoint
 

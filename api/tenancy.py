@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api.auth import Caller
 from common import keys
-from common.errors import GatewayError
+from common.errors import GatewayError, records_unavailable
 from config import Settings
 from config.settings import Organization, Plan
 from records.repository import KeyRecord, OrganizationRecord, Records
@@ -94,8 +94,7 @@ class Tenancy:
             if stale is not None:  # the database is away: a key known a moment ago still is
                 return stale[1]
             log.warning("cannot look up a key: the database does not answer (%s)", type(exc).__name__)
-            raise GatewayError(503, "the gateway cannot check this key right now; retry shortly",
-                               "records_unavailable", retry_after=2) from None
+            raise records_unavailable() from None
         if key is None or key.revoked:
             return None
         return Caller(key.key_id, False, key.organization_id)
@@ -132,8 +131,7 @@ class Tenancy:
                 self._runtime_orgs = (now + CACHE_SECONDS, runtime)
             except (SQLAlchemyError, OSError) as exc:
                 if fresh:
-                    raise GatewayError(503, "the database of records does not answer; retry shortly",
-                                       "records_unavailable", retry_after=2) from exc
+                    raise records_unavailable() from exc
                 self._runtime_orgs = (now + STALE_GRACE_SECONDS, runtime)  # keep serving what was known
         return {**self._settings.organizations, **runtime}
 

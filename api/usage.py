@@ -7,13 +7,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from api.auth import authenticate, scoped_organization
 from api.errors import error_response
 from api.state import Gateway
-from common.errors import GatewayError
+from common.errors import GatewayError, records_unavailable
 from common.usage import NANO
 from records.repository import FIGURES
 
@@ -28,7 +29,10 @@ async def usage(request: Request) -> Response:
         organization = scoped_organization(caller, request.query_params.get("organization_id"))
     except GatewayError as exc:
         return error_response(exc)
-    report = await gateway.records.usage_report(organization, start, end)
+    try:
+        report = await gateway.records.usage_report(organization, start, end)
+    except (SQLAlchemyError, OSError):
+        return error_response(records_unavailable())
     return JSONResponse({"object": "usage", "organization_id": organization, "start_date": start.isoformat(),
                          "end_date": end.isoformat(), **summarize(start, end, report)})
 

@@ -73,3 +73,9 @@ def deadline_exceeded() -> GatewayError:
 def queue_unavailable() -> GatewayError:
     """Redis, and so the job queue, cannot be reached: fail fast rather than hang."""
     return GatewayError(503, "the job queue is unavailable", "queue_unavailable", retry_after=2)
+
+
+def records_unavailable() -> GatewayError:
+    """The database of records cannot be reached (a key never seen before, an admin write, a usage read)."""
+    return GatewayError(503, "the database of records is unavailable; retry shortly", "records_unavailable",
+                        retry_after=2)

@@ -130,11 +130,17 @@ def test_a_postgresql_restart_under_load_costs_no_answer_and_no_record_is_lost_o
             time.sleep(2)
             server.stop()
             down = len(results)
+            reads = httpx.get(f"{gw.ai_url}/usage", headers=gw.headers(), timeout=10)
+            writes = httpx.post(f"{gw.ai_url}/admin/keys", json={"organization_id": org}, headers=gw.headers(),
+                                timeout=10)
             time.sleep(7)  # longer than the API's key cache: lookups fail while PostgreSQL is down
             answered_while_down = len(results) - down
             server.start()
             time.sleep(2)
             stop.set()
+        for refused in (reads, writes):  # what needs the database says so: a 503 to retry, not a 500
+            assert refused.status_code == 503 and refused.json()["error"]["code"] == "records_unavailable", \
+                refused.text
         statuses = [status for status, _ in results]
         assert statuses.count(200) == len(statuses), f"not every request was answered: {set(statuses)}"
         assert answered_while_down > 20, f"only {answered_while_down} answers while PostgreSQL was down"
