@@ -125,7 +125,10 @@ class WorkerRuntime:
         state_keys = dict(zip(deployments, Cooldowns.state_keys(list(deployments)), strict=True))
         self.consumer = Consumer(self.redis_url, self.worker_id, self.tiers, self.slots, self._start_jobs, state_keys)
         self.heartbeat = Heartbeat(self.redis_url, self.worker_id, self.tiers, self._info, lambda: self.draining)
-        await self.heartbeat.beat()  # readiness sees the worker before its first job
+        try:
+            await self.heartbeat.beat()  # readiness sees the worker before its first job
+        except Exception as exc:  # Redis not up yet: the heartbeat's loop keeps trying
+            log.warning("first heartbeat failed: %s", exc)
         self._keep(self.consumer.run())
         self._keep(listen_cancels(self.redis, self._jobs))
         self._keep(self.heartbeat.run())

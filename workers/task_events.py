@@ -19,6 +19,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 from celery.worker import state as worker_state
@@ -30,10 +31,17 @@ log = logging.getLogger("tiergate.worker")
 
 
 class ActiveJob:
-    """A running job as `celery inspect active` shows a request (celery.worker.request.Request.info)."""
+    """A running job as `celery inspect active` shows a request (celery.worker.request.Request.info), with the
+    attributes Celery's own code reads of its active requests (an acknowledged task without late acks: nothing
+    for Celery to cancel or re-deliver; the lease does that)."""
+
+    task = SimpleNamespace(name=keys.COMPLETE_TASK, acks_late=False)
+    acknowledged = True
+    stamps: dict[str, Any] = {}  # noqa: RUF012 (never written)
 
     def __init__(self, job: JobEnvelope, hostname: str) -> None:
         self.job = job
+        self.id = job.id
         self.hostname = hostname
         self.time_start = time.time()
 
