@@ -89,10 +89,11 @@ def _subscriber(number: str) -> bool:
 _SEP = r"[ .\-]"
 #: A number does not end where a dot, dash, slash or decimal comma goes on with more digits.
 _END = r"(?!\d|[.,\-/]\d)"
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_EIGHT_DIGITS = re.compile(r"\d(?:[ ().\-/+]{0,3}\d){7}")
 #: (placeholder, pattern, validator) in the order they run: longer numbers first, so a card is not read as
 #: a phone and a CNPJ not as a CPF.
-_KINDS: tuple[tuple[str, re.Pattern[str], Callable[[str], bool]], ...] = (
-    ("[EMAIL]", re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), lambda _: True),
+_NUMBERS: tuple[tuple[str, re.Pattern[str], Callable[[str], bool]], ...] = (
     ("[CNPJ]", re.compile(r"(?<![\d.])\d{2}[. ]?\d{3}[. ]?\d{3}[/ ]?\d{4}[- .]?\d{2}(?!\d)"), is_cnpj),
     ("[CARD]", re.compile(r"(?<![\d.,])(?:[2-6]\d{3}([ .\-])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{1,3})?"
                           r"|3\d{3}([ .\-])\d{6}\2\d{4,5}|[2-6]\d{12,18})" + _END), is_card),
@@ -108,8 +109,12 @@ def redact(text: str) -> str:
     """The text with personal data replaced by placeholders ([CPF], [CNPJ], [CARD], [PHONE], [EMAIL])."""
     if not _MAYBE.search(text):
         return text
-    for placeholder, pattern, valid in _KINDS:
-        text = pattern.sub(lambda match, p=placeholder, v=valid: p if v(match.group(0)) else match.group(0), text)
+    if "@" in text:
+        text = _EMAIL.sub("[EMAIL]", text)
+    if _EIGHT_DIGITS.search(text):  # every number masked here has at least 8 digits
+        for placeholder, pattern, valid in _NUMBERS:
+            text = pattern.sub(lambda match, p=placeholder, v=valid: p if v(match.group(0)) else match.group(0),
+                               text)
     return text
 
 
