@@ -102,11 +102,12 @@ def start_runtime(queues: list[str], concurrency: int) -> WorkerRuntime:
 
 
 def _events_enabled() -> bool:
-    """-E, or switched on at run time (`celery control enable_events`, as Flower does)."""
+    """-E, or switched on at run time (`celery control enable_events`, as Flower does). The consumer's dispatcher
+    is enabled for worker heartbeats anyway; task events are on when its groups include "task" (None: all)."""
     dispatcher = getattr(getattr(_worker, "consumer", None), "event_dispatcher", None)
-    if dispatcher is not None:
-        return bool(dispatcher.enabled)
-    return bool(getattr(_worker, "send_events", False))
+    if dispatcher is None:
+        return bool(getattr(_worker, "task_events", False))
+    return bool(dispatcher.enabled) and (not dispatcher.groups or "task" in dispatcher.groups)
 
 
 def _event_sender(hostname: str) -> Any:

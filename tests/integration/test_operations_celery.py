@@ -67,8 +67,8 @@ def bare_worker(gateway: Gateway) -> dict[str, Any]:
     return next(info for info in workers_of(gateway).values() if info["pid"] == pid)
 
 
-def ask_slowly(gateway: Gateway, result: dict[str, Any], seconds: float = 2.5) -> threading.Thread:
-    body = {"model": "tier1", "metadata": ORG,
+def ask_slowly(gateway: Gateway, result: dict[str, Any], seconds: float = 2.5, tier: str = "tier1") -> threading.Thread:
+    body = {"model": tier, "metadata": ORG,
             "messages": [{"role": "user", "content": f"[sim ttft_ms={int(seconds * 1000)} tokens=4] oi"}]}
 
     def ask() -> None:
@@ -120,7 +120,7 @@ def test_celery_inspect_active_lists_the_running_jobs_by_request_id(fleet: Gatew
     assert result["response"].headers["x-request-id"] == job_id
 
 
-def test_with_dash_e_each_job_sends_celerys_task_events_with_its_runtime(fleet: Gateway) -> None:
+def test_with_dash_e_each_job_sends_celerys_task_events_with_its_runtime_and_without_it_none(fleet: Gateway) -> None:
     events: list[dict[str, Any]] = []
     app = Celery("test-events", broker=fleet.redis.url)
     listening = threading.Event()
@@ -136,6 +136,8 @@ def test_with_dash_e_each_job_sends_celerys_task_events_with_its_runtime(fleet: 
         listener.start()
         assert listening.wait(5)
         time.sleep(1.0)  # the receiver's subscription is in place
+        quiet: dict[str, Any] = {}
+        ask_slowly(fleet, quiet, seconds=0.1, tier="tier2").join(60)  # its worker was not given -E
         result: dict[str, Any] = {}
         ask_slowly(fleet, result, seconds=0.5).join(60)
         job_id = result["response"].headers["x-request-id"]
@@ -149,6 +151,9 @@ def test_with_dash_e_each_job_sends_celerys_task_events_with_its_runtime(fleet: 
     assert mine["task-received"]["name"] == keys.COMPLETE_TASK
     assert mine["task-succeeded"]["runtime"] >= 0.5
     assert mine["task-received"]["hostname"].startswith("bare@")
+    assert quiet["response"].status_code == 200
+    assert not [e for e in events if e.get("uuid") == quiet["response"].headers["x-request-id"]], \
+        "a worker without -E sent task events"
 
 
 def test_a_worker_under_another_pool_refuses_to_start(fleet: Gateway, tmp_path: Path) -> None:
