@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from common import keys
 from common.jobs import JobEnvelope
-from common.redaction import messages_for_audit, redact_value
+from common.redaction import messages_for_audit, pseudonym, redact_value
 from common.usage import UsageEntry
 
 #: Obvious prompt-injection phrasings (pt/es/en); flagged in the record, blocked only when configured.
@@ -44,6 +44,11 @@ def masked(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v if k in _GATEWAY_FIELDS else redact_value(v) for k, v in record.items()}
 
 
+def _user(user_id: Any) -> str | None:
+    """The user id as usage and rate limits know it (common/jobs.py JobEnvelope.user_id)."""
+    return pseudonym(str(user_id)[:128]) if user_id is not None else None
+
+
 def refusal_record(request_id: str, status: int, code: str | None, message: str, *, organization_id: str | None,
                    key_id: str | None, metadata: dict[str, Any] | None = None,
                    messages: list[dict[str, Any]] | None = None, content_mode: str = "redacted",
@@ -52,7 +57,8 @@ def refusal_record(request_id: str, status: int, code: str | None, message: str,
     return masked({
         "time": time.time(), "request_id": request_id, "accepted": False, "status": status,
         "error": {"code": code, "message": message[:300]}, "organization_id": organization_id,
-        "user_id": metadata.get("user_id"), "conversation_id": metadata.get("conversation_id"), "key_id": key_id,
+        "user_id": _user(metadata.get("user_id")), "conversation_id": metadata.get("conversation_id"),
+        "key_id": key_id,
         "route": route, "attempts": [], "model": None, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
         "latency_ms": 0.0, "cache_hit": False, "metadata": metadata, "flags": flags or [],
         "messages": messages_for_audit(messages) if messages and content_mode == "redacted" else None,

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import orjson
 
 from common.budget import reservation_member
+from common.redaction import pseudonym
 
 EventType = Literal["start", "result", "end", "error"]
 
@@ -53,7 +54,7 @@ class JobEnvelope:
     @property
     def user_id(self) -> str | None:
         user = self.metadata.get("user_id")
-        return str(user)[:128] if user is not None else None
+        return pseudonym(str(user)[:128]) if user is not None else None  # as usage, limits and audit store it
 
     def to_dict(self) -> dict[str, Any]:
         """A shallow dict, for serialising at once: dataclasses.asdict deep-copied the whole prompt each time."""

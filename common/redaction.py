@@ -7,6 +7,8 @@ dates, order numbers and CEPs stay readable. Kinds run in an order where the lon
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from collections.abc import Callable
 from typing import Any
@@ -116,6 +118,16 @@ def redact(text: str) -> str:
             text = pattern.sub(lambda match, p=placeholder, v=valid: p if v(match.group(0)) else match.group(0),
                                text)
     return text
+
+
+def pseudonym(value: str) -> str:
+    """An id as it may be stored and counted: itself, or, when it holds personal data (a phone or an e-mail
+    as user_id), its masked form and a short hash — still one bucket per person, no longer readable."""
+    masked = redact(value)
+    if masked == value:
+        return value
+    digest = base64.b32encode(hashlib.sha256(value.encode()).digest()[:10]).decode().lower()
+    return f"{masked}~{digest}"  # base32: letters and 2-7, never a number the masking would touch
 
 
 def redact_value(value: Any) -> Any:

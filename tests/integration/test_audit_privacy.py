@@ -70,7 +70,7 @@ def test_personal_data_never_reaches_the_audit_trail_or_its_export(gateway: Gate
         text = orjson.dumps(records).decode()
         _assert_clean(text, "GET /ai/admin/audit")
         record = records[0]
-        assert record["user_id"] == "[PHONE]" and record["conversation_id"] == "[EMAIL]"
+        assert record["user_id"].startswith("[PHONE]~") and record["conversation_id"] == "[EMAIL]"
         assert record["metadata"]["extra"] == {"cpf": "[CPF]", "card": "[CARD]"}
         assert record["metadata"]["tags"] == ["[CPF]"]
         # what is not personal survives, so the trail stays useful
@@ -82,3 +82,8 @@ def test_personal_data_never_reaches_the_audit_trail_or_its_export(gateway: Gate
     exported_ids = {orjson.loads(line)["request_id"] for line in lines}
     assert {answered.headers["x-request-id"], refused.headers["x-request-id"]} <= exported_ids
     _assert_clean(export.stdout, "tiergate audit export")
+    gateway.wait_recorded([answered.headers["x-request-id"]])
+    usage = httpx.get(f"{gateway.ai_url}/usage", params={"organization_id": "org_privacy"},
+                      headers=gateway.headers(), timeout=10)
+    _assert_clean(usage.text, "GET /ai/usage")
+    assert [user for user in usage.json()["by_user"] if user.startswith("[PHONE]~")], usage.json()["by_user"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from common.audit import refusal_record
-from common.redaction import is_cnpj, is_cpf, redact, redact_value
+from common.redaction import is_cnpj, is_cpf, pseudonym, redact, redact_value
 
 
 def _cpf(base: str) -> str:
@@ -128,6 +128,13 @@ def test_every_string_of_a_nested_value_is_masked_and_long_integers_too() -> Non
                                    "phone": "[PHONE]", "qty": 3, "deep": [[{"e": "[EMAIL]"}]]}
 
 
+def test_a_user_id_holding_personal_data_becomes_a_stable_unreadable_pseudonym() -> None:
+    phone = pseudonym("+55 11 91234-5678")
+    assert phone.startswith("[PHONE]~") and phone == pseudonym("+55 11 91234-5678")
+    assert phone != pseudonym("+55 11 91234-5679"), "two people must stay two buckets"
+    assert redact(phone) == phone and pseudonym("cliente-42") == "cliente-42"
+
+
 def test_nul_characters_never_reach_a_stored_string() -> None:
     # PostgreSQL refuses \u0000 in text: one such string would stop the ledger writer for everyone
     assert redact_value({"a\x00": ["x\x00y", {"k": "\x00"}]}) == {"a": ["xy", {"k": ""}]}
@@ -146,6 +153,6 @@ def test_the_audit_record_masks_user_and_conversation_ids_metadata_prompts_and_t
     text = str(record)
     for secret in ("91234", "ana@x.com", "456", "4111"):
         assert secret not in text, f"{secret} reached the audit record: {text}"
-    assert record["user_id"] == "[PHONE]" and record["conversation_id"] == "[EMAIL]"
+    assert record["user_id"].startswith("[PHONE]~") and record["conversation_id"] == "[EMAIL]"
     assert record["messages"][1]["tool_calls"][0]["arguments"] == "{\"cpf\": \"[CPF]\"}"
     assert record["organization_id"] == "org_1" and record["request_id"] == "r1"
