@@ -39,20 +39,21 @@ Entry = tuple[bytes, dict[bytes, bytes]]
 
 
 class LedgerWriter:
-    def __init__(self, redis: aioredis.Redis, records: Records, consumer: str, retention_days: float) -> None:
+    def __init__(self, redis: aioredis.Redis, records: Records, consumer: str, retention_days: float,
+                 claim_idle_ms: int = CLAIM_IDLE_MS) -> None:
         self._redis = redis
+        self._claim_idle_ms = claim_idle_ms
         self._records = records
         self._consumer = consumer
         self._retention_seconds = retention_days * 86400
         self._backlog = True       # read our own pending entries first (a restart, a failed commit)
         self._next_claim = 0.0
         self._next_retention = 0.0
-        self.stopping = False
 
     async def run(self) -> None:
-        """Drain until stopped; Redis or the database being away is waited out, never fatal."""
+        """Drain until cancelled; Redis or the database being away is waited out, never fatal."""
         failures = 0
-        while not self.stopping:
+        while True:
             try:
                 await self.drain_once()
                 failures = 0
@@ -73,9 +74,6 @@ class LedgerWriter:
             await asyncio.sleep(LINGER_SECONDS)
         return len(entries)
 
-    async def stop(self) -> None:
-        self.stopping = True
-
     async def _read(self) -> list[Entry]:
         start = "0" if self._backlog else ">"
         try:
@@ -92,14 +90,14 @@ class LedgerWriter:
         return entries
 
     async def _claimed(self) -> list[Entry]:
-        """Entries another writer took and left unacknowledged for CLAIM_IDLE_MS: it died, or cannot commit."""
+        """Entries another writer took and left unacknowledged for a while: it died, or cannot commit."""
         now = time.monotonic()
         if now < self._next_claim:
             return []
         self._next_claim = now + CLAIM_EVERY_SECONDS
         try:
             reply = await self._redis.xautoclaim(keys.LEDGER_STREAM, keys.LEDGER_GROUP, self._consumer,
-                                                 CLAIM_IDLE_MS, "0-0", count=BATCH)
+                                                 self._claim_idle_ms, "0-0", count=BATCH)
         except ResponseError as exc:
             if not _no_group(exc):
                 raise
@@ -155,11 +153,6 @@ async def ensure_group(redis: aioredis.Redis) -> None:
     except ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise
-
-
-async def undrained(redis: aioredis.Redis) -> int:
-    """Entries not yet committed to the database (new or pending): what a Redis loss now would lose."""
-    return int(await redis.xlen(keys.LEDGER_STREAM))
 
 
 def _decode(entry_id: bytes, fields: dict[bytes, bytes] | None) -> LedgerEntry | None:

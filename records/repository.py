@@ -194,10 +194,6 @@ class Records:
                 _add(report["by_organization"].setdefault(organization, dict.fromkeys(FIGURES, 0)), figures)
         return report
 
-    async def usage_count(self) -> int:
-        async with self._session() as session:
-            return int(await session.scalar(select(func.count()).select_from(UsageRow)) or 0)
-
     # --- the audit trail ---------------------------------------------------------------------------
 
     async def audit_page(self, where: AuditFilter, limit: int,
