@@ -130,6 +130,18 @@ def test_keys_are_listed_without_the_secret_and_revocation_is_honoured_within_se
         pytest.fail("a revoked key still worked 8 s after revocation")
 
 
+def test_a_revocation_reaches_every_api_process_at_once_not_when_their_caches_expire(gw: Gateway) -> None:
+    created = _admin(gw, "POST", "keys", json={"organization_id": "org_b", "name": "everywhere"}).json()
+    hello = {"messages": [{"role": "user", "content": "[sim tokens=2] Oi"}]}
+    assert all(_chat(gw, created["key"], hello).status_code == 200 for _ in range(30))  # cached by all three
+    _admin(gw, "DELETE", f"keys/{created['key_id']}")
+    deadline = time.monotonic() + 2
+    while _chat(gw, created["key"], hello).status_code != 401:
+        assert time.monotonic() < deadline, "the revoked key still worked 2 s after revocation"
+    after = [_chat(gw, created["key"], hello).status_code for _ in range(30)]
+    assert after == [401] * 30, f"some API process still honoured the revoked key (its 5 s cache): {after}"
+
+
 def test_an_unknown_organization_gets_403_when_no_default_plan_is_configured(gw: Gateway) -> None:
     response = _chat(gw, MASTER_KEY, {"messages": [{"role": "user", "content": "Oi"}],
                                       "metadata": {"organization_id": "org_nobody"}})
