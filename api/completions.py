@@ -62,7 +62,7 @@ async def chat_completions(request: Request) -> Response:
     try:
         job, decision, admission = await _accept(gateway, request, intake)
     except Exception as exc:
-        error = exc if isinstance(exc, GatewayError) else _unexpected(intake, exc)
+        error = _as_gateway_error(intake, exc)
         await _audit_refusal(gateway, intake, error)
         observe.answered(intake.decision.tier if intake.decision else "none", None, error.status, intake.received_at)
         headers = {"x-request-id": intake.request_id}
@@ -77,9 +77,9 @@ async def chat_completions(request: Request) -> Response:
         raise
     except Exception as exc:
         # Nothing taken at admission outlives a failure: the slot, the active gauge and the allowance.
-        await gateway.finish(job, None, 500)
+        error = _as_gateway_error(intake, exc)
+        await gateway.finish(job, None, error.status)
         await gateway.limiter.give_back(admission, job.id)
-        error = _unexpected(intake, exc)
         await _audit_refusal(gateway, intake, error)
         return error_response(error, {"x-request-id": intake.request_id})
 
@@ -110,8 +110,12 @@ async def _answer(gateway: Gateway, request: Request, job: JobEnvelope, decision
     return response
 
 
-def _unexpected(intake: Intake, exc: BaseException) -> GatewayError:
-    if isinstance(exc, redis.exceptions.RedisError):  # Redis away, not a bug: 503, as api/backpressure.py says
+def _as_gateway_error(intake: Intake, exc: Exception) -> GatewayError:
+    """What a failure answers: a refusal as raised; Redis away, 503; anything else is a bug, 500 (logged)."""
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, redis.exceptions.RedisError):
+        log.warning("request %s: Redis unavailable (%s)", intake.request_id, exc)
         return queue_unavailable()
     log.error("request %s failed", intake.request_id, exc_info=exc)
     return internal_failure(intake.request_id)

@@ -136,6 +136,13 @@ def test_headers_that_never_finish_get_408_after_the_header_timeout(tight: Gatew
     assert seconds < 5, f"the connection was held {seconds:.1f}s (header timeout 1.5 s)"
 
 
+def test_bytes_that_are_not_http_get_an_openai_400_and_the_connection_is_closed(tight: Gateway) -> None:
+    answer, seconds = _raw_exchange(tight, b"\x16\x03\x01 not http at all\r\n\r\n")
+    status, response = _status_and_body(answer)
+    assert status == 400 and b'"invalid_http"' in response, answer[:300]
+    assert seconds < 5
+
+
 def test_a_silent_connection_is_closed_after_the_header_timeout(tight: Gateway) -> None:
     answer, seconds = _raw_exchange(tight, b"")
     assert answer == b"" and seconds < 5

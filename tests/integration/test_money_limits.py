@@ -31,6 +31,7 @@ OVERRIDES: dict[str, Any] = {
     },
     "organizations": {"org_fits3": {"plan": "metered"}, "org_tpm": {"plan": "metered_tokens"},
                       "org_counted": {"plan": "counted"}, "org_ids": {"plan": "pro"},
+                      "org_endings": {"plan": "metered"},
                       "org_free_raised": {"plan": "free", "max_tier": 4}},
     "default_plan": None,
 }
@@ -211,3 +212,24 @@ def test_user_and_conversation_ids_with_separators_quotes_and_emoji_stay_separat
             summed = sum(figures[metric] for figures in usage[breakdown].values())
             assert summed == pytest.approx(totals[metric], abs=1e-9), (breakdown, metric)
     assert totals["requests"] == len(USER_IDS)
+
+
+def test_cancelled_and_failed_requests_give_their_reservations_back(gw: Gateway) -> None:
+    """Last in the module: the failures put the tier's models in cooldown."""
+    body = {"model": "tier4/claude-opus", "max_tokens": 100, "stream": True,
+            "messages": [{"role": "user", "content": "[sim token_delay_ms=100 tokens=100] longa história"}]}
+    body["metadata"] = {"organization_id": "org_endings"}
+    with httpx.stream("POST", f"{gw.ai_url}/chat/completions", json=body, headers=gw.headers(), timeout=30) as resp:
+        assert resp.status_code == 200
+        for seen, _ in enumerate(line for line in resp.iter_lines() if line.startswith("data: {")):
+            if seen == 5:
+                break
+    cancelled = _settled(gw, "org_endings", 1)["totals"]
+    assert 0 < cancelled["cost_usd"] < 0.0077, "a cancelled stream is billed what it relayed, not its reservation"
+    failing = {"model": "tier4", "max_tokens": 100,
+               "messages": [{"role": "user", "content": "[sim fail=503 fail_times=50] proposta"}]}
+    failed = _chat(gw, failing, "org_endings")
+    assert failed.status_code >= 500, failed.text
+    usage = _settled(gw, "org_endings", 2)
+    assert usage["totals"]["cost_usd"] == pytest.approx(cancelled["cost_usd"], abs=1e-9), "a failure cost money"
+    assert _organization(gw, "org_endings")["reserved_usd"] == 0
