@@ -117,3 +117,65 @@ def test_gemini_sdk_sees_a_simulated_503(gemini: genai.Client) -> None:
     with pytest.raises(genai.errors.ServerError) as raised:
         gemini.models.generate_content(model=GEMINI, contents="[sim fail=503] oi")
     assert raised.value.code == 503 and raised.value.status == "UNAVAILABLE"
+
+
+# --- what the simulator honours: JSON answers, stop, n, logprobs, as each SDK reads them ---------------------
+
+ORDER_SCHEMA = {"type": "object", "properties": {
+    "customer": {"type": "string"}, "urgent": {"type": "boolean"},
+    "items": {"type": "array", "minItems": 1, "items": {"type": "object", "properties": {
+        "sku": {"type": "string"}, "quantity": {"type": "integer", "minimum": 1}}, "required": ["sku", "quantity"]}}},
+    "required": ["customer", "urgent", "items"]}
+
+
+def test_anthropic_sdk_reads_a_forced_tool_answer_valid_against_its_schema(claude: anthropic.Anthropic) -> None:
+    message = claude.messages.create(
+        model=CLAUDE, max_tokens=200, messages=[{"role": "user", "content": "Monte o pedido"}],
+        tools=[{"name": "json_response", "input_schema": ORDER_SCHEMA}],  # type: ignore[list-item]
+        tool_choice={"type": "tool", "name": "json_response"})
+    block = message.content[0]
+    assert block.type == "tool_use" and block.name == "json_response"
+    order = block.input
+    assert isinstance(order, dict) and set(order) == {"customer", "urgent", "items"}
+    assert order["items"][0]["quantity"] >= 1 and isinstance(order["urgent"], bool)
+
+
+def test_anthropic_sdk_reads_an_answer_ended_by_a_stop_sequence(claude: anthropic.Anthropic) -> None:
+    message = claude.messages.create(model=CLAUDE, max_tokens=200, stop_sequences=["."],
+                                     messages=[{"role": "user", "content": "Olá"}])
+    assert message.stop_reason == "stop_sequence" and message.stop_sequence == "."
+    assert message.content[0].type == "text" and "." not in message.content[0].text
+
+
+def test_gemini_sdk_reads_two_candidates_with_logprobs(gemini: genai.Client) -> None:
+    config = types.GenerateContentConfig(candidate_count=2, response_logprobs=True, logprobs=2,
+                                         max_output_tokens=5)
+    answer = gemini.models.generate_content(model=GEMINI, contents="Olá", config=config)
+    assert answer.candidates and [c.index for c in answer.candidates] == [0, 1]
+    first = answer.candidates[0]
+    assert first.finish_reason == types.FinishReason.MAX_TOKENS
+    assert first.logprobs_result and len(first.logprobs_result.chosen_candidates or []) == 5
+    assert all(len(top.candidates or []) == 2 for top in first.logprobs_result.top_candidates or [])
+
+
+def test_gemini_sdk_parses_a_json_answer_into_its_schema(gemini: genai.Client) -> None:
+    from pydantic import BaseModel
+
+    class Item(BaseModel):
+        sku: str
+        quantity: int
+
+    class Order(BaseModel):
+        customer: str
+        urgent: bool
+        items: list[Item]
+
+    config = types.GenerateContentConfig(response_mime_type="application/json", response_schema=Order)
+    answer = gemini.models.generate_content(model=GEMINI, contents="Monte o pedido", config=config)
+    assert isinstance(answer.parsed, Order)
+
+
+def test_gemini_sdk_reads_an_answer_ended_by_a_stop_sequence(gemini: genai.Client) -> None:
+    config = types.GenerateContentConfig(stop_sequences=["."])
+    answer = gemini.models.generate_content(model=GEMINI, contents="Olá", config=config)
+    assert answer.text and "." not in answer.text
