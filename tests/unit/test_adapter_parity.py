@@ -181,3 +181,15 @@ def test_a_fanned_out_stream_numbers_each_calls_choice() -> None:
     indexes = [c["choices"][0]["index"] for p in (0, 1) for e in (start, end) for c in translator.translate_part(p, e)]
     assert indexes == [0, 0, 1, 1]
     assert translator.usage == {"prompt_tokens": 20, "completion_tokens": 8, "total_tokens": 28}
+
+
+def test_gemini_schema_keeps_what_openapi_has_and_turns_const_into_an_enum() -> None:
+    schema = {"type": "object", "$id": "x", "properties": {
+        "kind": {"const": "order", "type": "string"}, "qty": {"type": "integer", "exclusiveMinimum": 0, "minimum": 1},
+        "tags": {"type": "array", "uniqueItems": True, "items": {"type": "string", "examples": ["a"]}}},
+        "required": ["kind"]}
+    sent = gemini.request(FLASH, {"messages": ASK, "response_format": {"type": "json_schema", "json_schema": {
+        "name": "x", "schema": schema}}}, stream=False).json["generationConfig"]["responseSchema"]
+    assert sent == {"type": "object", "required": ["kind"], "properties": {
+        "kind": {"type": "string", "enum": ["order"]}, "qty": {"type": "integer", "minimum": 1},
+        "tags": {"type": "array", "items": {"type": "string"}}}}

@@ -14,7 +14,11 @@ FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_fil
                   "BLOCKLIST": "content_filter", "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter",
                   "IMAGE_SAFETY": "content_filter"}
 #: JSON Schema keywords OpenAI tools use that Gemini's OpenAPI subset refuses with a 400.
-UNSUPPORTED_SCHEMA_KEYS = frozenset({"additionalProperties", "$schema", "strict", "$defs", "definitions", "$ref"})
+UNSUPPORTED_SCHEMA_KEYS = frozenset({
+    "additionalProperties", "$schema", "strict", "$defs", "definitions", "$ref", "$id", "$comment", "examples",
+    "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "uniqueItems", "patternProperties",
+    "unevaluatedProperties", "dependentRequired", "not", "if", "then", "else", "contentEncoding",
+    "contentMediaType", "readOnly", "writeOnly", "deprecated", "const"})
 _CONTEXT_ERROR = re.compile(r"(input token count|exceeds the maximum number of tokens|too many tokens)", re.I)
 
 
@@ -122,6 +126,8 @@ def _openapi(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
     result = {k: _openapi(v) for k, v in schema.items() if k not in UNSUPPORTED_SCHEMA_KEYS}
+    if "const" in schema and "enum" not in result:  # a discriminator's fixed value
+        result["enum"] = [schema["const"]]
     kinds = result.get("type")
     if isinstance(kinds, list):  # ["string", "null"]
         others = [k for k in kinds if k != "null"]
