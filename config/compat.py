@@ -109,12 +109,14 @@ def adapt(raw: dict[str, Any], known: dict[str, frozenset[str]]) -> tuple[dict[s
     if raw.get("plans") is None:
         raw["plans"] = DEFAULT_PLANS
         raw.setdefault("default_plan", "unlimited")
-    raw["litellm_settings"] = {**(raw.get("litellm_settings") or {}), "fallbacks": _fallbacks(raw)}
+    raw["model_list"], groups = _numbered(raw.get("model_list") or [])
+    raw["litellm_settings"] = {**(raw.get("litellm_settings") or {}),
+                               "fallbacks": _expanded(_fallbacks(raw), groups)}
     if isinstance(raw.get("router_settings"), dict):
         raw["router_settings"] = {k: v for k, v in raw["router_settings"].items() if k != "fallbacks"}
     raw.pop("fallbacks", None)
     default_tier = str((raw.get("routing") or {}).get("default_tier") or "tier2")
-    raw["model_list"] = [_with_tier(entry, default_tier) for entry in raw.get("model_list") or []]
+    raw["model_list"] = [_with_tier(entry, default_tier) for entry in raw["model_list"]]
     return raw, ignored
 
 
@@ -179,6 +181,36 @@ def _fallbacks(raw: dict[str, Any]) -> dict[str, list[str]]:
                 raise ValueError(f"{where}.{model}: must be a list of model names")
             merged[model] = [*merged.get(model, []), *(t for t in targets if t not in merged.get(model, []))]
     return merged
+
+
+def _numbered(entries: list[Any]) -> tuple[list[Any], dict[str, list[str]]]:
+    """LiteLLM balances the deployments that share a `model_name`; tiergate names each deployment once, so the
+    second and later of a name become `name#2`, `name#3`: the first answers a request pinning the name, the others
+    follow it in its chain. Returns the entries and each shared name's deployments."""
+    groups: dict[str, list[str]] = {}
+    numbered = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("model_name"), str):
+            numbered.append(entry)
+            continue
+        name = entry["model_name"]
+        members = groups.setdefault(name, [])
+        own = name if not members else f"{name}#{len(members) + 1}"
+        members.append(own)
+        numbered.append({**entry, "model_name": own} if own != name else entry)
+    return numbered, {name: members for name, members in groups.items() if len(members) > 1}
+
+
+def _expanded(fallbacks: dict[str, list[str]], groups: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Fallbacks with a shared name standing for all its deployments, as a source and as a target."""
+    if not groups:
+        return fallbacks
+    expanded: dict[str, list[str]] = {}
+    for source, targets in fallbacks.items():
+        members = [t for target in targets for t in groups.get(target, [target])]
+        for own in groups.get(source, [source]):
+            expanded[own] = [t for t in members if t != own]
+    return expanded
 
 
 def _as_map(value: Any, where: str) -> dict[str, Any]:

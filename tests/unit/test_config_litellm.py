@@ -141,3 +141,15 @@ def test_a_misspelled_key_fails_the_start_naming_the_closest_known_key(tmp_path:
 def test_an_unknown_key_in_a_tiergate_section_fails_even_when_nothing_is_close(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"server.frobnicate: unknown key"):
         load(tmp_path, {**LITELLM, "server": {"frobnicate": 1}})
+
+
+def test_deployments_sharing_a_model_name_are_numbered_and_follow_the_first(tmp_path: Path) -> None:
+    second = {"model_name": "gpt-4o", "litellm_params": {"model": "openai/gpt-4o",
+                                                          "api_base": "https://eu.example.com/v1"}}
+    config = {**LITELLM, "model_list": [*LITELLM["model_list"], second]}
+    settings = load(tmp_path, config)
+    assert "gpt-4o#2" in settings.deployments() and settings.deployments()["gpt-4o#2"].api_base.startswith("https://eu")
+    assert settings.litellm_settings.fallbacks["gpt-4o#2"] == ["claude-sonnet"], "the name's fallbacks are each's"
+    decision = build_router(settings).decide(RouteRequest([{"role": "user", "content": "oi"}], {},
+                                                          requested_model="gpt-4o"))
+    assert decision.models[0] == "gpt-4o" and "gpt-4o#2" in decision.models
