@@ -86,8 +86,9 @@ def test_n_answers_come_back_as_n_choices_with_the_usage_of_all(client: openai.O
     assert len(calls) == (2 if protocol == "anthropic" else 1), "Messages has no n: one call per answer"
 
 
-def test_n_answers_stream_as_two_choices(client: openai.OpenAI) -> None:
-    stream = client.chat.completions.create(model=PROTOCOLS["anthropic"], n=2, stream=True,
+@pytest.mark.parametrize("protocol", list(PROTOCOLS))
+def test_n_answers_stream_as_two_choices(client: openai.OpenAI, protocol: str) -> None:
+    stream = client.chat.completions.create(model=PROTOCOLS[protocol], n=2, stream=True,
                                             stream_options={"include_usage": True},
                                             messages=[{"role": "user", "content": "Duas respostas, por favor"}])
     texts: dict[int, str] = {0: "", 1: ""}
