@@ -107,9 +107,11 @@ def wait_http(url: str, seconds: float = 30.0, expect: int = 200,
     raise RuntimeError(f"{url} not ready within {seconds}s (last: {last})\n{tail}")
 
 
-def write_config(path: Path, sim_url: str, overrides: dict[str, Any] | None = None) -> Path:
-    """The default config, pointed at this test's simulator, with `overrides` merged in (dicts deep-merged)."""
-    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+def write_config(path: Path, sim_url: str, overrides: dict[str, Any] | None = None,
+                 base: dict[str, Any] | None = None) -> Path:
+    """The default config (or `base`), pointed at this test's simulator, with `overrides` merged in (dicts
+    deep-merged)."""
+    config = copy.deepcopy(base) if base is not None else yaml.safe_load(DEFAULT_CONFIG.read_text())
     config["simulator"] = {**config.get("simulator", {}), "url": sim_url, "mode": "always",
                            "ttft_ms": 0, "token_delay_ms": 0}
     _merge(config, overrides or {})
@@ -132,6 +134,7 @@ class Gateway:
     workdir: Path
     redis: RedisProcess
     config_overrides: dict[str, Any] | None = None
+    base_config: dict[str, Any] | None = None  # instead of the bundled config (e.g. a plain LiteLLM one)
     sim_args: list[str] = field(default_factory=list)
     worker_specs: list[tuple[str, int]] = field(default_factory=lambda: [("tier1,tier2,tier3,tier4", 50)])
     api_processes: int = 1
@@ -163,7 +166,7 @@ class Gateway:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.api_port = self.api_port or free_port()
         self.sim_port = self.sim_port or free_port()
-        config = write_config(self.workdir / "config.yaml", self.sim_url, self.config_overrides)
+        config = write_config(self.workdir / "config.yaml", self.sim_url, self.config_overrides, self.base_config)
         metrics_dir = self.workdir / "metrics"
         metrics_dir.mkdir(exist_ok=True)
         for stale in metrics_dir.glob("*.db"):
