@@ -49,6 +49,8 @@ log = logging.getLogger("tiergate.worker")
 
 CLIENT_GONE = 499  # nginx's status for a request whose client closed the connection
 WATCHDOG_SECONDS = 2.0
+#: Pauses between tries to record a job's end while Redis is away (a restart takes seconds).
+SETTLE_RETRIES = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 def internal_error(exc: BaseException) -> GatewayError:
@@ -206,16 +208,27 @@ class WorkerRuntime:
                       ended: inflight.Outcome) -> None:
         """End the lease, count how the job ended, fill the cache, record its usage: one round trip for the
         first three, the usage script in it counting only with the permit the lease's end granted. A Redis
-        failure must not lose the worker; the job is then left in flight for the watchdog."""
+        failure is tried again (both steps are idempotent: the permit outlives a lost reply, usage counts once);
+        it must not lose the worker."""
         def end(pipe: Any) -> None:
             lease.end_in(pipe, held)
             inflight.finish_in(pipe, job.tier, ended, job.organization_id)
 
-        try:
+        try:  # a cache not filled only costs the next identical request a provider call
             await fill_cache(self.redis, job, outcome, status, self.settings.litellm_settings.max_entry_bytes)
-            await self.accountant.settle(job, outcome, status, also=end, permit=keys.settle_permit(held.job_id))
-        except Exception:  # the log says which request
-            log.exception("could not record usage of %s", job.id)
+        except Exception as exc:
+            log.warning("job %s: could not fill the response cache: %s", job.id, exc)
+        for pause in SETTLE_RETRIES:
+            try:
+                await self.accountant.settle(job, outcome, status, also=end, permit=keys.settle_permit(held.job_id))
+                return
+            except RedisError as exc:
+                log.warning("job %s: could not record its end (%s); again in %.1fs", job.id, exc, pause)
+                await asyncio.sleep(pause)
+            except Exception:  # our bug: the log says which request
+                log.exception("could not record usage of %s", job.id)
+                return
+        log.error("job %s: its end was not recorded; it stays in flight until this worker stops", job.id)
 
     async def _end_unreadable(self, taken: Taken) -> None:
         try:
