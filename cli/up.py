@@ -20,6 +20,7 @@ from cli.local_redis import LocalRedis, find_or_start, free_port
 from common.metrics_env import MULTIPROC_ENV
 from common.redis_url import redacted, redis_url
 from config import Settings, load_settings
+from config.settings import CONFIG_WARNED_ENV
 from records.database import redacted as redacted_database
 
 DEVELOPMENT_KEY = "sk-master-key"
@@ -33,6 +34,7 @@ def run_up(args: argparse.Namespace) -> int:
     pinned_sim = args.sim_port or urlparse(env.get("TIERGATE_SIMULATOR_URL", "")).port
     env["TIERGATE_SIMULATOR_URL"] = f"http://127.0.0.1:{choose_port(pinned_sim)}"
     settings = load_settings(environ=env)
+    env[CONFIG_WARNED_ENV] = "1"  # the children load the same file: its warnings were shown once, here
     # No DATABASE_URL: the records live in a SQLite file in --data-dir, migrated here (the children share it).
     env["DATABASE_URL"] = database = ready(args, migrate_embedded=True)
     local_redis = find_or_start(redis_url(env))

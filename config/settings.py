@@ -21,6 +21,8 @@ from routing.settings import parse_routing_settings
 log = logging.getLogger("tiergate.config")
 
 ENV_PREFIX = "os.environ/"
+#: Set by a process that has shown the config's warnings (`tiergate up`) for the processes it starts.
+CONFIG_WARNED_ENV = "TIERGATE_CONFIG_WARNED"
 TIER_NAMES = ("tier1", "tier2", "tier3", "tier4")
 
 #: Wire protocol each LiteLLM provider prefix speaks.
@@ -397,7 +399,7 @@ def load_settings(path: str | Path | None = None, environ: dict[str, str] | None
         raw, ignored = adapt(raw, known_keys())
     except ValueError as exc:  # KeyTypo among them
         raise ConfigError(f"{path}: {exc}") from None
-    if ignored:
+    if ignored and not environ.get(CONFIG_WARNED_ENV):
         log.warning("%s: LiteLLM settings tiergate does not implement, ignored: %s", path, ", ".join(ignored))
     if environ.get("TIERGATE_SIMULATOR_URL"):
         raw["simulator"] = {**(raw.get("simulator") or {}), "url": environ["TIERGATE_SIMULATOR_URL"]}

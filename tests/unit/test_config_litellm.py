@@ -153,3 +153,12 @@ def test_deployments_sharing_a_model_name_are_numbered_and_follow_the_first(tmp_
     decision = build_router(settings).decide(RouteRequest([{"role": "user", "content": "oi"}], {},
                                                           requested_model="gpt-4o"))
     assert decision.models[0] == "gpt-4o" and "gpt-4o#2" in decision.models
+
+
+def test_a_process_started_by_one_that_warned_does_not_warn_again(tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(LITELLM))
+    with caplog.at_level(logging.WARNING, logger="tiergate.config"):
+        load_settings(path, environ={"TIERGATE_CONFIG_WARNED": "1"})
+    assert not [r for r in caplog.records if r.name == "tiergate.config"]
