@@ -22,8 +22,8 @@ from common.logs import REQUEST_LOG_ENV
 
 log = logging.getLogger("tiergate.requests")
 
-#: Probes and scrapes, asked every few seconds, would drown the requests.
-QUIET_PATHS = ("/health/", "/metrics")
+#: Probes, scrapes and the dashboard's polling, every few seconds, would drown the requests.
+QUIET_PATHS = ("/health/", "/metrics", "/ai/dashboard")
 IN_SUMMARY = frozenset({"method", "path", "status", "latency_ms"})  # a text line says them first
 _HEADERS = {b"x-gateway-tier": "tier", b"x-gateway-model": "model", b"x-gateway-route-reason": "route_reasons",
             b"x-gateway-cache": "cache", b"x-gateway-cost-usd": "cost_usd"}
