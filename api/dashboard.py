@@ -24,7 +24,7 @@ from api.inspection import queue_snapshot
 from api.spend import month_of
 from api.state import Gateway
 from common import keys
-from common.errors import GatewayError
+from common.errors import GatewayError, queue_unavailable
 from common.recent import BUCKET_SECONDS, bucket_of, summarise
 from common.usage import period_of
 from config import TIER_NAMES
@@ -55,7 +55,7 @@ async def dashboard_data(request: Request) -> Response:
     except GatewayError as exc:
         return error_response(exc)
     except redis.exceptions.RedisError:
-        return error_response(GatewayError(503, "Redis is unreachable", "queue_unavailable", retry_after=2))
+        return error_response(queue_unavailable())
     snapshot["recent_errors"] = await recent_errors(gateway, now)
     snapshot["figures_window_seconds"] = WINDOW_SECONDS
     return JSONResponse(snapshot, headers={"cache-control": "no-store"})

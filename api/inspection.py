@@ -18,7 +18,7 @@ from api.jobs import LIVE_WORKER_SECONDS
 from api.state import Gateway
 from common import keys
 from common.celery_message import UnreadableJob, read_job
-from common.errors import GatewayError
+from common.errors import GatewayError, queue_unavailable
 from common.inflight import OUTCOMES, InflightRecord
 from config import TIER_NAMES
 
@@ -33,7 +33,7 @@ async def queues(request: Request) -> Response:
     except GatewayError as exc:
         return error_response(exc)
     except redis.exceptions.RedisError:
-        return error_response(GatewayError(503, "Redis is unreachable", "queue_unavailable", retry_after=2))
+        return error_response(queue_unavailable())
     return JSONResponse(snapshot, headers={"cache-control": "no-store"})
 
 

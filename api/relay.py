@@ -15,7 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from common import keys
-from common.errors import GatewayError
+from common.errors import queue_unavailable
 from common.jobs import decode_event, encode_event
 
 log = logging.getLogger("tiergate.api")
@@ -105,7 +105,7 @@ class ReplyListener:
     def _fail_waiting(self) -> None:
         """Events published while unsubscribed are lost for good, so every waiting request ends now with a 503
         rather than at its deadline with a 504 (and its job is cancelled as the request ends: Gateway.finish)."""
-        error = GatewayError(503, "the job queue connection was lost", "queue_unavailable", retry_after=2)
+        error = queue_unavailable()
         for job_id, queue in self._waiting.items():
             queue.put_nowait(decode_event(encode_event(job_id, "error", **error.to_event())))
 
