@@ -4,6 +4,7 @@ worker's jobs, the fencing of a worker whose lease was taken over, and the consu
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -122,6 +123,21 @@ def test_a_take_reports_cancelled_jobs_and_the_cooldown_state_and_drops_unreadab
         assert state == [b"123.5", None]
         assert await redis.llen(keys.queue("tier2")) == 0
         assert await redis.hlen(keys.inflight("tier2")) == 2  # the garbage is nobody's job
+
+    run(url, test)
+
+
+def test_a_message_celerys_own_client_wrote_is_leased_under_its_task_id(url: str) -> None:
+    """kombu writes JSON with spaces after colons, and its task id is not the job's id."""
+    async def test(redis: aioredis.Redis) -> None:
+        document = orjson.loads(job_message(job("envelope-id")))
+        document["headers"]["id"] = "0f9c-celery-uuid"
+        document["headers"]["argsrepr"] = "[{'id': 'envelope-id'}]"
+        await redis.lpush(keys.queue("tier2"), json.dumps(document).encode())
+        taken, _ = await take(redis, "host:1", ["tier2"])
+        assert [(t.task_id, bool(t.token)) for t in taken] == [("0f9c-celery-uuid", True)]
+        assert await redis.hkeys(keys.inflight("tier2")) == [b"0f9c-celery-uuid"]
+        assert read_job(taken[0].message).id == "envelope-id"
 
     run(url, test)
 
