@@ -19,7 +19,7 @@ from starlette.responses import Response
 from api import cache, observe, request_log
 from api.auth import OPERATOR_ORGANIZATION, Caller, acting_organization, authenticate
 from api.backpressure import check_workers, push
-from api.edge import internal_failure, request_id
+from api.edge import request_id
 from api.errors import error_response
 from api.headers import gateway_headers
 from api.needs import request_needs
@@ -33,7 +33,7 @@ from common import keys
 from common.audit import append_audit, refusal_record
 from common.budget import asked_completion_tokens, reservation_for
 from common.cache import CacheControl
-from common.errors import GatewayError, deadline_exceeded, queue_unavailable
+from common.errors import GatewayError, deadline_exceeded, internal_failure, queue_unavailable
 from common.jobs import JobEnvelope
 from common.tokens import prompt_tokens
 from common.usage import NANO, period_of

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import observe
 from api.errors import error_response
 from common.audit import append_audit, refusal_record
-from common.errors import GatewayError
+from common.errors import GatewayError, internal_failure
 
 log = logging.getLogger("tiergate.api")
 
@@ -90,7 +90,3 @@ async def internal_error(request: Request, exc: Exception) -> Response:
             await append_audit(gateway.redis, record)
     return error_response(error, {"x-request-id": rid})
 
-
-def internal_failure(rid: str) -> GatewayError:
-    return GatewayError(500, f"the gateway failed to handle this request (request id {rid}); it has been logged",
-                        "internal_error")

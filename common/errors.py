@@ -79,3 +79,9 @@ def records_unavailable() -> GatewayError:
     """The database of records cannot be reached (a key never seen before, an admin write, a usage read)."""
     return GatewayError(503, "the database of records is unavailable; retry shortly", "records_unavailable",
                         retry_after=2)
+
+
+def internal_failure(request_id: str) -> GatewayError:
+    """A failure nobody expected, in the API or in a worker's job: a bug, logged with its traceback."""
+    return GatewayError(500, f"the gateway failed to handle this request (request id {request_id}); it has been "
+                             "logged", "internal_error")

@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 
 from common import inflight, keys, lease
 from common.celery_message import UnreadableJob, read_job
-from common.errors import GatewayError, queue_unavailable
+from common.errors import GatewayError, internal_failure, queue_unavailable
 from common.jobs import JobEnvelope, encode_event
 from common.lease import Lease, LeaseLost, Leases, Taken
 from common.metrics import QUEUE_WAIT
@@ -53,12 +53,9 @@ WATCHDOG_SECONDS = 2.0
 SETTLE_RETRIES = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 
-def internal_error(exc: BaseException) -> GatewayError:
-    """A job that failed through no fault of its request or its provider: our bug, said plainly."""
-    if isinstance(exc, RedisError | OSError):
-        return queue_unavailable()
-    return GatewayError(500, f"the gateway failed while running this request ({type(exc).__name__})",
-                        "internal_error")
+def failure(job: JobEnvelope, exc: BaseException) -> GatewayError:
+    """A job that failed through no fault of its request or its provider: Redis away, or our bug."""
+    return queue_unavailable() if isinstance(exc, RedisError | OSError) else internal_failure(job.id)
 
 
 class WorkerRuntime:
@@ -188,7 +185,7 @@ class WorkerRuntime:
             return
         except Exception as exc:
             log.exception("job %s failed", job.id)
-            error = internal_error(exc)
+            error = failure(job, exc)
             status, ended = error.status, "failed"
             await self._fail(job, error)
         finally:
