@@ -26,7 +26,7 @@ from common import keys
 from common.celery_message import UnreadableJob, read_job
 from common.errors import WORKER_LOST, GatewayError
 from common.jobs import JobEnvelope, encode_event
-from common.lease import Claimed, Leases
+from common.lease import Claimed, Leases, holder
 
 log = logging.getLogger("tiergate.inflight")
 
@@ -88,18 +88,18 @@ async def rescue_orphans(redis: aioredis.Redis, tiers: list[str],
     leases = leases or Leases(redis)
     done: list[tuple[str, str]] = []
     for tier in tiers:
-        records = {k.decode(): InflightRecord.parse(v)
-                   for k, v in (await redis.hgetall(keys.inflight(tier))).items()}
-        if not records:
+        held = {job_id.decode(): holder(value) for job_id, value in (await redis.hgetall(keys.leases(tier))).items()}
+        if not held:
             continue
-        workers = sorted({r.worker for r in records.values()})
+        workers = sorted({worker for worker, _ in held.values()})
         alive = await redis.mget([keys.worker_info(w) for w in workers])
         dead = {w for w, info in zip(workers, alive, strict=True) if info is None}
-        for job_id, record in records.items():
-            if record.worker not in dead:
+        for job_id, (worker, token) in held.items():
+            if worker not in dead:
                 continue
-            claimed = await leases.claim(tier, job_id, record.lease)
-            if claimed is not None:
+            claimed = await leases.claim(tier, job_id, token)
+            if claimed is not None and claimed.record:
+                record = InflightRecord.parse(claimed.record)
                 done.append((job_id, await _rescue(redis, tier, record, claimed)))
     return done
 

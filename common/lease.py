@@ -101,6 +101,13 @@ return {record or '', held}
 """
 
 
+def holder(lease: bytes) -> tuple[str, str]:
+    """(worker, token) of a lease's value: tokens are "<worker>/<nonce>.<take>.<n>", so the watchdog learns who
+    holds each job from the small leases hash, not from the records, which carry whole prompts."""
+    token = lease.partition(b" ")[0].decode()
+    return token.rpartition("/")[0], token
+
+
 class LeaseLost(Exception):
     """This worker's lease on a job was taken over: it was declared dead and its job rescued."""
 
@@ -151,13 +158,15 @@ class Leases:
         self._publish = redis.register_script(_PUBLISH)
         self._claim = redis.register_script(_CLAIM)
 
-    async def take(self, worker: str, token_prefix: str, queues: Sequence[str], at_most: int, now: float,
+    async def take(self, worker: str, nonce: str, queues: Sequence[str], at_most: int, now: float,
                    state_keys: Sequence[str] = ()) -> tuple[list[Taken], list[bytes | None]]:
-        """Take up to `at_most` jobs off these tier queues, in order, each leased to `worker` in the same step;
-        also read `state_keys` (the models' cooldowns, so that a job starts with no round trip of its own)."""
+        """Take up to `at_most` jobs off these tier queues, in order, each leased to `worker` in the same step
+        under a token "<worker>/<nonce>.<n>" (`nonce` unique to this take); also read `state_keys` (the models'
+        cooldowns, so that a job starts with no round trip of its own)."""
         script_keys = [k for tier in queues for k in (keys.queue(tier), keys.inflight(tier), keys.leases(tier))]
         state, taken = await self._take(keys=[*script_keys, *state_keys],
-                                        args=[len(queues), worker, token_prefix, at_most, now, keys.cancelled_flag("")])
+                                        args=[len(queues), worker, f"{worker}/{nonce}", at_most, now,
+                                              keys.cancelled_flag("")])
         jobs = [Taken(queues[int(index)], message, token.decode(), bool(cancelled), task.decode())
                 for index, message, token, cancelled, task in taken]
         return jobs, list(state)
