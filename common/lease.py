@@ -189,6 +189,13 @@ class Leases:
         return Claimed(record, b" " in held)
 
 
+def publish_in(pipe: Any, lease: Lease, channel: str, events: Sequence[bytes]) -> None:
+    """`Leases.publish` queued on a pipeline the caller runs (a plain EVAL, as `end_in`): the events go out only if
+    the lease still holds; queued before `end_in`, a job's last event and its usage are one round trip."""
+    pipe.eval(_PUBLISH, 1, keys.leases(lease.tier), lease.job_id, lease.before_output, lease.with_output, channel,
+              *events)
+
+
 def end_in(pipe: Any, lease: Lease) -> None:
     """Queue, on a pipeline the caller runs, the end of a lease: forget the job in flight and, if the lease still
     held, grant the permit to count its usage (a plain EVAL: no NoScriptError inside a pipeline)."""

@@ -32,10 +32,10 @@ class Accountant:
         self._alerts = BudgetAlerts(redis, settings.budgets.alert_webhook)
 
     async def settle(self, job: JobEnvelope, outcome: JobOutcome | None, status: int,
-                     also: Callable[[Any], None] | None = None, permit: str | None = None) -> None:
+                     also: Callable[[Any], None] | None = None, permit: str | None = None) -> bool:
         """Record a job that ran (outcome) or was dropped or cancelled before it produced anything (None);
         `also` queues the caller's commands in the same round trip, `permit` is what lets it count
-        (UsageRecorder.record)."""
+        (UsageRecorder.record). False when it was not counted (counted already, or the permit was refused)."""
         if outcome is not None and outcome.usage is None and outcome.streamed_chunks:
             self._bill_partial_stream(job, outcome)
         usage = (outcome.usage if outcome else None) or {}
@@ -55,11 +55,12 @@ class Accountant:
                                                permit)
         if not recorded.counted:
             log.info("usage of %s not counted: counted already, or this worker's lease was taken over", job.id)
-            return
+            return False
         _count(job, entry, self._settings.metrics.organization_label)
         for level in crossed_levels(recorded.spend_before_nusd, recorded.spend_after_nusd, job.budget_usd,
                                     job.budget_soft_ratio):
             await self._alerts.alert(job.organization_id, level, recorded.spend_after_nusd / NANO, job.budget_usd or 0)
+        return True
 
     def _bill_partial_stream(self, job: JobEnvelope, outcome: JobOutcome) -> None:
         """A stream cut short never got the provider's usage: bill what it relayed (partial_stream_usage)."""

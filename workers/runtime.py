@@ -203,11 +203,18 @@ class WorkerRuntime:
 
     async def _settle(self, job: JobEnvelope, held: Lease, outcome: JobOutcome | None, status: int,
                       ended: inflight.Outcome) -> None:
-        """End the lease, count how the job ended, fill the cache, record its usage: one round trip for the
-        first three, the usage script in it counting only with the permit the lease's end granted. A Redis
-        failure is tried again (both steps are idempotent: the permit outlives a lost reply, usage counts once);
-        it must not lose the worker."""
+        """Publish a sync job's answer, end the lease, count how the job ended, record its usage: one round trip
+        (after the cache fill), the usage script in it counting only with the permit the lease's end granted. A
+        Redis failure is tried again (both steps are idempotent: the permit outlives a lost reply, usage counts
+        once; the fenced publish does not repeat once the lease has ended); it must not lose the worker."""
+        answer = outcome.result_event if outcome is not None else None
+        if outcome is not None and answer is not None and status != 200:  # cancelled once made: not delivered
+            outcome.forget_answer()
+            answer = None
+
         def end(pipe: Any) -> None:
+            if answer is not None:
+                lease.publish_in(pipe, held, job.reply_to, [answer])
             lease.end_in(pipe, held)
             inflight.finish_in(pipe, job.tier, ended, job.organization_id)
 
@@ -217,7 +224,11 @@ class WorkerRuntime:
             log.warning("job %s: could not fill the response cache: %s", job.id, exc)
         for pause in SETTLE_RETRIES:
             try:
-                await self.accountant.settle(job, outcome, status, also=end, permit=keys.settle_permit(held.job_id))
+                counted = await self.accountant.settle(job, outcome, status, also=end,
+                                                       permit=keys.settle_permit(held.job_id))
+                if answer is not None and not counted:  # the lease fenced the answer out with the usage
+                    log.warning("job %s: this worker's lease was taken over (it was thought dead); its answer was "
+                                "not sent", job.id)
                 return
             except RedisError as exc:
                 log.warning("job %s: could not record its end (%s); again in %.1fs", job.id, exc, pause)
