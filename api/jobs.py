@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -51,16 +53,19 @@ async def cancel(redis: aioredis.Redis, job_id: str) -> None:
         await pipe.execute()
 
 
-async def cancel_until_sent(redis: aioredis.Redis, job: JobEnvelope, retry_seconds: float = 0.5) -> None:
-    """`cancel`, tried again while Redis is away (the reply channel was lost with it) until the job's deadline,
-    past which its worker stops it anyway."""
+async def retried(write: Callable[[], Awaitable[Any]], what: str, until: float | None = None,
+                  retry_seconds: float = 0.5) -> None:
+    """`write`, tried again while Redis is away (a restart: the reply channel is lost with it) until `until`
+    (epoch seconds; default a minute): a cancel until its job's deadline, past which the worker stops it anyway;
+    the usage of a stream the API counts itself (api/state.py settle_lost) for a minute."""
+    until = time.time() + 60 if until is None else until
     while True:
         try:
-            await cancel(redis, job.id)
+            await write()
             return
         except (RedisError, OSError) as exc:
-            if job.remaining() <= 0:
-                log.warning("job %s could not be cancelled before its deadline: %s", job.id, exc)
+            if time.time() >= until:
+                log.warning("gave up writing %s: %s", what, exc)
                 return
             await asyncio.sleep(retry_seconds)
 

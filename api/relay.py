@@ -107,7 +107,7 @@ class ReplyListener:
         rather than at its deadline with a 504 (and its job is cancelled as the request ends: Gateway.finish)."""
         error = queue_unavailable()
         for job_id, queue in self._waiting.items():
-            queue.put_nowait(decode_event(encode_event(job_id, "error", **error.to_event())))
+            queue.put_nowait(decode_event(encode_event(job_id, "error", **error.to_event(), reply_lost=True)))
 
     def _dispatch(self, raw: bytes) -> None:
         event = decode_event(raw)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
-import redis.exceptions
 
-from api import observe
-from api.jobs import JobQueues, LiveWorkers, cancel_until_sent
+from api import jobs, observe
+from api.jobs import JobQueues, LiveWorkers, retried
 from api.ratelimit import RateLimiter
 from api.relay import ReplyListener
 from api.spend import SpendSeeder
@@ -25,8 +24,9 @@ from config import Deployment, Settings
 from records.repository import Records
 from routing import Router
 
-#: How long a request's end waits for its job's cancel before leaving it to the background (Redis is away).
-CANCEL_WAIT_SECONDS = 1.0
+#: How long a request's end waits for its job's cancel (or a lost stream's usage) before leaving it to the
+#: background (Redis is away).
+BACKGROUND_AFTER_SECONDS = 1.0
 
 
 @dataclass
@@ -42,7 +42,7 @@ class Gateway:
     limiter: RateLimiter
     usage: UsageRecorder
     records: Records
-    _cancelling: set[asyncio.Future[None]] = field(default_factory=set)  # cancels waiting for Redis to return
+    _background: set[asyncio.Future[None]] = field(default_factory=set)  # work waiting for Redis to return
 
     @classmethod
     def build(cls, settings: Settings, redis: aioredis.Redis, records: Records) -> Gateway:
@@ -60,23 +60,17 @@ class Gateway:
         """A request has ended, however: stop listening for its job (and cancel it if it may still run: the API
         gave up on it, or its client did), give back its concurrency slot, count it."""
         if self.listener.unregister(job.id):
-            await self._cancel(job)
+            await self._until_done(retried(lambda: jobs.cancel(self.redis, job.id), f"the cancel of {job.id}",
+                                           until=job.deadline))
         observe.ended(job.tier)
         observe.answered(job.tier, model, status, job.received_at)
         if job.holds_slot:
             await self.limiter.release(job.organization_id, job.id)
 
-    async def _cancel(self, job: JobEnvelope) -> None:
-        """Cancel now; if Redis is away, keep trying in the background, so the request still ends at once."""
-        attempt = asyncio.ensure_future(cancel_until_sent(self.redis, job))
-        await asyncio.wait([attempt], timeout=CANCEL_WAIT_SECONDS)
-        if not attempt.done():
-            self._cancelling.add(attempt)
-            attempt.add_done_callback(self._cancelling.discard)
-
-    async def settle_lost(self, job: JobEnvelope, model: str | None, chunks: int) -> None:
-        """A stream whose worker died mid-answer: that worker can no longer count it, so the API process that relayed
-        it does, once (by request id, like every usage record): what it relayed, and its reservations settled."""
+    async def settle_lost(self, job: JobEnvelope, model: str | None, chunks: int, status: int) -> None:
+        """A stream whose worker died mid-answer (or may die: the reply channel was lost after chunks went out): the
+        API process that relayed it counts it, once (by request id, like every usage record, so a worker counting
+        it first wins): what it relayed, and its reservations settled. While Redis is away, tried again."""
         deployment = self.deployments.get(model or "")
         usage = partial_stream_usage(job.estimated_tokens, chunks) if deployment else {}
         cost = usage_cost(usage, deployment.input_cost_per_token, deployment.output_cost_per_token) \
@@ -85,8 +79,19 @@ class Gateway:
                            user_id=job.user_id, prompt_tokens=usage.get("prompt_tokens", 0),
                            completion_tokens=usage.get("completion_tokens", 0), cost_usd=cost, cache_hit=False,
                            error=True, time=time.time())
-        audit = accepted_record(job, entry, 502, attempts=[], answer=None, content_mode=self.settings.audit.content)
-        with contextlib.suppress(redis.exceptions.RedisError):  # then the reservation expires by itself
+        audit = accepted_record(job, entry, status, attempts=[], answer=None, content_mode=self.settings.audit.content)
+
+        async def record() -> None:
             await self.usage.record(entry, audit, job.tokens_key or None,
                                     entry.prompt_tokens + entry.completion_tokens - job.reserved_tokens,
                                     reservation=job.reservation)
+
+        await self._until_done(retried(record, f"the usage of {job.id}"))
+
+    async def _until_done(self, work: Awaitable[None]) -> None:
+        """Await `work` up to a second; past that (Redis is away and it retries), leave it to the background."""
+        attempt = asyncio.ensure_future(work)
+        await asyncio.wait([attempt], timeout=BACKGROUND_AFTER_SECONDS)
+        if not attempt.done():
+            self._background.add(attempt)
+            attempt.add_done_callback(self._background.discard)

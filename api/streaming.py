@@ -117,9 +117,13 @@ async def _sse_events(gateway: Gateway, job: JobEnvelope, queue: asyncio.Queue[d
 
 async def _settle_if_lost(gateway: Gateway, job: JobEnvelope, error: dict[str, Any], model: str | None,
                           relayed: int) -> None:
-    """The worker of this job died (its rescuer sent worker_lost): no worker will count it, so count it here."""
+    """Count here a stream cut where its worker may never count it: its worker died (its rescuer sent
+    worker_lost), or, after chunks went out, this process lost its reply channel (Redis restarting; its worker
+    may die meanwhile). Counted once by request id: if the worker counts it first, this changes nothing."""
     if error["error"].get("code") == WORKER_LOST:
-        await gateway.settle_lost(job, model, relayed)
+        await gateway.settle_lost(job, model, relayed, 502)
+    elif error.get("reply_lost") and relayed:
+        await gateway.settle_lost(job, model, relayed, error["status"])
 
 
 def _closing_chunks(job: JobEnvelope, end: dict[str, Any], finishing: dict[str, Any] | None) -> list[dict[str, Any]]:
