@@ -93,7 +93,8 @@ async def _answer(gateway: Gateway, request: Request, job: JobEnvelope, decision
         await cache.record_hit(gateway, job, cached)
         await gateway.finish(job, cached.model, 200)
         return cache.hit_response(job, cached, headers)
-    events = gateway.listener.register(job.id)  # before the push: no event can come before its listener
+    # Before the push: no event can come before its listener. A sync job's answer is kept (api/relay.py).
+    events = gateway.listener.register(job.id, kept=not job.stream)
     try:
         await push(gateway, job)
     except GatewayError as exc:  # refused at the queue: nothing taken at admission is kept

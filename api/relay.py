@@ -2,6 +2,11 @@
 
 Each process listens on its own reply channel (named in every job it enqueues), subscribed once at start,
 so no request subscribes, and no event can arrive before its listener exists.
+
+When the subscription drops (Redis restarting), events published meanwhile are lost. A stream cannot be
+replayed, so it ends at once with 503; a sync request is held for REPLY_GRACE_SECONDS: its worker keeps each
+answer a few seconds beside publishing it (keys.job_answer), and once subscribed again the listener collects the
+answers of the held requests. One held past the grace, with Redis still away, ends with 503.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ log = logging.getLogger("tiergate.api")
 
 #: Events after which a worker sends nothing more for the job (common/jobs.py encode_event).
 _LAST_EVENTS = frozenset(("result", "end", "error"))
+#: How long a sync request waits for the reply subscription to come back before it ends with 503.
+REPLY_GRACE_SECONDS = 3.0
 
 
 class ReplyListener:
@@ -31,6 +38,8 @@ class ReplyListener:
         self.channel = keys.reply_channel(self.instance)
         self._waiting: dict[str, asyncio.Queue[dict[str, Any]]] = {}
         self._ended: set[str] = set()  # waited-for jobs whose worker sent their last event
+        self._kept: set[str] = set()  # waited-for jobs whose answer the worker keeps (sync jobs)
+        self._held: set[str] = set()  # of those, the ones waiting through a lost subscription
         self._cache_watchers: dict[str, set[asyncio.Event]] = {}
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
@@ -44,9 +53,13 @@ class ReplyListener:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
-    def register(self, job_id: str) -> asyncio.Queue[dict[str, Any]]:
+    def register(self, job_id: str, kept: bool = False) -> asyncio.Queue[dict[str, Any]]:
+        """The queue of a job's events; `kept`: its worker keeps its answer (a sync job), so a lost subscription
+        does not end the wait at once."""
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._waiting[job_id] = queue
+        if kept:
+            self._kept.add(job_id)
         return queue
 
     def unregister(self, job_id: str) -> bool:
@@ -54,6 +67,8 @@ class ReplyListener:
         event (result, end or error), so the job may still be running."""
         if self._waiting.pop(job_id, None) is None:
             return False
+        self._kept.discard(job_id)
+        self._held.discard(job_id)
         if job_id in self._ended:
             self._ended.discard(job_id)
             return False
@@ -82,6 +97,7 @@ class ReplyListener:
             try:
                 await pubsub.subscribe(self.channel, keys.CACHE_FILLED_CHANNEL)
                 self._subscribed.set()
+                await self._collect_held()
                 cache_channel = keys.CACHE_FILLED_CHANNEL.encode()
                 while True:
                     message = await pubsub.get_message(timeout=None)
@@ -103,11 +119,34 @@ class ReplyListener:
                 await asyncio.sleep(0.5)
 
     def _fail_waiting(self) -> None:
-        """Events published while unsubscribed are lost for good, so every waiting request ends now with a 503
-        rather than at its deadline with a 504 (and its job is cancelled as the request ends: Gateway.finish)."""
+        """Events published while unsubscribed are lost for good: every waiting stream ends now with a 503 rather
+        than at its deadline with a 504 (and its job is cancelled as the request ends: Gateway.finish); sync
+        requests are held, failed the same way only if the subscription is not back within the grace."""
+        self._held |= self._kept
+        self._fail([job_id for job_id in self._waiting if job_id not in self._held])
+        asyncio.get_running_loop().call_later(REPLY_GRACE_SECONDS, self._fail_held)
+
+    def _fail_held(self) -> None:
+        if not self._subscribed.is_set():
+            self._fail(list(self._held))
+            self._held.clear()
+
+    def _fail(self, job_ids: list[str]) -> None:
         error = queue_unavailable()
-        for job_id, queue in self._waiting.items():
-            queue.put_nowait(decode_event(encode_event(job_id, "error", **error.to_event(), reply_lost=True)))
+        for job_id in job_ids:
+            queue = self._waiting.get(job_id)
+            if queue is not None:
+                queue.put_nowait(decode_event(encode_event(job_id, "error", **error.to_event(), reply_lost=True)))
+
+    async def _collect_held(self) -> None:
+        """Subscribed again: the answers published while the held requests could not hear them are in Redis."""
+        held = list(self._held)
+        if held:
+            answers = await self._redis.mget([keys.job_answer(job_id) for job_id in held])
+            self._held.difference_update(held)
+            for answer in answers:
+                if answer is not None:
+                    self._dispatch(answer)
 
     def _dispatch(self, raw: bytes) -> None:
         event = decode_event(raw)

@@ -56,6 +56,12 @@ def leases(tier: str) -> str:
     return f"{PREFIX}:leases:{tier}"
 
 
+def job_answer(job_id: str) -> str:
+    """String: a sync job's answer event, kept a few seconds beside its publication, so that an API process whose
+    reply subscription dropped (a Redis restart) still finds the answers published meanwhile (api/relay.py)."""
+    return f"{PREFIX}:answer:{job_id}"
+
+
 def settle_permit(job_id: str) -> str:
     """Set, briefly, by the worker whose lease ended a job: the one party allowed to count its usage."""
     return f"{PREFIX}:permit:{job_id}"

@@ -23,6 +23,8 @@ from common import keys
 
 #: A permit outlives any pipeline round trip by far; unused (the usage script failed) it just expires.
 PERMIT_SECONDS = 120
+#: A sync answer is kept this long beside its publication: enough for an API to resubscribe after a Redis restart.
+ANSWER_KEPT_SECONDS = 10
 
 # The job's id is read with string.find, not cjson (decoding and re-encoding each message cost ~30 us of Redis's
 # one thread per job), and each structure is written once per take, not once per job (a redis.call costs a few
@@ -78,9 +80,11 @@ if held ~= ARGV[3] then
   if held ~= ARGV[2] then return 0 end
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 end
-for i = 5, #ARGV do redis.call('PUBLISH', ARGV[4], ARGV[i]) end
+for i = 6, #ARGV do redis.call('PUBLISH', ARGV[4], ARGV[i]) end
+if ARGV[5] ~= '0' then redis.call('SET', KEYS[2], ARGV[#ARGV], 'EX', ARGV[5]) end
 return 1
 """
+
 
 _END = """
 local held = redis.call('HGET', KEYS[1], ARGV[1])
@@ -174,8 +178,8 @@ class Leases:
     async def publish(self, lease: Lease, channel: str, events: Sequence[bytes]) -> None:
         """Publish a job's events if its lease still holds, marking it as having produced output; raises
         LeaseLost (and publishes nothing) when it does not."""
-        held = await self._publish(keys=[keys.leases(lease.tier)],
-                                   args=[lease.job_id, lease.before_output, lease.with_output, channel, *events])
+        held = await self._publish(keys=[keys.leases(lease.tier), keys.job_answer(lease.job_id)],
+                                   args=[lease.job_id, lease.before_output, lease.with_output, channel, 0, *events])
         if not held:
             raise LeaseLost(lease.job_id)
 
@@ -189,11 +193,12 @@ class Leases:
         return Claimed(record, b" " in held)
 
 
-def publish_in(pipe: Any, lease: Lease, channel: str, events: Sequence[bytes]) -> None:
-    """`Leases.publish` queued on a pipeline the caller runs (a plain EVAL, as `end_in`): the events go out only if
-    the lease still holds; queued before `end_in`, a job's last event and its usage are one round trip."""
-    pipe.eval(_PUBLISH, 1, keys.leases(lease.tier), lease.job_id, lease.before_output, lease.with_output, channel,
-              *events)
+def answer_in(pipe: Any, lease: Lease, channel: str, answer: bytes, keep: bool) -> None:
+    """Queue, on a pipeline the caller runs (a plain EVAL, as `end_in`), a job's last event: published only if the
+    lease still holds, and, with `keep` (a sync answer), kept ANSWER_KEPT_SECONDS (keys.job_answer). Queued
+    before `end_in`, a job's answer and its usage are one round trip."""
+    pipe.eval(_PUBLISH, 2, keys.leases(lease.tier), keys.job_answer(lease.job_id), lease.job_id, lease.before_output,
+              lease.with_output, channel, ANSWER_KEPT_SECONDS if keep else 0, answer)
 
 
 def end_in(pipe: Any, lease: Lease) -> None:

@@ -52,9 +52,10 @@ class JobOutcome:
     completion: dict[str, Any] | None = None
     finish_reason: str | None = None
     streamed_tool_calls: bool = False
-    # A sync job's answer (its "result" event), published with the job's end and its usage in one round trip
-    # (workers/runtime.py): a worker killed before then has neither delivered nor billed it, and it is re-run.
-    result_event: bytes | None = None
+    # The last event of a job that succeeded (a sync answer's "result", a stream's "end"), published with the
+    # job's end and its usage in one round trip (workers/runtime.py): a worker killed before then has neither
+    # sent nor billed it (a sync job is re-run; a stream is cut, and billed by the API for what it relayed).
+    last_event: bytes | None = None
 
     @property
     def answer(self) -> str:
@@ -71,8 +72,9 @@ class JobOutcome:
                 self.finish_reason = choice.get("finish_reason") or self.finish_reason
 
     def forget_answer(self) -> None:
-        """A sync answer that will not be delivered (the job was cancelled once it was made) is not billed."""
-        self.usage, self.cost, self.completion, self.result_event = None, 0.0, None, None
+        """An answer that will not be sent (the job was cancelled once it was made) is not billed: a sync answer
+        not at all, a stream for the chunks it relayed (workers/accounting.py)."""
+        self.usage, self.cost, self.completion, self.last_event = None, 0.0, None, None
 
     def note(self, model: str, outcome: str, started: float) -> None:
         """One try of one model, with what came of it and how long it took (monotonic `started`)."""
@@ -220,8 +222,8 @@ class JobRunner:
             self._settle(outcome, deployment, completion.get("usage"))
             outcome.answer_parts = [str(c.get("message", {}).get("content") or "") for c in completion["choices"]]
             outcome.completion = completion
-            outcome.result_event = encode_event(job.id, "result", completion=completion, model=deployment.name,
-                                                cost=outcome.cost)
+            outcome.last_event = encode_event(job.id, "result", completion=completion, model=deployment.name,
+                                              cost=outcome.cost)
             return time.monotonic() - started_at
         translator = stream_translator(adapter, deployment, job.body, f"chatcmpl-{job.id}", int(time.time()))
         started = False
@@ -244,8 +246,8 @@ class JobRunner:
                 raise StreamBroken(exc) from exc
             raise
         self._settle(outcome, deployment, translator.usage)
-        await self._publish(job, encode_event(job.id, "end", model=deployment.name, usage=outcome.usage,
-                                              cost=outcome.cost, finishing=finishing))
+        outcome.last_event = encode_event(job.id, "end", model=deployment.name, usage=outcome.usage,
+                                          cost=outcome.cost, finishing=finishing)
         return latency
 
     @staticmethod

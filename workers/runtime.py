@@ -203,18 +203,19 @@ class WorkerRuntime:
 
     async def _settle(self, job: JobEnvelope, held: Lease, outcome: JobOutcome | None, status: int,
                       ended: inflight.Outcome) -> None:
-        """Publish a sync job's answer, end the lease, count how the job ended, record its usage: one round trip
-        (after the cache fill), the usage script in it counting only with the permit the lease's end granted. A
-        Redis failure is tried again (both steps are idempotent: the permit outlives a lost reply, usage counts
-        once; the fenced publish does not repeat once the lease has ended); it must not lose the worker."""
-        answer = outcome.result_event if outcome is not None else None
+        """Publish a job's last event (its answer, its stream's end), end the lease, count how the job ended,
+        record its usage: one round trip (after the cache fill), the usage script in it counting only with the
+        permit the lease's end granted. A Redis failure is tried again (both steps are idempotent: the permit
+        outlives a lost reply, usage counts once; the fenced publish does not repeat once the lease has ended);
+        it must not lose the worker."""
+        answer = outcome.last_event if outcome is not None else None
         if outcome is not None and answer is not None and status != 200:  # cancelled once made: not delivered
             outcome.forget_answer()
             answer = None
 
         def end(pipe: Any) -> None:
             if answer is not None:
-                lease.publish_in(pipe, held, job.reply_to, [answer])
+                lease.answer_in(pipe, held, job.reply_to, answer, keep=not job.stream)
             lease.end_in(pipe, held)
             inflight.finish_in(pipe, job.tier, ended, job.organization_id)
 

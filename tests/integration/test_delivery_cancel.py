@@ -106,28 +106,52 @@ def test_a_stream_whose_client_leaves_before_the_first_token_is_cancelled_at_onc
     assert (record["status"], record["cost_usd"]) == (499, 0.0), record
 
 
-def test_a_request_whose_reply_channel_is_lost_is_cancelled_and_the_sdk_retry_is_billed_once(
-        gateway: Gateway) -> None:
-    """The API's pub/sub connection is cut while a sync job runs: the request ends with 503 at once and the SDK
-    retries it (under a new request id). The first job is cancelled, so only the answer delivered is billed."""
-    user = uuid.uuid4().hex
+def cut_reply_channel_once_running(gateway: Gateway) -> threading.Thread:
+    """In the background: once a tier-2 job runs, kill the API process's pub/sub connection (Redis's CLIENT KILL:
+    what a Redis restart or a network cut does to it)."""
     redis = gateway.redis.client()
-    client = openai.OpenAI(base_url=gateway.ai_url, api_key=MASTER_KEY, max_retries=2, timeout=30)
 
-    def cut_reply_channel() -> None:
-        poll(lambda: redis.hlen(keys.inflight("tier2")), "the first attempt never started")
+    def cut() -> None:
+        poll(lambda: redis.hlen(keys.inflight("tier2")), "the job never started")
         time.sleep(0.5)
         listeners = [c for c in redis.client_list(_type="pubsub") if c["sub"] == "2"]  # reply + cache channels
         assert len(listeners) == 1, f"expected the API process's one listener: {listeners}"
         redis.client_kill_filter(_id=listeners[0]["id"])
 
-    cutter = threading.Thread(target=cut_reply_channel)
+    cutter = threading.Thread(target=cut)
     cutter.start()
-    answer = client.chat.completions.create(
-        model="tier2", messages=[{"role": "user", "content": "[sim ttft_ms=3000] responde com calma"}],
+    return cutter
+
+
+def test_a_sync_request_whose_reply_channel_drops_is_still_answered_and_billed_once(gateway: Gateway) -> None:
+    """The worker keeps a sync answer beside publishing it: the API, subscribed again within its grace, collects
+    it (before: 503, while the job ran on and billed, so the SDK's retry paid twice)."""
+    user = uuid.uuid4().hex
+    client = openai.OpenAI(base_url=gateway.ai_url, api_key=MASTER_KEY, max_retries=0, timeout=30)
+    cutter = cut_reply_channel_once_running(gateway)
+    answer = client.chat.completions.with_raw_response.create(
+        model="tier2", messages=[{"role": "user", "content": "[sim ttft_ms=1500] responde com calma"}],
         extra_body={"metadata": {"organization_id": "org_123", "user_id": user}})
     cutter.join(10)
-    assert answer.choices[0].message.content
+    assert answer.parse().choices[0].message.content
+    record = poll(lambda: records_of(gateway, user), "the answer has no audit record")
+    assert [(r["request_id"], r["status"]) for r in record] == [(answer.headers["x-request-id"], 200)], record
+    assert record[0]["cost_usd"] > 0
+
+
+def test_a_stream_whose_reply_channel_drops_is_cancelled_and_the_sdk_retry_is_billed_once(
+        gateway: Gateway) -> None:
+    """A stream cannot be replayed: cut before its first token, it ends with 503 and the SDK retries it (under a new
+    request id). The first job is cancelled, so only the answer delivered is billed."""
+    user = uuid.uuid4().hex
+    client = openai.OpenAI(base_url=gateway.ai_url, api_key=MASTER_KEY, max_retries=2, timeout=30)
+    cutter = cut_reply_channel_once_running(gateway)
+    stream = client.chat.completions.create(
+        model="tier2", messages=[{"role": "user", "content": "[sim ttft_ms=3000 tokens=5] responde com calma"}],
+        stream=True, extra_body={"metadata": {"organization_id": "org_123", "user_id": user}})
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    cutter.join(10)
+    assert text
 
     def both_recorded() -> list[dict[str, Any]]:
         records = records_of(gateway, user)
