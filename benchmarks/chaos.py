@@ -37,6 +37,7 @@ import orjson
 
 from cli.local_redis import free_port, wait_until_answers
 from common import keys
+from common.inflight import InflightRecord
 from tests.harness import MASTER_KEY, Gateway, RedisProcess
 
 TIER = "tier2"
@@ -73,6 +74,7 @@ class Chaos:
     killed: dict[str, float] = field(default_factory=dict)  # worker id -> when it was SIGKILLed
     redis_restarted_at: float | None = None
     holders: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # job -> [(worker, first seen)]
+    error: str | None = None  # the injector's own failure: the faults stopped, so the run proves nothing
 
 
 @dataclass
@@ -93,10 +95,11 @@ class Report:
     redis_restarted: bool
     slowest: float
     details: list[str] = field(default_factory=list)  # what the client and the audit trail say of each failure
+    injector_error: str | None = None
 
     @property
     def failures(self) -> list[str]:
-        found = []
+        found = [f"the fault injector failed: {self.injector_error}"] if self.injector_error else []
         if self.ended_in_time != self.requests:
             found.append(f"{self.requests - self.ended_in_time} requests did not end before their deadline")
         if not (self.billed == self.billed_records == self.answers + self.cut):
@@ -226,6 +229,14 @@ async def drive(base_url: str, seconds: float, clients: int, user: str) -> list[
 def inject(gateway: Gateway, chaos: Chaos, seconds: float, kill_every: float, redis_restart_at: float | None,
            workdir: Path, stop: threading.Event) -> None:
     """Kill a tier-2 worker every `kill_every` seconds (restarting it at once), restart Redis once; watch leases."""
+    try:
+        _inject(gateway, chaos, seconds, kill_every, redis_restart_at, workdir, stop)
+    except Exception as exc:
+        chaos.error = repr(exc)
+
+
+def _inject(gateway: Gateway, chaos: Chaos, seconds: float, kill_every: float, redis_restart_at: float | None,
+            workdir: Path, stop: threading.Event) -> None:
     started = time.monotonic()
     next_kill = started + kill_every
     turn = 0
@@ -254,7 +265,7 @@ def _watch_leases(gateway: Gateway, chaos: Chaos) -> None:
         return
     now = time.monotonic()
     for job_id, raw in held.items():
-        worker = orjson.loads(raw)["worker"]
+        worker = InflightRecord.parse(raw).worker
         seen = chaos.holders.setdefault(job_id.decode(), [])
         if not seen or seen[-1][0] != worker:
             seen.append((worker, now))
@@ -306,7 +317,7 @@ def report(outcomes: list[Outcome], records: list[dict[str, Any]], chaos: Chaos)
         duplicate_records=sorted(rid for rid, rs in by_request.items() if len(rs) > 1),
         overlapping_jobs=overlaps, rerun_jobs=reruns, kills=len(chaos.killed),
         redis_restarted=chaos.redis_restarted_at is not None,
-        slowest=max((o.seconds for o in outcomes), default=0.0), details=details)
+        slowest=max((o.seconds for o in outcomes), default=0.0), details=details, injector_error=chaos.error)
 
 
 def run(seconds: float = 60, clients: int = 16, kill_every: float = 4.0, redis_restart_at: float | None = 25.0,
