@@ -6,7 +6,8 @@ import argparse
 import os
 import sys
 
-from records.database import DEFAULT_DATA_DIR, ENV, DatabaseNotConfigured, database_url, redacted
+from common.urls import redacted
+from records.database import DEFAULT_DATA_DIR, ENV, DatabaseNotConfigured, database_url
 from records.schema import SchemaBehind, check, upgrade
 
 

@@ -18,10 +18,10 @@ import httpx
 from cli.db_commands import ready
 from cli.local_redis import LocalRedis, find_or_start, free_port
 from common.metrics_env import MULTIPROC_ENV
-from common.redis_url import redacted, redis_url
+from common.redis_url import redis_url
+from common.urls import redacted
 from config import Settings, load_settings
 from config.settings import CONFIG_WARNED_ENV
-from records.database import redacted as redacted_database
 
 DEVELOPMENT_KEY = "sk-master-key"
 DEFAULT_API_PORT = 4000
@@ -143,7 +143,7 @@ tiergate is up
   API:        {base}/ai   (OpenAI-compatible: base_url="{base}/ai")
   master key: {shown_key(master_key)}{note}
   Redis:      {redacted(local_redis.url)} ({local_redis.origin})
-  records:    {redacted_database(database)}
+  records:    {redacted(database)}
 {_providers(settings, simulated)}
 
   curl {base}/ai/chat/completions \\

@@ -23,11 +23,3 @@ def broker_url(url: str) -> str:
     if url.startswith("unix://"):
         return "redis+socket://" + url.removeprefix("unix://").split("?", 1)[0]
     return url
-
-
-def redacted(url: str) -> str:
-    """The URL with its password masked, for logs."""
-    if "@" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    return f"{scheme}://***@{rest.split('@', 1)[1]}"

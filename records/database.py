@@ -49,10 +49,6 @@ def database_url(environ: dict[str, str] | None = None, *, embedded_dir: str | P
         f"to keep the records in a SQLite file in --data-dir (one machine only)")
 
 
-def redacted(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
-
-
 def create_engine(url: str, **options: Any) -> AsyncEngine:
     """An async engine for either database; SQLite gets WAL and a busy timeout, so the API and worker processes
     of one machine can write the same file."""

@@ -11,7 +11,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
-from records.database import create_engine, redacted
+from common.urls import redacted
+from records.database import create_engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
