@@ -13,9 +13,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import redis
@@ -27,6 +28,20 @@ from tests.databases import postgres_database
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "config" / "litellm_config.yaml"
 MASTER_KEY = "sk-master-key"  # the development key of `tiergate up`, as the README uses
+
+T = TypeVar("T")
+
+
+def poll(condition: Callable[[], T], failure: str | Callable[[], str], seconds: float = 10,
+         interval: float = 0.05) -> T:
+    """Wait for `condition()` to return something truthy and return it; fail with `failure` (or what it
+    returns, called at the deadline to show the last state) when `seconds` pass first."""
+    deadline = time.monotonic() + seconds
+    while not (value := condition()):
+        if time.monotonic() >= deadline:
+            raise AssertionError(failure() if callable(failure) else failure)
+        time.sleep(interval)
+    return value
 
 
 def apt_install(package: str) -> None:

@@ -9,15 +9,14 @@ import re
 import shutil
 import subprocess
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.harness import ROOT, Gateway, RedisProcess, apt_install
+from tests.harness import ROOT, Gateway, RedisProcess, apt_install, poll
 
 pytestmark = pytest.mark.integration
 
@@ -65,16 +64,6 @@ def data(gw: Gateway) -> dict[str, Any]:
     return response.json()
 
 
-def poll(what: str, check: Callable[[], Any], seconds: float = 20) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"never saw {what}"
-        time.sleep(0.2)
-
-
 def chat(gw: Gateway, text: str, model: str = "auto", stream: bool = False) -> httpx.Response:
     body = {"model": model, "stream": stream, "messages": [{"role": "user", "content": text}],
             "metadata": {"organization_id": "org_123"}}
@@ -102,10 +91,11 @@ def test_the_dashboard_shows_what_an_operator_needs_in_chromium(gw: Gateway, tmp
                                                  "tier3", True), daemon=True)
     holder.start()
 
-    snapshot = poll("tier1's figures, the held tier3 job and the failure's audit record", lambda: (
+    snapshot = poll(lambda: (
         (d := data(gw))["tiers"]["tier1"]["recent"]["ttft_p95_ms"] is not None
         and d["tiers"]["tier3"]["in_flight"] == 1
-        and any(e["request_id"] == failed_id for e in d["recent_errors"]) and d))
+        and any(e["request_id"] == failed_id for e in d["recent_errors"]) and d),
+        "never saw tier1's figures, the held tier3 job and the failure's audit record", seconds=20, interval=0.2)
     three_tier = next(w for w in snapshot["tiers"]["tier3"]["workers"] if "tier1" in w["tiers"])
     assert three_tier["active_on_tier"] == 1
     assert next(w for w in snapshot["tiers"]["tier1"]["workers"] if w["id"] == three_tier["id"])["active_on_tier"] == 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from common import keys
-from tests.harness import MASTER_KEY, Gateway, RedisProcess
+from tests.harness import MASTER_KEY, Gateway, RedisProcess, poll
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -26,14 +26,6 @@ def gateway(own_redis: RedisProcess, tmp_path_factory: pytest.TempPathFactory) -
                       worker_specs=[("tier1,tier2,tier3,tier4", 8)]).start()
     yield running
     running.stop()
-
-
-def poll(condition: Callable[[], Any], failure: str, seconds: float = 10) -> Any:
-    deadline = time.monotonic() + seconds
-    while not (value := condition()):
-        assert time.monotonic() < deadline, failure
-        time.sleep(0.05)
-    return value
 
 
 def body(text: str, user: str, **extra: Any) -> dict[str, Any]:
@@ -110,10 +102,11 @@ def cut_reply_channel_once_running(gateway: Gateway) -> threading.Thread:
     """In the background: once a tier-2 job runs, kill the API process's pub/sub connection (Redis's CLIENT KILL:
     what a Redis restart or a network cut does to it)."""
     redis = gateway.redis.client()
+    calls_before = gateway.sim_stats()["requests"]
 
     def cut() -> None:
         poll(lambda: redis.hlen(keys.inflight("tier2")), "the job never started")
-        time.sleep(0.5)
+        poll(lambda: gateway.sim_stats()["requests"] > calls_before, "the job never called the provider")
         listeners = [c for c in redis.client_list(_type="pubsub") if c["sub"] == "2"]  # reply + cache channels
         assert len(listeners) == 1, f"expected the API process's one listener: {listeners}"
         redis.client_kill_filter(_id=listeners[0]["id"])

@@ -18,7 +18,7 @@ import pytest
 from common import keys
 from common.inflight import InflightRecord
 from common.jobs import decode_event
-from tests.harness import Gateway, RedisProcess
+from tests.harness import Gateway, RedisProcess, poll
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -114,7 +114,8 @@ def test_a_sync_request_whose_worker_is_killed_before_answering_is_answered_by_a
     thread = threading.Thread(target=ask)
     thread.start()
     record = wait_inflight(fleet, "tier2")
-    time.sleep(0.5)  # the provider call is under way
+    poll(lambda: any(d.startswith(directive) for d in fleet.sim_stats()["by_directive"]),
+         "the provider call never started")
     name = kill_worker(fleet, record["worker"])
     thread.join(60)
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from common import keys
-from tests.harness import Gateway, RedisProcess
+from tests.harness import Gateway, RedisProcess, poll
 
 pytestmark = pytest.mark.integration
 
@@ -64,17 +65,21 @@ def test_an_overloaded_tier_gets_503s_at_once_not_504s_while_another_tier_keeps_
 
 
 def test_a_job_whose_deadline_passed_in_the_queue_is_dropped_without_calling_the_model(small: Gateway) -> None:
+    redis = small.redis.client()
     with ThreadPoolExecutor(max_workers=2) as pool:
         busy = pool.submit(post, small, "tier4", "[sim ttft_ms=3000 tokens=3] negocia", 30)
-        time.sleep(0.5)  # tier 4's one slot is taken
+        poll(lambda: redis.hlen(keys.inflight("tier4")) == 1, "the busy job never took tier 4's one slot")
         late = pool.submit(post, small, "tier4", "[sim tokens=4] expira na fila", 1)
-        assert late.result()[0] == 504
-        assert busy.result()[0] == 200
-    time.sleep(1.0)  # the worker has now taken the expired job from the queue
+        assert late.result()[0] == 504, f"expected 504 for the job expired in the queue, got {late.result()}"
+        assert busy.result()[0] == 200, f"expected the busy job answered, got {busy.result()}"
+
+    def tier4() -> dict[str, Any]:
+        return httpx.get(f"{small.ai_url}/queues", headers=small.headers(), timeout=10).json()["tiers"]["tier4"]
+
+    poll(lambda: redis.llen("tier4") == 0 and tier4()["dropped_last_minute"] >= 1,
+         lambda: f"the worker never dropped the expired job from the queue: {tier4()}")
     calls = small.sim_stats()["by_directive"]
     assert not any(d.startswith("[sim tokens=4]") for d in calls), f"the expired job reached the model: {calls}"
-    snapshot = httpx.get(f"{small.ai_url}/queues", headers=small.headers(), timeout=10).json()
-    assert snapshot["tiers"]["tier4"]["dropped_last_minute"] >= 1, snapshot["tiers"]["tier4"]
 
 
 def test_a_worker_runs_no_more_jobs_at_once_than_its_concurrency_and_answers_the_rest_in_turn(small: Gateway) -> None:
@@ -115,9 +120,9 @@ def test_a_stopped_tier_with_a_full_queue_answers_503_backlog_full_at_once(small
     redis = small.redis.client()
     with ThreadPoolExecutor(max_workers=TIER4_BACKLOG + 1) as pool:
         held = pool.submit(post, small, "tier4", "[sim hang=1] segura", 3)
-        poll_until(lambda: redis.hlen(keys.inflight("tier4")) == 1, "the hanging job never started")
+        poll(lambda: redis.hlen(keys.inflight("tier4")) == 1, "the hanging job never started")
         waiting = [pool.submit(post, small, "tier4", f"espera {n}", 20) for n in range(TIER4_BACKLOG)]
-        poll_until(lambda: redis.llen("tier4") == TIER4_BACKLOG, "the tier-4 queue never filled")
+        poll(lambda: redis.llen("tier4") == TIER4_BACKLOG, "the tier-4 queue never filled")
         status, seconds, headers = post(small, "tier4", "uma a mais", 20)
         assert status == 503, f"a request past the backlog limit got {status}"
         assert seconds < 1.0, f"the 503 took {seconds:.2f}s"
@@ -128,8 +133,3 @@ def test_a_stopped_tier_with_a_full_queue_answers_503_backlog_full_at_once(small
         assert [f.result()[0] for f in [held, *waiting]] == [504] + [200] * TIER4_BACKLOG
 
 
-def poll_until(condition: Callable[[], bool], failure: str, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, failure
-        time.sleep(0.05)

@@ -9,7 +9,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import pytest
 from celery import Celery
 
 from common import keys
-from tests.harness import ROOT, Gateway, RedisProcess, stop_process
+from tests.harness import ROOT, Gateway, RedisProcess, poll, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -81,13 +80,8 @@ def ask_slowly(gateway: Gateway, result: dict[str, Any], seconds: float = 2.5, t
 
 
 def running_job(gateway: Gateway, tier: str, seconds: float = 15) -> str:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        held = gateway.redis.client().hkeys(keys.inflight(tier))
-        if held:
-            return held[0].decode()
-        time.sleep(0.05)
-    raise AssertionError(f"no job in flight on {tier}")
+    held = poll(lambda: gateway.redis.client().hkeys(keys.inflight(tier)), f"no job in flight on {tier}", seconds)
+    return held[0].decode()
 
 
 def test_a_celery_worker_takes_its_tiers_from_dash_q_and_its_concurrency_from_dash_c(fleet: Gateway) -> None:
@@ -123,28 +117,23 @@ def test_celery_inspect_active_lists_the_running_jobs_by_request_id(fleet: Gatew
 def test_with_dash_e_each_job_sends_celerys_task_events_with_its_runtime_and_without_it_none(fleet: Gateway) -> None:
     events: list[dict[str, Any]] = []
     app = Celery("test-events", broker=fleet.redis.url)
-    listening = threading.Event()
+    broker = fleet.redis.client()
+    patterns_before = broker.pubsub_numpat()
 
     with app.connection() as connection:
         receiver = app.events.Receiver(connection, handlers={"*": events.append})
-
-        def capture() -> None:
-            listening.set()
-            receiver.capture(limit=None, timeout=None, wakeup=False)
-
-        listener = threading.Thread(target=capture, daemon=True)
+        listener = threading.Thread(target=receiver.capture, kwargs={"limit": None, "timeout": None, "wakeup": False},
+                                    daemon=True)
         listener.start()
-        assert listening.wait(5)
-        time.sleep(1.0)  # the receiver's subscription is in place
+        # the events exchange is a fanout: the receiver hears only once its PSUBSCRIBE is in place
+        poll(lambda: broker.pubsub_numpat() > patterns_before, "the event receiver never subscribed", seconds=5)
         quiet: dict[str, Any] = {}
         ask_slowly(fleet, quiet, seconds=0.1, tier="tier2").join(60)  # its worker was not given -E
         result: dict[str, Any] = {}
         ask_slowly(fleet, result, seconds=0.5).join(60)
         job_id = result["response"].headers["x-request-id"]
-        deadline = time.monotonic() + 10
-        while not any(e["type"] == "task-succeeded" and e.get("uuid") == job_id for e in events):
-            assert time.monotonic() < deadline, [e["type"] for e in events]
-            time.sleep(0.1)
+        poll(lambda: any(e["type"] == "task-succeeded" and e.get("uuid") == job_id for e in events),
+             lambda: f"expected task-succeeded for {job_id}; events seen: {[e['type'] for e in events]}", interval=0.1)
         receiver.should_stop = True
     mine = {e["type"]: e for e in events if e.get("uuid") == job_id}
     assert {"task-received", "task-started", "task-succeeded"} <= set(mine), list(mine)
