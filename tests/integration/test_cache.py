@@ -120,4 +120,5 @@ def test_hits_are_counted_in_usage_and_metrics_at_no_cost(gateway: Gateway) -> N
 
 def test_a_bad_cache_parameter_gets_400(gateway: Gateway) -> None:
     response = _ask(gateway, _fresh(), cache={"ttl": -1})
-    assert response.status_code == 400 and response.json()["error"]["param"] == "cache.ttl"
+    assert response.status_code == 400 and response.json()["error"]["param"] == "cache.ttl", \
+        f"got {response.status_code}: {response.text[:500]}"

@@ -146,5 +146,6 @@ def test_the_dashboard_shows_what_an_operator_needs_in_chromium(gw: Gateway, tmp
 def test_the_dashboard_data_needs_the_master_key(gw: Gateway) -> None:
     assert httpx.get(f"{gw.ai_url}/dashboard/data", timeout=10).status_code == 401
     page = httpx.get(f"{gw.ai_url}/dashboard", timeout=10)
-    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html"), \
+        f"got {page.status_code}: {page.text[:500]}"
     assert "<script src" not in page.text and "https://" not in page.text, "the page must work with no network"

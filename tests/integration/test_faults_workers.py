@@ -139,7 +139,7 @@ def test_a_stream_whose_worker_is_killed_mid_answer_ends_with_an_error_event_and
     started = time.monotonic()
     with httpx.stream("POST", f"{fleet.ai_url}/chat/completions", json=body, headers=fleet.headers(),
                       timeout=60) as response:
-        assert response.status_code == 200
+        assert response.status_code == 200, f"expected 200, got {response.status_code}: {response.read()[:500]!r}"
         request_id = response.headers["x-request-id"]
         killed_at = None
         for line in response.iter_lines():

@@ -66,7 +66,7 @@ def _status_and_body(answer: bytes) -> tuple[int, bytes]:
 def test_unknown_routes_and_wrong_methods_answer_in_openai_format_with_a_request_id(
         tight: Gateway, method: str, path: str, status: int) -> None:
     response = httpx.request(method, f"{tight.base_url}{path}", headers=tight.headers())
-    assert response.status_code == status
+    assert response.status_code == status, f"expected {status}, got {response.status_code}: {response.text[:500]}"
     assert_openai_error(response)
     if status == 405:
         assert "allow" in response.headers

@@ -52,7 +52,7 @@ def test_counters_equal_what_was_sent_across_two_api_and_two_worker_processes(gw
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda step: step[0](step[1]), plan))
     bad = httpx.post(f"{gw.ai_url}/chat/completions", json={"messages": []}, headers=gw.headers())
-    assert bad.status_code == 400
+    assert bad.status_code == 400, f"expected 400, got {bad.status_code}: {bad.text[:500]}"
 
     samples = _scrape(gw)
     requests = samples["llm_requests_total"]

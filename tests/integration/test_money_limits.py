@@ -104,7 +104,7 @@ def test_the_402_says_how_much_is_left_and_a_request_that_fits_still_passes(gw: 
     """After the burst above, about $0.0017 is left: a big request is refused, a small one fits."""
     big = _chat(gw, {"model": "tier4/claude-opus", "max_tokens": 100,
                      "messages": [{"role": "user", "content": "[sim tokens=100] proposta"}]}, "org_fits3")
-    assert big.status_code == 402
+    assert big.status_code == 402, f"expected 402, got {big.status_code}: {big.text[:500]}"
     message = big.json()["error"]["message"]
     left = re.search(r"has \$([0-9.]+) left", message)
     assert left, message
@@ -120,7 +120,7 @@ def test_without_max_tokens_the_model_output_limit_is_reserved(gw: Gateway) -> N
     """4,096 tokens at Opus's $75/M is $0.31, more than the whole budget: refused before any call."""
     response = _chat(gw, {"model": "tier4/claude-opus", "messages": [{"role": "user", "content": "oi"}]},
                      "org_fits3")
-    assert response.status_code == 402
+    assert response.status_code == 402, f"expected 402, got {response.status_code}: {response.text[:500]}"
     assert "set a lower max_tokens" in response.json()["error"]["message"]
 
 
@@ -148,7 +148,7 @@ def test_a_429_for_requests_reports_the_tokens_really_left(gw: Gateway) -> None:
     assert [_chat(gw, body, "org_counted").status_code for _ in range(3)] == [200, 200, 200]
     used = _settled(gw, "org_counted", 3)["totals"]["total_tokens"]
     refused = _chat(gw, body, "org_counted")
-    assert refused.status_code == 429
+    assert refused.status_code == 429, f"expected 429, got {refused.status_code}: {refused.text[:500]}"
     assert refused.headers["x-ratelimit-remaining-requests"] == "0"
     assert refused.headers["x-ratelimit-remaining-tokens"] == str(100_000 - used), "not what the window has left"
 
@@ -220,7 +220,7 @@ def test_cancelled_and_failed_requests_give_their_reservations_back(gw: Gateway)
             "messages": [{"role": "user", "content": "[sim token_delay_ms=100 tokens=100] longa história"}]}
     body["metadata"] = {"organization_id": "org_endings"}
     with httpx.stream("POST", f"{gw.ai_url}/chat/completions", json=body, headers=gw.headers(), timeout=30) as resp:
-        assert resp.status_code == 200
+        assert resp.status_code == 200, f"expected 200, got {resp.status_code}: {resp.read()[:500]!r}"
         for seen, _ in enumerate(line for line in resp.iter_lines() if line.startswith("data: {")):
             if seen == 5:
                 break

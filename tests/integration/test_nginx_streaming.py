@@ -54,7 +54,7 @@ def test_a_stream_through_the_documented_nginx_arrives_token_by_token(nginx: str
     started = time.monotonic()
     with httpx.stream("POST", f"{nginx}/ai/chat/completions", json=body, headers=gateway.headers(),
                       timeout=60) as response:
-        assert response.status_code == 200
+        assert response.status_code == 200, f"expected 200, got {response.status_code}: {response.read()[:500]!r}"
         for line in response.iter_lines():
             if line.startswith("data: {") and '"content":"' in line:
                 arrivals.append(time.monotonic() - started)
@@ -63,4 +63,5 @@ def test_a_stream_through_the_documented_nginx_arrives_token_by_token(nginx: str
     assert spread > 1.2, f"the tokens arrived together ({arrivals}): nginx buffered the stream"
     sync = httpx.post(f"{nginx}/ai/chat/completions", headers=gateway.headers(), timeout=60,
                       json={"messages": [{"role": "user", "content": "Olá!"}]})
-    assert sync.status_code == 200 and sync.headers["x-request-id"]
+    assert sync.status_code == 200 and sync.headers["x-request-id"], \
+        f"got {sync.status_code}: {sync.text[:500]}"

@@ -110,7 +110,8 @@ def test_celery_inspect_active_lists_the_running_jobs_by_request_id(fleet: Gatew
     job = next(j for j in replies[bare] if j["id"] == job_id)
     assert job["name"] == keys.COMPLETE_TASK and job["kwargs"]["tier"] == "tier1"
     assert "oi" not in json.dumps(job), "a prompt left the worker in an inspect reply"
-    assert result["response"].status_code == 200
+    assert result["response"].status_code == 200, \
+        f"expected 200, got {result['response'].status_code}: {result['response'].text[:500]}"
     assert result["response"].headers["x-request-id"] == job_id
 
 
@@ -140,7 +141,8 @@ def test_with_dash_e_each_job_sends_celerys_task_events_with_its_runtime_and_wit
     assert mine["task-received"]["name"] == keys.COMPLETE_TASK
     assert mine["task-succeeded"]["runtime"] >= 0.5
     assert mine["task-received"]["hostname"].startswith("bare@")
-    assert quiet["response"].status_code == 200
+    assert quiet["response"].status_code == 200, \
+        f"expected 200, got {quiet['response'].status_code}: {quiet['response'].text[:500]}"
     assert not [e for e in events if e.get("uuid") == quiet["response"].headers["x-request-id"]], \
         "a worker without -E sent task events"
 

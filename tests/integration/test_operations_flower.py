@@ -58,6 +58,6 @@ def test_flower_asks_for_its_password(flower: str) -> None:
         except httpx.HTTPError:
             assert time.monotonic() < deadline, "Flower did not answer"
             time.sleep(0.3)
-    assert anonymous.status_code == 401
+    assert anonymous.status_code == 401, f"expected 401, got {anonymous.status_code}: {anonymous.text[:500]}"
     assert httpx.get(f"{flower}/broker", auth=("ops", "wrong"), timeout=5).status_code == 401
     assert httpx.get(f"{flower}/broker", auth=AUTH, timeout=5).status_code == 200

@@ -51,7 +51,7 @@ def test_a_stream_through_the_openai_sdk_assembles_the_same_text_and_reports_usa
 def test_a_stream_without_include_usage_has_no_usage_chunk_and_ends_with_done(gateway: Gateway) -> None:
     body = {"messages": HELLO, "stream": True}
     with httpx.stream("POST", f"{gateway.ai_url}/chat/completions", json=body, headers=gateway.headers()) as resp:
-        assert resp.status_code == 200
+        assert resp.status_code == 200, f"expected 200, got {resp.status_code}: {resp.read()[:500]!r}"
         assert resp.headers["content-type"].startswith("text/event-stream")
         assert resp.headers["cache-control"] == "no-cache"
         assert resp.headers["x-accel-buffering"] == "no"
@@ -97,7 +97,7 @@ def test_models_lists_the_eight_seed_models_with_tier_provider_and_prices(client
 def test_a_request_without_the_right_bearer_token_gets_401_in_openai_format(gateway: Gateway,
                                                                              headers: dict[str, str]) -> None:
     response = httpx.post(f"{gateway.ai_url}/chat/completions", json={"messages": HELLO}, headers=headers)
-    assert response.status_code == 401
+    assert response.status_code == 401, f"expected 401, got {response.status_code}: {response.text[:500]}"
     error = response.json()["error"]
     assert error["type"] == "authentication_error" and error["code"] == "invalid_api_key" and error["message"]
 
@@ -130,14 +130,14 @@ def test_an_invalid_body_gets_400_naming_the_field(gateway: Gateway, body: dict,
 def test_malformed_json_gets_400_in_openai_format(gateway: Gateway) -> None:
     response = httpx.post(f"{gateway.ai_url}/chat/completions", content=b'{"messages": [',
                           headers={**gateway.headers(), "content-type": "application/json"})
-    assert response.status_code == 400
+    assert response.status_code == 400, f"expected 400, got {response.status_code}: {response.text[:500]}"
     assert "JSON" in response.json()["error"]["message"]
 
 
 def test_a_body_over_the_size_limit_gets_413(gateway: Gateway) -> None:
     big = {"messages": [{"role": "user", "content": "x" * 1_100_000}]}
     response = httpx.post(f"{gateway.ai_url}/chat/completions", json=big, headers=gateway.headers())
-    assert response.status_code == 413
+    assert response.status_code == 413, f"expected 413, got {response.status_code}: {response.text[:500]}"
     assert response.json()["error"]["code"] == "request_too_large"
 
 
@@ -169,7 +169,7 @@ def test_a_stream_that_misses_its_deadline_ends_with_an_error_event_and_done(gat
             "timeout": 1.5}
     with httpx.stream("POST", f"{gateway.ai_url}/chat/completions", json=body, headers=gateway.headers(),
                       timeout=10) as resp:
-        assert resp.status_code == 200
+        assert resp.status_code == 200, f"expected 200, got {resp.status_code}: {resp.read()[:500]!r}"
         data = [line[6:] for line in resp.iter_lines() if line.startswith("data: ")]
     assert data[-1] == "[DONE]"
     assert orjson.loads(data[-2])["error"]["code"] == "deadline_exceeded"

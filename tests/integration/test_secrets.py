@@ -67,13 +67,14 @@ def test_metrics_need_the_configured_bearer_token(guarded: Gateway) -> None:
         assert refused.status_code == 401, refused.text[:200]
         assert_openai_error(refused)
     allowed = httpx.get(url, headers={"authorization": f"Bearer {METRICS_TOKEN}"})
-    assert allowed.status_code == 200 and "llm_live_workers" in allowed.text
+    assert allowed.status_code == 200 and "llm_live_workers" in allowed.text, \
+        f"got {allowed.status_code}: {allowed.text[:500]}"
 
 
 def test_with_the_organization_label_off_no_organization_id_reaches_the_metrics(guarded: Gateway) -> None:
     body = {"messages": [{"role": "user", "content": "Olá!"}], "metadata": {"organization_id": "org_secret_name"}}
     answer = httpx.post(f"{guarded.ai_url}/chat/completions", json=body, headers=guarded.headers(), timeout=30)
-    assert answer.status_code == 200
+    assert answer.status_code == 200, f"expected 200, got {answer.status_code}: {answer.text[:500]}"
     scrape = {"authorization": f"Bearer {METRICS_TOKEN}"}
     deadline = time.monotonic() + 10
     cost_lines: list[str] = []

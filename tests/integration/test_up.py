@@ -119,7 +119,7 @@ def _drive_every_kind_of_request(base: str) -> list[str]:
     ids.append(httpx.post(chat, headers=headers, json=body("Olá!"), timeout=30).headers["x-request-id"])
     for text in ("Olá!", "Olá! [sim cut_after=3]"):
         with httpx.stream("POST", chat, headers=headers, json=body(text, stream=True), timeout=30) as response:
-            assert response.status_code == 200
+            assert response.status_code == 200, f"expected 200, got {response.status_code}: {response.read()[:500]!r}"
             assert "[DONE]" in response.read().decode()
             ids.append(response.headers["x-request-id"])
     with httpx.stream("POST", chat, headers=headers, json=body("Olá! [sim token_delay_ms=200]", stream=True),
@@ -127,7 +127,7 @@ def _drive_every_kind_of_request(base: str) -> list[str]:
         ids.append(response.headers["x-request-id"])
         next(response.iter_bytes())  # then the client leaves mid-answer
     refused = httpx.post(chat, headers={"authorization": "Bearer sk-wrong"}, json=body("Olá!"), timeout=30)
-    assert refused.status_code == 401
+    assert refused.status_code == 401, f"expected 401, got {refused.status_code}: {refused.text[:500]}"
     ids.append(refused.headers["x-request-id"])
     return ids
 

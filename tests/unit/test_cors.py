@@ -23,7 +23,7 @@ def app_with(origins: list[str]) -> TestClient:
 def test_a_preflight_from_an_allowed_origin_is_answered() -> None:
     response = app_with(["https://app.example.com"]).options(
         "/ai/chat/completions", headers={"origin": "https://app.example.com", **PREFLIGHT})
-    assert response.status_code == 200
+    assert response.status_code == 200, f"expected 200, got {response.status_code}: {response.text[:500]}"
     assert response.headers["access-control-allow-origin"] == "https://app.example.com"
     assert "POST" in response.headers["access-control-allow-methods"]
     assert "x-stainless-os" in response.headers["access-control-allow-headers"].lower()
@@ -32,7 +32,8 @@ def test_a_preflight_from_an_allowed_origin_is_answered() -> None:
 def test_a_preflight_from_another_origin_gets_no_allowance() -> None:
     response = app_with(["https://app.example.com"]).options(
         "/ai/chat/completions", headers={"origin": "https://evil.example.com", **PREFLIGHT})
-    assert response.status_code == 400 and "access-control-allow-origin" not in response.headers
+    assert response.status_code == 400 and "access-control-allow-origin" not in response.headers, \
+        f"got {response.status_code}: {response.text[:500]}"
 
 
 def test_no_origins_configured_means_no_cors_headers() -> None:

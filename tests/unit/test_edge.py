@@ -35,7 +35,7 @@ def _internal_errors() -> float:
 def test_an_unexpected_exception_is_a_counted_openai_500_with_the_request_id() -> None:
     before = _internal_errors()
     response = _client().get("/broken")
-    assert response.status_code == 500
+    assert response.status_code == 500, f"expected 500, got {response.status_code}: {response.text[:500]}"
     assert response.headers["content-type"] == "application/json"
     rid = response.headers["x-request-id"]
     error = response.json()["error"]
@@ -46,8 +46,10 @@ def test_an_unexpected_exception_is_a_counted_openai_500_with_the_request_id() -
 def test_unknown_routes_and_wrong_methods_are_openai_errors_and_every_answer_has_a_request_id() -> None:
     client = _client()
     missing, wrong, fine = client.get("/nope"), client.post("/fine"), client.get("/fine")
-    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
-    assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed"
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found", \
+        f"got {missing.status_code}: {missing.text[:500]}"
+    assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed", \
+        f"got {wrong.status_code}: {wrong.text[:500]}"
     assert "GET" in wrong.headers["allow"]
     ids = {r.headers["x-request-id"] for r in (missing, wrong, fine)}
     assert len(ids) == 3 and all(len(i) == 32 for i in ids)
