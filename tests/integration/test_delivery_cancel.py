@@ -118,7 +118,7 @@ def cut_reply_channel_once_running(gateway: Gateway) -> threading.Thread:
 
 def test_a_sync_request_whose_reply_channel_drops_is_still_answered_and_billed_once(gateway: Gateway) -> None:
     """The worker keeps a sync answer beside publishing it: the API, subscribed again within its grace, collects
-    it (before: 503, while the job ran on and billed, so the SDK's retry paid twice)."""
+    it, so the one job the client sees is the one billed."""
     user = uuid.uuid4().hex
     client = openai.OpenAI(base_url=gateway.ai_url, api_key=MASTER_KEY, max_retries=0, timeout=30)
     cutter = cut_reply_channel_once_running(gateway)

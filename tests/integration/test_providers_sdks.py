@@ -155,7 +155,8 @@ def test_gemini_sdk_reads_two_candidates_with_logprobs(gemini: genai.Client) -> 
     first = answer.candidates[0]
     assert first.finish_reason == types.FinishReason.MAX_TOKENS
     assert first.logprobs_result and len(first.logprobs_result.chosen_candidates or []) == 5
-    assert all(len(top.candidates or []) == 2 for top in first.logprobs_result.top_candidates or [])
+    tops = [len(top.candidates or []) for top in first.logprobs_result.top_candidates or []]
+    assert tops == [2] * 5, f"expected 2 alternatives for each of the 5 tokens, got {tops}"
 
 
 def test_gemini_sdk_parses_a_json_answer_into_its_schema(gemini: genai.Client) -> None:
