@@ -136,7 +136,10 @@ class Tiergate(System):
         config.write_text(yaml.safe_dump(tiergate_config(upstreams, self.root), allow_unicode=True))
         # `python -m` puts the working directory first on sys.path: the processes run `root`'s code.
         # A tree from before the records moved to the database ignores DATABASE_URL.
-        database = self._database.enter_context(postgres_database())
+        database = self._database.enter_context(postgres_database(migrate=False))
+        if (self.root / "records").is_dir():  # migrated by the tree's own code: an older tree wants its revision
+            subprocess.run([sys.executable, "-m", "cli.main", "db", "upgrade"], check=True, cwd=self.root,
+                           env={**os.environ, "DATABASE_URL": database}, stdout=subprocess.DEVNULL)
         env = {**os.environ, "REDIS_URL": redis_url, "LITELLM_MASTER_KEY": MASTER_KEY,
                "TIERGATE_CONFIG": str(config), "PYTHONUNBUFFERED": "1", "DATABASE_URL": database,
                "TIERGATE_SIMULATE_MISSING": "1"}  # the models the benchmark does not point at its upstreams
