@@ -14,9 +14,8 @@ from starlette.responses import JSONResponse, Response
 
 from api.auth import authenticate, require_master
 from api.errors import error_response
-from api.jobs import LIVE_WORKER_SECONDS
 from api.state import Gateway
-from common import keys
+from common import keys, liveness
 from common.celery_message import UnreadableJob, read_job
 from common.errors import GatewayError, queue_unavailable
 from common.inflight import OUTCOMES, InflightRecord
@@ -46,7 +45,7 @@ async def queue_snapshot(gateway: Gateway) -> dict[str, Any]:
             pipe.llen(keys.queue(tier))
             pipe.lindex(keys.queue(tier), -1)  # LPUSH in, BRPOP out: the oldest waiting job is at the tail
             pipe.hgetall(keys.inflight(tier))
-            pipe.zrangebyscore(keys.worker_heartbeat(tier), now - LIVE_WORKER_SECONDS, "+inf")
+            pipe.zrangebyscore(keys.worker_heartbeat(tier), liveness.live_since(now), "+inf")
             for second in seconds:
                 pipe.hgetall(keys.tier_outcomes(tier, second))
         rows = await pipe.execute()

@@ -17,7 +17,6 @@ from common.jobs import JobEnvelope
 
 log = logging.getLogger("tiergate.api")
 
-LIVE_WORKER_SECONDS = liveness.DEAD_AFTER_SECONDS
 #: A cancelled job's flag outlives any deadline (tier deadlines are minutes), so a late pop still drops it.
 CANCELLED_FLAG_SECONDS = 600
 
@@ -84,6 +83,6 @@ class LiveWorkers:
         cached = self._seen.get(tier)
         if cached and now - cached[0] < self._cache_seconds:
             return cached[1]
-        live = await self._redis.zcount(keys.worker_heartbeat(tier), time.time() - LIVE_WORKER_SECONDS, "+inf")
+        live = await self._redis.zcount(keys.worker_heartbeat(tier), liveness.live_since(time.time()), "+inf")
         self._seen[tier] = (now, live)
         return live
