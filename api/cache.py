@@ -21,6 +21,7 @@ from api.state import Gateway
 from common import keys
 from common.audit import accepted_record
 from common.cache import CacheControl, cache_key
+from common.chat_shapes import StreamIdentity
 from common.jobs import JobEnvelope
 from common.metrics import CACHE
 from common.sse import DONE, sse_data
@@ -87,12 +88,10 @@ def hit_response(job: JobEnvelope, answer: CachedAnswer, headers: dict[str, str]
 async def _replay(job: JobEnvelope, completion: dict[str, Any]) -> Any:
     """A cached answer as the stream it would have been: role, content in word pieces, finish, usage."""
     choice = completion["choices"][0]
-    base = {"id": completion["id"], "object": "chat.completion.chunk", "created": completion["created"],
-            "model": completion["model"]}
+    identity = StreamIdentity(completion["id"], completion["created"], completion["model"])
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
-        return sse_data({**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-                         **extra})
+        return sse_data({**identity.chunk(delta, finish), **extra})
 
     text = choice["message"].get("content") or ""
     pieces = [chunk({"role": "assistant", "content": ""})]
@@ -100,7 +99,7 @@ async def _replay(job: JobEnvelope, completion: dict[str, Any]) -> Any:
     cost = {"x_gateway": {"cost_usd": 0.0, "request_id": job.id, "cache": "HIT"}}
     if job.include_usage:
         pieces.append(chunk({}, choice.get("finish_reason") or "stop"))
-        pieces.append(sse_data({**base, "choices": [], "usage": completion.get("usage"), **cost}))
+        pieces.append(sse_data({**identity.usage_chunk(completion.get("usage")), **cost}))
     else:
         pieces.append(chunk({}, choice.get("finish_reason") or "stop", **cost))
     yield b"".join(pieces) + DONE

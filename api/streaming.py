@@ -15,6 +15,7 @@ from api.errors import error_response
 from api.sse import SSE_HEADERS, DisconnectAwareStream
 from api.state import Gateway
 from api.waiting import ClientGone, next_event, wait_disconnect
+from common.chat_shapes import StreamIdentity
 from common.errors import WORKER_LOST, GatewayError, deadline_exceeded
 from common.jobs import JobEnvelope
 from common.sse import DONE, sse_data
@@ -132,8 +133,8 @@ def _closing_chunks(job: JobEnvelope, end: dict[str, Any], finishing: dict[str, 
     cost = {"cost_usd": end.get("cost", 0.0), "request_id": job.id}
     chunks = [finishing] if finishing else []
     if job.include_usage:
-        chunks.append({"id": f"chatcmpl-{job.id}", "object": "chat.completion.chunk", "created": int(time.time()),
-                       "model": end["model"], "choices": [], "usage": end.get("usage")})
+        identity = StreamIdentity(f"chatcmpl-{job.id}", int(time.time()), end["model"])
+        chunks.append(identity.usage_chunk(end.get("usage")))
     if chunks:
         chunks[-1] = {**chunks[-1], "x_gateway": cost}
     return chunks

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from common import chat_shapes
 from common.errors import GatewayError
 
 #: Body fields that never change the answer.
@@ -59,7 +60,4 @@ def cache_key(organization_id: str, tier: str, model: str, body: dict[str, Any])
 def completion_from_stream(model: str, text: str, finish_reason: str | None, usage: dict[str, int] | None,
                            created: int) -> dict[str, Any]:
     """The `chat.completion` a text stream amounts to, for the cache."""
-    return {"id": "", "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
-                         "logprobs": None, "finish_reason": finish_reason or "stop"}],
-            "usage": usage}
+    return chat_shapes.completion(model, "", text, [], finish_reason or "stop", usage, created)

@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from common import chat_shapes
 from config import Deployment
 from workers.providers import shapes
 from workers.providers.base import ProviderCall, ProviderError, SSEEvent, classify_status
@@ -122,7 +123,7 @@ def response(deployment: Deployment, data: dict[str, Any]) -> dict[str, Any]:
     else:
         calls = [shapes.tool_call(b["id"], b["name"], b.get("input")) for b in uses]
         text = "".join(texts) if texts or not calls else None
-    return shapes.completion(deployment.name, str(data.get("id", "")), text, calls, finish,
+    return chat_shapes.completion(deployment.name, str(data.get("id", "")), text, calls, finish,
                              _usage(data.get("usage") or {}))
 
 
@@ -130,14 +131,14 @@ def _usage(usage: dict[str, Any], output_tokens: int | None = None) -> dict[str,
     # Cached prompt tokens are still prompt tokens for the client's accounting.
     prompt = sum(int(usage.get(k) or 0) for k in ("input_tokens", "cache_creation_input_tokens",
                                                   "cache_read_input_tokens"))
-    return shapes.usage(prompt, int(usage.get("output_tokens") or 0) if output_tokens is None else output_tokens)
+    return chat_shapes.usage(prompt, int(usage.get("output_tokens") or 0) if output_tokens is None else output_tokens)
 
 
 class AnthropicStreamTranslator:
     """message_start / content_block_* / message_delta / message_stop / ping / error → OpenAI chunks."""
 
     def __init__(self, deployment: Deployment, completion_id: str, created: int) -> None:
-        self._id = shapes.StreamIdentity(completion_id, created, deployment.name)
+        self._id = chat_shapes.StreamIdentity(completion_id, created, deployment.name)
         self._tool_index: dict[int, int] = {}  # Anthropic content block index → OpenAI tool_calls index
         self._answer_blocks: set[int] = set()  # blocks of the response_format tool: their JSON is the content
         self._prompt_usage: dict[str, Any] = {}

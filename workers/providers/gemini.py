@@ -6,6 +6,7 @@ import re
 import uuid
 from typing import Any
 
+from common import chat_shapes
 from config import Deployment
 from workers.providers import shapes
 from workers.providers.base import ProviderCall, ProviderError, SSEEvent, classify_status
@@ -158,10 +159,10 @@ def response(deployment: Deployment, data: dict[str, Any]) -> dict[str, Any]:
     if candidates is None and not data.get("promptFeedback"):
         raise ProviderError("malformed", "answer has no candidates")
     if not candidates:  # the prompt itself was blocked
-        choices = [shapes.choice(0, "", [], "content_filter")]
+        choices = [chat_shapes.choice(0, "", [], "content_filter")]
     else:
         choices = [_choice(position, candidate) for position, candidate in enumerate(candidates)]
-    return shapes.completion_of(deployment.name, str(data.get("responseId", "")), choices,
+    return chat_shapes.completion_of(deployment.name, str(data.get("responseId", "")), choices,
                                 _usage(data.get("usageMetadata") or {}))
 
 
@@ -169,7 +170,7 @@ def _choice(position: int, candidate: dict[str, Any]) -> dict[str, Any]:
     parts = (candidate.get("content") or {}).get("parts") or []
     text = "".join(p["text"] for p in parts if "text" in p and not p.get("thought"))
     calls = [_call(p["functionCall"]) for p in parts if "functionCall" in p]
-    return shapes.choice(int(candidate.get("index") or position), text if text or not calls else None, calls,
+    return chat_shapes.choice(int(candidate.get("index") or position), text if text or not calls else None, calls,
                          _finish(candidate.get("finishReason"), bool(calls)), _logprobs(candidate))
 
 
@@ -206,14 +207,14 @@ def _finish(reason: str | None, called: bool) -> str:
 
 def _usage(metadata: dict[str, Any]) -> dict[str, int]:
     completion = int(metadata.get("candidatesTokenCount") or 0) + int(metadata.get("thoughtsTokenCount") or 0)
-    return shapes.usage(int(metadata.get("promptTokenCount") or 0), completion)
+    return chat_shapes.usage(int(metadata.get("promptTokenCount") or 0), completion)
 
 
 class GeminiStreamTranslator:
     """Each SSE event is a partial GenerateContentResponse: text parts, whole function calls, a finish reason."""
 
     def __init__(self, deployment: Deployment, completion_id: str, created: int) -> None:
-        self._id = shapes.StreamIdentity(completion_id, created, deployment.name)
+        self._id = chat_shapes.StreamIdentity(completion_id, created, deployment.name)
         self._started: set[int] = set()
         self._calls: dict[int, int] = {}  # candidate index → function calls streamed so far
         self.usage: dict[str, int] | None = None

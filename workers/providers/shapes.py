@@ -1,8 +1,8 @@
-"""OpenAI-side shapes the non-OpenAI adapters build and read: chunks, completions, content parts, tool calls."""
+"""OpenAI-side pieces the non-OpenAI adapters build and read: content parts, tool calls, request options (the
+answer's own shapes, completions and chunks, are common/chat_shapes.py)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -10,45 +10,6 @@ from typing import Any
 import orjson
 
 from workers.providers.base import ProviderError
-
-
-@dataclass(frozen=True)
-class StreamIdentity:
-    """What every chunk of one answer carries: our completion id, creation time and the model name."""
-
-    id: str
-    created: int
-    model: str
-
-    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None, index: int = 0,
-              logprobs: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-                "choices": [{"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}]}
-
-
-def completion(model: str, response_id: str, content: str | None, tool_calls: list[dict[str, Any]],
-               finish_reason: str, usage: dict[str, int]) -> dict[str, Any]:
-    """A `chat.completion` with one choice (the gateway sets the final id)."""
-    return completion_of(model, response_id, [choice(0, content, tool_calls, finish_reason)], usage)
-
-
-def completion_of(model: str, response_id: str, choices: list[dict[str, Any]], usage: dict[str, int]) -> dict[str, Any]:
-    """A `chat.completion` with these choices (the gateway sets the final id)."""
-    return {"id": response_id, "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": choices, "usage": usage}
-
-
-def choice(index: int, content: str | None, tool_calls: list[dict[str, Any]], finish_reason: str,
-           logprobs: dict[str, Any] | None = None) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
-    if tool_calls:
-        message["tool_calls"] = tool_calls
-    return {"index": index, "message": message, "logprobs": logprobs, "finish_reason": finish_reason}
-
-
-def usage(prompt: int, completion_tokens: int) -> dict[str, int]:
-    return {"prompt_tokens": prompt, "completion_tokens": completion_tokens,
-            "total_tokens": prompt + completion_tokens}
 
 
 def tool_call(call_id: str, name: str, arguments: Any) -> dict[str, Any]:
