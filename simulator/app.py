@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from api.sse import DisconnectAwareStream
 from simulator import anthropic_protocol, gemini_protocol, openai_protocol
 from simulator.behaviour import Behaviour
 from simulator.engine import SimEngine
@@ -15,13 +16,13 @@ from simulator.engine import SimEngine
 def create_sim_app(ttft_ms: float = 0.0, token_delay_ms: float = 0.0) -> Starlette:
     engine = SimEngine(Behaviour(ttft_ms=ttft_ms, token_delay_ms=token_delay_ms))
 
-    async def openai_chat(request: Request):  # type: ignore[no-untyped-def]
+    async def openai_chat(request: Request) -> Response | DisconnectAwareStream:
         return await engine.handle(openai_protocol, request)  # type: ignore[arg-type]
 
-    async def anthropic_messages(request: Request):  # type: ignore[no-untyped-def]
+    async def anthropic_messages(request: Request) -> Response | DisconnectAwareStream:
         return await engine.handle(anthropic_protocol, request)  # type: ignore[arg-type]
 
-    async def gemini_generate(request: Request):  # type: ignore[no-untyped-def]
+    async def gemini_generate(request: Request) -> Response | DisconnectAwareStream:
         return await engine.handle(gemini_protocol, request)  # type: ignore[arg-type]
 
     async def stats(request: Request) -> JSONResponse:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -10,6 +12,7 @@ import yaml
 from config import ConfigError, load_settings
 from config.settings import resolve_env
 
+Mutation = Callable[[dict[str, Any]], Any]  # edits a loaded config in place
 DEFAULT = Path(__file__).resolve().parents[2] / "config" / "litellm_config.yaml"
 SEED_FALLBACKS = {
     "tier4/claude-opus": ["tier4/gpt-4-turbo", "tier3/claude-sonnet"],
@@ -19,7 +22,7 @@ SEED_FALLBACKS = {
 }
 
 
-def _write(tmp_path: Path, mutate) -> Path:  # type: ignore[no-untyped-def]
+def _write(tmp_path: Path, mutate: Mutation) -> Path:
     config = yaml.safe_load(DEFAULT.read_text())
     mutate(config)
     path = tmp_path / "config.yaml"
@@ -75,7 +78,8 @@ def test_litellm_list_shaped_fallbacks_load_too(tmp_path: Path) -> None:
     (lambda c: c.update(surprise=1), "surprise: Extra inputs are not permitted"),
     (lambda c: c["router_settings"].update(num_retries=-1), "router_settings.num_retries"),
 ])
-def test_a_bad_config_names_the_file_the_key_path_and_the_reason(tmp_path: Path, mutate, path_and_reason: str) -> None:
+def test_a_bad_config_names_the_file_the_key_path_and_the_reason(tmp_path: Path, mutate: Mutation,
+                                                                 path_and_reason: str) -> None:
     path = _write(tmp_path, mutate)
     with pytest.raises(ConfigError) as caught:
         load_settings(path, environ={})
