@@ -26,6 +26,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+from benchmarks.loadgen import percentile
 from cli.local_redis import free_port
 from records.schema import upgrade
 from tests.databases import postgres_database
@@ -64,11 +65,6 @@ async def load(url: str, count: int, first_day: dt.date, days: int) -> float:
     finally:
         await connection.close()
     return time.perf_counter() - started
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def main() -> int:
@@ -125,7 +121,7 @@ def measure(url: str, first_day: dt.date, today: dt.date, samples: int) -> None:
                 client.get(url, params=params).raise_for_status()
                 timings.append((time.perf_counter() - started) * 1000)
             print(f"{name:40} {answer.json()['totals']['requests']:>9,} {statistics.median(timings):>8.1f} "
-                  f"{percentile(timings, 0.95):>8.1f}")
+                  f"{percentile(timings, 95):>8.1f}")
 
 
 if __name__ == "__main__":
