@@ -44,6 +44,12 @@ def poll(condition: Callable[[], T], failure: str | Callable[[], str], seconds: 
     return value
 
 
+def away_from_minute_boundary() -> None:
+    """Rate windows are fixed minutes: wait for the next one rather than let a burst straddle two."""
+    if time.time() % 60 > 45:
+        time.sleep(61 - time.time() % 60)
+
+
 def apt_install(package: str) -> None:
     """Install a Debian package (CI runs as root), refreshing the package lists when they are stale."""
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
@@ -237,6 +243,20 @@ class Gateway:
                 time.sleep(0.05)
         finally:
             client.close()
+
+    def usage(self, **params: str) -> dict[str, Any]:
+        """GET /ai/usage as the master key sees it (`organization_id=` for one organization)."""
+        response = httpx.get(f"{self.ai_url}/usage", params=params, headers=self.headers(), timeout=10)
+        assert response.status_code == 200, f"expected 200 from /ai/usage, got {response.status_code}: {response.text}"
+        return response.json()
+
+    def organization(self, organization_id: str) -> dict[str, Any]:
+        """One organization as GET /ai/admin/organizations shows it: plan, effective limits, spend, reservations."""
+        response = httpx.get(f"{self.ai_url}/admin/organizations", headers=self.headers(), timeout=10)
+        assert response.status_code == 200, f"expected 200, got {response.status_code}: {response.text}"
+        listed = [o for o in response.json()["data"] if o["organization_id"] == organization_id]
+        assert listed, f"{organization_id} is not among the organizations listed"
+        return listed[0]
 
     def headers(self, key: str = MASTER_KEY) -> dict[str, str]:
         return {"authorization": f"Bearer {key}"}

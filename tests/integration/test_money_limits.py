@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness import Gateway, RedisProcess
+from tests.harness import Gateway, RedisProcess, away_from_minute_boundary
 
 pytestmark = pytest.mark.integration
 
@@ -55,32 +55,15 @@ def _burst(gw: Gateway, body: dict[str, Any], organization_id: str, count: int =
         return list(pool.map(lambda _: _chat(gw, body, organization_id), range(count)))
 
 
-def _usage(gw: Gateway, organization_id: str) -> dict[str, Any]:
-    response = httpx.get(f"{gw.ai_url}/usage", params={"organization_id": organization_id}, headers=gw.headers())
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def _organization(gw: Gateway, organization_id: str) -> dict[str, Any]:
-    listed = httpx.get(f"{gw.ai_url}/admin/organizations", headers=gw.headers(), timeout=10).json()["data"]
-    return next(item for item in listed if item["organization_id"] == organization_id)
-
-
 def _settled(gw: Gateway, organization_id: str, requests: int) -> dict[str, Any]:
     """Usage once `requests` requests are counted and no reservation is outstanding (workers count after answering)."""
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        usage = _usage(gw, organization_id)
-        if usage["totals"]["requests"] >= requests and _organization(gw, organization_id)["reserved_usd"] == 0:
+        usage = gw.usage(organization_id=organization_id)
+        if usage["totals"]["requests"] >= requests and gw.organization(organization_id)["reserved_usd"] == 0:
             return usage
         time.sleep(0.2)
     pytest.fail(f"{organization_id}: {requests} requests not settled within 15 s: {usage['totals']}")
-
-
-def _away_from_minute_boundary() -> None:
-    """Fixed-minute windows: don't let a burst straddle two of them."""
-    if time.time() % 60 > 45:
-        time.sleep(61 - time.time() % 60)
 
 
 def test_twenty_concurrent_requests_against_a_budget_that_fits_three_spend_at_most_the_budget(gw: Gateway) -> None:
@@ -108,7 +91,8 @@ def test_the_402_says_how_much_is_left_and_a_request_that_fits_still_passes(gw: 
     message = big.json()["error"]["message"]
     left = re.search(r"has \$([0-9.]+) left", message)
     assert left, message
-    assert float(left.group(1)) == pytest.approx(BUDGET_USD - _usage(gw, "org_fits3")["totals"]["cost_usd"], abs=1e-6)
+    spent = gw.usage(organization_id="org_fits3")["totals"]["cost_usd"]
+    assert float(left.group(1)) == pytest.approx(BUDGET_USD - spent, abs=1e-6)
     assert re.search(r"may cost up to \$0\.007[5-9]", message), message
     small = _chat(gw, {"model": "tier4/claude-opus", "max_tokens": 5,
                        "messages": [{"role": "user", "content": "[sim tokens=5] ok"}]}, "org_fits3")
@@ -126,7 +110,7 @@ def test_without_max_tokens_the_model_output_limit_is_reserved(gw: Gateway) -> N
 
 def test_twenty_concurrent_requests_take_the_tokens_window_past_its_limit_by_at_most_one_allowance(
         gw: Gateway) -> None:
-    _away_from_minute_boundary()
+    away_from_minute_boundary()
     body = {"model": "tier2", "max_tokens": 100,
             "messages": [{"role": "user", "content": "[sim ttft_ms=300 tokens=100] me fala do produto"}]}
     allowance = 100 + 30  # the completion allowance and a generous prompt
@@ -143,7 +127,7 @@ def test_twenty_concurrent_requests_take_the_tokens_window_past_its_limit_by_at_
 
 
 def test_a_429_for_requests_reports_the_tokens_really_left(gw: Gateway) -> None:
-    _away_from_minute_boundary()
+    away_from_minute_boundary()
     body = {"max_tokens": 50, "messages": [{"role": "user", "content": "[sim tokens=50] oi"}]}
     assert [_chat(gw, body, "org_counted").status_code for _ in range(3)] == [200, 200, 200]
     used = _settled(gw, "org_counted", 3)["totals"]["total_tokens"]
@@ -168,7 +152,7 @@ def test_a_raised_max_tier_lets_pinned_and_auto_routed_requests_reach_it(gw: Gat
         assert pinned.status_code == 200 and pinned.headers["x-gateway-tier"] == "tier4", (org, pinned.text)
         auto = _chat(gw, NEGOTIATION, org)
         assert auto.status_code == 200 and auto.headers["x-gateway-tier"] == "tier4", (org, auto.headers)
-        assert _organization(gw, org)["limits"]["max_tier"] == 4
+        assert gw.organization(org)["limits"]["max_tier"] == 4
 
 
 def test_a_lowered_max_tier_holds_pinned_and_auto_routed_requests_below_it(gw: Gateway) -> None:
@@ -179,7 +163,7 @@ def test_a_lowered_max_tier_holds_pinned_and_auto_routed_requests_below_it(gw: G
     assert int(pinned.headers["x-ratelimit-remaining-requests"]) <= 600
     auto = _chat(gw, NEGOTIATION, "org_lowered")
     assert auto.status_code == 200 and auto.headers["x-gateway-tier"] == "tier1", auto.headers
-    limits = _organization(gw, "org_lowered")["limits"]
+    limits = gw.organization("org_lowered")["limits"]
     assert limits["max_tier"] == 1 and limits["budget_soft_max_tier"] == 1 and limits["rpm"] == 600
 
 
@@ -232,4 +216,4 @@ def test_cancelled_and_failed_requests_give_their_reservations_back(gw: Gateway)
     assert failed.status_code >= 500, failed.text
     usage = _settled(gw, "org_endings", 2)
     assert usage["totals"]["cost_usd"] == pytest.approx(cancelled["cost_usd"], abs=1e-9), "a failure cost money"
-    assert _organization(gw, "org_endings")["reserved_usd"] == 0
+    assert gw.organization("org_endings")["reserved_usd"] == 0

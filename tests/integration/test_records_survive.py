@@ -47,19 +47,9 @@ def _chat(gw: Gateway, key: str, body: dict[str, Any]) -> httpx.Response:
                       timeout=30)
 
 
-def _usage(gw: Gateway, organization_id: str) -> dict[str, Any]:
-    return httpx.get(f"{gw.ai_url}/usage", params={"organization_id": organization_id}, headers=gw.headers(),
-                     timeout=10).json()
-
-
 def _audit(gw: Gateway, organization_id: str) -> dict[str, dict[str, Any]]:
     data = _admin(gw, "GET", "audit", params={"organization_id": organization_id, "limit": 10000}).json()["data"]
     return {record["request_id"]: record for record in data}
-
-
-def _organization(gw: Gateway, organization_id: str) -> dict[str, Any]:
-    listed = _admin(gw, "GET", "organizations").json()["data"]
-    return next(o for o in listed if o["organization_id"] == organization_id)
 
 
 def test_after_flushall_keys_organizations_usage_audit_and_budgets_are_as_they_were(redis: RedisProcess,
@@ -82,7 +72,7 @@ def test_after_flushall_keys_organizations_usage_audit_and_budgets_are_as_they_w
         assert statuses[-1] == 402 and len(answered) >= 2, statuses
         assert _chat(gw, key, {"messages": [{"role": "wizard", "content": "x"}]}).status_code == 400
         gw.wait_recorded(answered)
-        usage, audit, organization = _usage(gw, org), _audit(gw, org), _organization(gw, org)
+        usage, audit, organization = gw.usage(organization_id=org), _audit(gw, org), gw.organization(org)
         assert usage["totals"]["requests"] == len(answered)
 
         redis.client().flushall()
@@ -96,11 +86,11 @@ def test_after_flushall_keys_organizations_usage_audit_and_budgets_are_as_they_w
         assert seen[-1] == 402 and 401 not in seen, f"a key in the database, budget spent in the ledger: {seen}"
         assert _chat(gw, revoked, CHEAP).status_code == 401, "a revoked key came back"
         gw.wait_recorded()
-        assert _usage(gw, org) == usage, "/ai/usage changed with Redis"
+        assert gw.usage(organization_id=org) == usage, "/ai/usage changed with Redis"
         after = _audit(gw, org)
         assert all(after.get(rid) == record for rid, record in audit.items()), "an audit record changed or vanished"
         assert len(after) > len(audit), "the refusals after the flush were not drained into the audit trail"
-        kept = _organization(gw, org)
+        kept = gw.organization(org)
         assert (kept["plan"], kept["limits"]["rpm"], kept["limits"]["monthly_budget_usd"]) == ("starter", 77, 0.00002)
         assert kept["spend_this_month_usd"] == pytest.approx(organization["spend_this_month_usd"], abs=1e-12)
         assert kept["spend_this_month_usd"] == pytest.approx(usage["totals"]["cost_usd"], abs=1e-9)
