@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness import Gateway, RedisProcess
+from tests.harness import Gateway, RedisProcess, poll
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -92,10 +92,8 @@ def test_a_redis_restart_fails_requests_fast_then_everything_works_without_resta
 def test_a_provider_that_hangs_is_cut_at_the_request_deadline_and_its_connection_closed(
         gateway_on_own_redis: Gateway) -> None:
     gateway = gateway_on_own_redis
-    deadline = time.monotonic() + 15
-    while gateway.sim_connections():  # idle keep-alive connections close after 5 s; start from none
-        assert time.monotonic() < deadline, "the simulator keeps connections open while idle"
-        time.sleep(0.5)
+    # idle keep-alive connections close after 5 s; start from none
+    poll(lambda: gateway.sim_connections() == 0, "the simulator keeps connections open while idle", seconds=15)
     result: dict[str, Any] = {}
 
     def hang() -> None:
@@ -107,12 +105,11 @@ def test_a_provider_that_hangs_is_cut_at_the_request_deadline_and_its_connection
 
     thread = threading.Thread(target=hang)
     thread.start()
-    time.sleep(1.5)
-    during = gateway.sim_connections()
-    assert during == 1, f"expected the one hung provider call, found {during} connections"
+    poll(lambda: gateway.sim_connections() == 1,
+         lambda: f"expected the one hung provider call, found {gateway.sim_connections()} connections", seconds=1.5)
     thread.join(30)
     assert result["response"].status_code == 504, result["response"].text
     assert 2.5 < result["seconds"] < 6, f"a 3 s deadline answered after {result['seconds']:.1f}s"
-    time.sleep(0.5)
-    assert gateway.sim_connections() == 0, "the hung provider connection stays open after the deadline"
+    poll(lambda: gateway.sim_connections() == 0, "the hung provider connection stays open after the deadline",
+         seconds=0.5)
 
