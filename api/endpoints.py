@@ -114,7 +114,7 @@ async def metrics(request: Request) -> Response:
     try:
         async with gateway.redis.pipeline(transaction=False) as pipe:
             for tier in TIER_NAMES:
-                pipe.llen(tier)
+                pipe.llen(keys.queue(tier))
             depths = await pipe.execute()
         live = {tier: await gateway.live_workers.count(tier) for tier in TIER_NAMES}
     except redis.exceptions.RedisError:
