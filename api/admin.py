@@ -6,15 +6,16 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from api.auth import authenticate, check_organization_id, require_master
+from api.completions import read_body
 from api.errors import error_response
 from api.state import Gateway
+from api.validation import parse_json_object
 from common.errors import GatewayError, records_unavailable
 from config.settings import Organization
 from records.repository import AuditFilter, BadCursor
@@ -38,14 +39,11 @@ def master_only(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
-    try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        raise GatewayError(400, "the body is not valid JSON", "invalid_json") from None
-    if not isinstance(body, dict):
-        raise GatewayError(400, "the body must be a JSON object", "invalid_request")
-    return body
+async def _json_body(request: Request, gateway: Gateway) -> dict[str, Any]:
+    """The body as a JSON object, under the same size, time and nesting limits as a chat body."""
+    server = gateway.settings.server
+    raw = await read_body(request, server.max_body_bytes, server.body_timeout_seconds)
+    return parse_json_object(raw, gateway.settings.security.max_json_depth)
 
 
 @master_only
@@ -63,7 +61,7 @@ async def list_organizations(request: Request, gateway: Gateway) -> Response:
 
 @master_only
 async def create_organization(request: Request, gateway: Gateway) -> Response:
-    body = await _json_body(request)
+    body = await _json_body(request, gateway)
     org_id = check_organization_id(body.pop("organization_id", None), "organization_id")
     try:
         organization = Organization.model_validate(body)
@@ -77,7 +75,7 @@ async def create_organization(request: Request, gateway: Gateway) -> Response:
 
 @master_only
 async def create_key(request: Request, gateway: Gateway) -> Response:
-    body = await _json_body(request)
+    body = await _json_body(request, gateway)
     org_id = check_organization_id(body.get("organization_id"), "organization_id")
     if await gateway.tenancy.policy(org_id, fresh=True) is None:
         raise GatewayError(400, f"organization_id: unknown organization {org_id!r}", "invalid_request",

@@ -108,6 +108,22 @@ def test_an_org_key_acts_for_its_own_organization_only(gw: Gateway) -> None:
     assert _usage(gw, organization_id="org_b")["totals"]["requests"] == 0, "org_b was charged for org_a's spoof"
 
 
+def test_admin_bodies_have_the_limits_of_a_chat_body_and_a_bad_one_changes_nothing(gw: Gateway) -> None:
+    before = _admin(gw, "GET", "keys").json()["data"]
+    broken = _admin(gw, "POST", "keys", content=b'{"organization_id": "org_a",')
+    assert (broken.status_code, broken.json()["error"]["code"]) == (400, "invalid_json"), \
+        f"expected 400 invalid_json, got {broken.status_code}: {broken.text[:500]}"
+    nested = b"[" * 200 + b"]" * 200
+    deep = _admin(gw, "POST", "keys", content=b'{"organization_id": "org_a", "extra": ' + nested + b"}")
+    assert (deep.status_code, deep.json()["error"]["code"]) == (400, "invalid_request"), \
+        f"expected 400 invalid_request for JSON nested past the limit, got {deep.status_code}: {deep.text[:500]}"
+    huge = _admin(gw, "POST", "organizations", json={"organization_id": "org_huge", "name": "x" * 1_100_000})
+    assert (huge.status_code, huge.json()["error"]["code"]) == (413, "request_too_large"), \
+        f"expected 413 request_too_large, got {huge.status_code}: {huge.text[:500]}"
+    assert _admin(gw, "GET", "keys").json()["data"] == before, "a refused admin body created a key"
+    assert not [o for o in _admin(gw, "GET", "organizations").json()["data"] if o["organization_id"] == "org_huge"]
+
+
 def test_keys_are_listed_without_the_secret_and_revocation_is_honoured_within_seconds(gw: Gateway) -> None:
     key = _new_key(gw, "org_b")
     assert _chat(gw, key, {"messages": [{"role": "user", "content": "Oi"}]}).status_code == 200
