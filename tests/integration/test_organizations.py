@@ -172,6 +172,17 @@ def test_an_organization_added_at_run_time_can_get_a_key_and_answer(gw: Gateway)
     assert _chat(gw, key, {"messages": [{"role": "user", "content": "Oi"}]}).status_code == 200
 
 
+def test_a_plan_changed_at_run_time_applies_to_the_next_request_on_every_api_process(gw: Gateway) -> None:
+    assert _admin(gw, "POST", "organizations", json={"organization_id": "org_moved", "plan": "free"}).status_code == 201
+    key = _new_key(gw, "org_moved")
+    tier3 = {"model": "tier3", "messages": [{"role": "user", "content": "Oi"}]}
+    # A new connection each: the three API processes each answer some, and keep this organization's policy.
+    assert [_chat(gw, key, tier3).status_code for _ in range(6)] == [403] * 6, "the free plan stops at tier 2"
+    assert _admin(gw, "POST", "organizations", json={"organization_id": "org_moved", "plan": "starter"}).status_code \
+        == 201
+    assert [_chat(gw, key, tier3).status_code for _ in range(6)] == [200] * 6, "the starter plan reaches tier 3"
+
+
 def test_a_limit_of_n_requests_per_minute_admits_exactly_n_across_three_api_processes(gw: Gateway) -> None:
     key = _new_key(gw, "org_tight")
     away_from_minute_boundary()
