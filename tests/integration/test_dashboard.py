@@ -94,8 +94,9 @@ def test_the_dashboard_shows_what_an_operator_needs_in_chromium(gw: Gateway, tmp
     snapshot = poll(lambda: (
         (d := data(gw))["tiers"]["tier1"]["recent"]["ttft_p95_ms"] is not None
         and d["tiers"]["tier3"]["in_flight"] == 1
+        and d["tiers"]["tier2"]["recent"]["error_rate"] == 1.0  # each process flushes its figures every ~2 s
         and any(e["request_id"] == failed_id for e in d["recent_errors"]) and d),
-        "never saw tier1's figures, the held tier3 job and the failure's audit record", seconds=20, interval=0.2)
+        "never saw tier1's figures, the held tier3 job, tier2's failure and its audit record", seconds=20, interval=0.2)
     three_tier = next(w for w in snapshot["tiers"]["tier3"]["workers"] if "tier1" in w["tiers"])
     assert three_tier["active_on_tier"] == 1
     assert next(w for w in snapshot["tiers"]["tier1"]["workers"] if w["id"] == three_tier["id"])["active_on_tier"] == 0
