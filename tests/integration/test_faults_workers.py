@@ -47,13 +47,12 @@ def inflight(gateway: Gateway, tier: str) -> dict[str, dict[str, Any]]:
 
 def wait_inflight(gateway: Gateway, tier: str, produced: bool | None = None, seconds: float = 15) -> dict[str, Any]:
     """The one job in flight on `tier` (optionally once it has produced output)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        for record in inflight(gateway, tier).values():
-            if produced is None or record["produced"] == produced:
-                return record
-        time.sleep(0.05)
-    raise AssertionError(f"no job in flight on {tier} within {seconds}s")
+
+    def found() -> dict[str, Any] | None:
+        return next((r for r in inflight(gateway, tier).values() if produced is None or r["produced"] == produced),
+                    None)
+
+    return poll(found, f"no job in flight on {tier} within {seconds}s", seconds)
 
 
 def worker_named(gateway: Gateway, worker_id: str) -> str:
@@ -81,20 +80,16 @@ def audit_records(gateway: Gateway, request_id: str, settle_seconds: float = 3.0
 
 
 def wait_no_job_left(gateway: Gateway, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while any(inflight(gateway, t) for t in ("tier1", "tier2", "tier3", "tier4")):
-        assert time.monotonic() < deadline, f"jobs stuck in flight: {inflight(gateway, 'tier2')}"
-        time.sleep(0.2)
+    poll(lambda: not any(inflight(gateway, t) for t in ("tier1", "tier2", "tier3", "tier4")),
+         lambda: f"jobs stuck in flight: {inflight(gateway, 'tier2')}", seconds, interval=0.2)
     depth = gateway.redis.client().llen("tier2")
     assert depth == 0, f"{depth} jobs left waiting on tier2"
 
 
 def restart(gateway: Gateway, name: str, tiers: str) -> None:
     gateway.start_worker(tiers, 2, name=name)
-    deadline = time.monotonic() + 60
-    while gateway.redis.client().zcard(keys.worker_heartbeat(tiers)) < 2:
-        assert time.monotonic() < deadline, "the restarted worker never sent a heartbeat"
-        time.sleep(0.2)
+    poll(lambda: gateway.redis.client().zcard(keys.worker_heartbeat(tiers)) >= 2,
+         "the restarted worker never sent a heartbeat", seconds=60, interval=0.2)
 
 
 def chat(text: str, **extra: Any) -> dict[str, Any]:

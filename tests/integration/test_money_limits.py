@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness import Gateway, RedisProcess, away_from_minute_boundary
+from tests.harness import Gateway, RedisProcess, away_from_minute_boundary, poll
 
 pytestmark = pytest.mark.integration
 
@@ -57,13 +56,13 @@ def _burst(gw: Gateway, body: dict[str, Any], organization_id: str, count: int =
 
 def _settled(gw: Gateway, organization_id: str, requests: int) -> dict[str, Any]:
     """Usage once `requests` requests are counted and no reservation is outstanding (workers count after answering)."""
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
+    def settled() -> dict[str, Any] | None:
         usage = gw.usage(organization_id=organization_id)
-        if usage["totals"]["requests"] >= requests and gw.organization(organization_id)["reserved_usd"] == 0:
-            return usage
-        time.sleep(0.2)
-    pytest.fail(f"{organization_id}: {requests} requests not settled within 15 s: {usage['totals']}")
+        done = usage["totals"]["requests"] >= requests and gw.organization(organization_id)["reserved_usd"] == 0
+        return usage if done else None
+
+    return poll(settled, lambda: f"{organization_id}: {requests} requests not settled within 15 s: "
+                                 f"{gw.usage(organization_id=organization_id)['totals']}", seconds=15, interval=0.2)
 
 
 def test_twenty_concurrent_requests_against_a_budget_that_fits_three_spend_at_most_the_budget(gw: Gateway) -> None:
