@@ -4,7 +4,6 @@ shows the same and more, is tested in a browser in test_dashboard.py)."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness import Gateway, RedisProcess
+from tests.harness import Gateway, RedisProcess, poll
 
 pytestmark = pytest.mark.integration
 
@@ -33,13 +32,14 @@ def queues(gateway: Gateway) -> dict[str, Any]:
 
 
 def wait_for(predicate: Callable[[dict[str, Any]], bool], gateway: Gateway, seconds: float = 15) -> dict[str, Any]:
-    deadline = time.monotonic() + seconds
-    snapshot = queues(gateway)
-    while not predicate(snapshot):
-        assert time.monotonic() < deadline, f"/ai/queues never showed what was expected; last:\n{snapshot}"
-        time.sleep(0.2)
-        snapshot = queues(gateway)
-    return snapshot
+    last: dict[str, Any] = {}
+
+    def shown() -> dict[str, Any] | None:
+        last.clear()
+        last.update(queues(gateway))
+        return dict(last) if predicate(last) else None
+
+    return poll(shown, lambda: f"/ai/queues never showed what was expected; last:\n{last}", seconds, interval=0.2)
 
 
 def ask_in_background(gateway: Gateway, tier: str, text: str) -> threading.Thread:
