@@ -67,7 +67,7 @@ def test_queues_lists_every_tier_with_the_workers_consuming_it(ops: Gateway) -> 
     assert tier4["workers"][0]["concurrency"] == 1 and tier4["workers"][0]["tiers"] == ["tier4"]
     assert tier4["workers"][0]["host"]
     assert [w["pid"] for w in snapshot["tiers"]["tier1"]["workers"]] == [ops.processes["worker0"].pid]
-    assert tier4["backlog_limit"] == 200, "the backlog limit is the configured one"
+    assert tier4["backlog_limit"] == 1000, "the backlog limit is the configured one"
 
 
 def test_a_running_job_shows_in_flight_and_on_its_worker_then_counts_as_completed(ops: Gateway) -> None:
