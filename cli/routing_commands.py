@@ -6,13 +6,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from config import load_settings
 from config.settings import Settings
 from routing import Router, RouteRequest
 from routing.evaluation import DEFAULT_COMPLETION_TOKENS, Evaluation, LabelledTurn, evaluate, parse_turn
 from routing.scorer import BUNDLED_MODEL, Scorer
+
+if TYPE_CHECKING:
+    from routing.training import Example
 
 #: Where `train-routing` writes the model the router loads by default.
 BUNDLED_MODEL_PATH = Path(__file__).resolve().parent.parent / "routing" / BUNDLED_MODEL
@@ -106,13 +109,12 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from routing.training import Example, fit  # numpy: offline only
+    from routing.training import fit  # numpy: offline only
 
     settings = load_settings(args.config)
     plans = {name: plan.max_tier for name, plan in settings.plans.items()}
     turns = [turn for path in args.files for turn in _read_turns(path, plans)]
-    featurer = build_router(settings, routing={**settings.routing, "scorer": {"model": "off"}})
-    examples = [Example(featurer.scorer_features(t.request()), t.expected_tier, t.business or "") for t in turns]
+    examples = _examples(settings, turns)
     info = {"trained_on": [p.name for p in args.files], "turns": len(examples)}
     scorer = fit(examples, under_risk=args.under_risk, premium_risk=args.premium_risk, info=info)
     args.out.write_bytes(scorer.to_bytes())
@@ -122,12 +124,11 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _cross_validated_routers(settings: Settings, turns: list[LabelledTurn], folds: int) -> list[Router]:
     """For each turn, a router whose scorer was trained on the other businesses' turns of the same file."""
-    from routing.training import Example, fit
+    from routing.training import fit
 
     if any(not t.business for t in turns):
         raise SystemExit("eval-routing: --cross-validate needs a `business` on every turn")
-    featurer = build_router(settings, routing={**settings.routing, "scorer": {"model": "off"}})
-    examples = [Example(featurer.scorer_features(t.request()), t.expected_tier, t.business or "") for t in turns]
+    examples = _examples(settings, turns)
     bundled = Scorer.bundled()
     groups = sorted({e.group for e in examples})
     fold_of = {group: i % folds for i, group in enumerate(groups)}
@@ -140,6 +141,14 @@ def _cross_validated_routers(settings: Settings, turns: list[LabelledTurn], fold
             if fold_of[example.group] == fold:
                 routers[index] = router
     return [r for r in routers if r is not None]
+
+
+def _examples(settings: Settings, turns: list[LabelledTurn]) -> list[Example]:
+    """The scorer's training examples: each turn's features as the router computes them, its tier, its business."""
+    from routing.training import Example
+
+    featurer = build_router(settings, routing={**settings.routing, "scorer": {"model": "off"}})
+    return [Example(featurer.scorer_features(t.request()), t.expected_tier, t.business or "") for t in turns]
 
 
 def _conversation(path: Path) -> list[dict[str, Any]]:

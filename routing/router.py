@@ -84,16 +84,15 @@ class Router:
         texts, intent, complexity = self._read(request)
         text = texts[-1] if texts else ""
         signals: Signals | None = None
+        customer = self._customer_floor(request)
         if self.scorer is not None and texts and (intent is None or intent.source != "metadata"):
-            extra = self._extra_features(request, intent, complexity)
+            extra = _extra_features(intent, complexity, customer)
             tier, reasons, signals = self._scored(texts, extra, _last_reply(request.messages), complexity)
         else:
             tier, reasons = self._by_rules(intent, complexity)
             if self.scorer is not None:
                 signals = read_signals(fold(text))
-        metadata = request.metadata
-        organization = request.organization_id or _str_or_none(metadata.get("organization_id"))
-        for floor in (customer_floor(metadata, organization, self.settings.customer_value),
+        for floor in (customer,
                       self._signal_floor(signals),
                       self._carried_floor(intent),
                       sticky_floor(request.previous_tier, len(text), intent.name if intent else None,
@@ -106,8 +105,8 @@ class Router:
     def scorer_features(self, request: RouteRequest) -> list[str]:
         """The scorer's features of a turn, as `decide` computes them (for training)."""
         texts, intent, complexity = self._read(request)
-        return turn_features(texts, self._extra_features(request, intent, complexity),
-                             _last_reply(request.messages)).names
+        extra = _extra_features(intent, complexity, self._customer_floor(request))
+        return turn_features(texts, extra, _last_reply(request.messages)).names
 
     def _read(self, request: RouteRequest) -> tuple[list[str], IntentMatch | None, Complexity]:
         """The user texts, the keyword intent (given, detected or carried) and the complexity of the last one."""
@@ -155,13 +154,10 @@ class Router:
         tier, name = max(shown)
         return tier, f"{_SIGNAL_WORDS[name]}: at least tier{tier}"
 
-    def _extra_features(self, request: RouteRequest, intent: IntentMatch | None,
-                        complexity: Complexity) -> list[str]:
-        """Features besides the text: the keyword intent, the complexity tier and the customer's value, so that a
-        VIP's "bom dia" labelled tier 3 teaches the scorer about VIPs, not about greetings."""
-        floor = customer_floor(request.metadata, request.organization_id, self.settings.customer_value)
-        return [f"kw:{intent.name}" if intent else "kw:none", f"cx:{complexity.tier}",
-                f"customer_floor:{floor[0] if floor else 0}"]
+    def _customer_floor(self, request: RouteRequest) -> tuple[int, str] | None:
+        """The VIP and lead-value floor: a rule on top of the tier, and one of the scorer's features."""
+        organization = request.organization_id or _str_or_none(request.metadata.get("organization_id"))
+        return customer_floor(request.metadata, organization, self.settings.customer_value)
 
     def _scored(self, texts: list[str], extra: list[str], reply: str,
                 complexity: Complexity) -> tuple[int, list[str], Signals]:
@@ -234,6 +230,14 @@ class Router:
     def _chain(self, tier: int, plan_max: int) -> tuple[str, ...]:
         cap = max(tier, min(4, plan_max))
         return self._chains[(tier, cap)]
+
+
+def _extra_features(intent: IntentMatch | None, complexity: Complexity,
+                    customer: tuple[int, str] | None) -> list[str]:
+    """Features besides the text: the keyword intent, the complexity tier and the customer's value, so that a VIP's
+    "bom dia" labelled tier 3 teaches the scorer about VIPs, not about greetings."""
+    return [f"kw:{intent.name}" if intent else "kw:none", f"cx:{complexity.tier}",
+            f"customer_floor:{customer[0] if customer else 0}"]
 
 
 _SIGNAL_WORDS = {"counter_offer": "counter-offer or price-lowering request", "problem": "something broken",
