@@ -36,13 +36,16 @@ def add_routing_commands(subparsers: Any) -> None:
     route.add_argument("--config", help="config file (default: TIERGATE_CONFIG or the bundled one)")
     route.set_defaults(run=run_route)
     evaluation = subparsers.add_parser("eval-routing", help="routing quality on a labelled JSON Lines file")
-    evaluation.add_argument("file", type=Path, help='JSON Lines: {"messages", "metadata", "expected_tier"}')
+    evaluation.add_argument("files", type=Path, nargs="+",
+                            help='JSON Lines: {"messages", "metadata", "expected_tier"}; several files are one set')
     evaluation.add_argument("--completion-tokens", type=int, default=DEFAULT_COMPLETION_TOKENS,
                             help="assumed answer length per turn for the cost estimate")
     evaluation.add_argument("--misses", action="store_true", help="list every misrouted turn")
     evaluation.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     evaluation.add_argument("--cross-validate", action="store_true",
-                            help="leave-business-out: each turn routed by a scorer trained without its business")
+                            help="each turn routed by a scorer trained without its business (or its writer)")
+    evaluation.add_argument("--by", choices=("business", "writer"), default="business",
+                            help="--cross-validate holds out businesses in --folds groups, or one writer at a time")
     evaluation.add_argument("--folds", type=int, default=10, help="business groups for --cross-validate")
     evaluation.add_argument("--config", help="config file (default: TIERGATE_CONFIG or the bundled one)")
     evaluation.set_defaults(run=run_eval)
@@ -92,13 +95,15 @@ def run_route(args: argparse.Namespace) -> int:
 def run_eval(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     plans = {name: plan.max_tier for name, plan in settings.plans.items()}
-    try:
-        turns = _read_turns(args.file, plans)
-    except (OSError, ValueError) as exc:
-        print(f"eval-routing: {args.file}: {exc}", file=sys.stderr)
-        return 2
+    turns: list[LabelledTurn] = []
+    for path in args.files:
+        try:
+            turns += _read_turns(path, plans)
+        except (OSError, ValueError) as exc:
+            print(f"eval-routing: {path}: {exc}", file=sys.stderr)
+            return 2
     router = build_router(settings)
-    routers = _cross_validated_routers(settings, turns, args.folds) if args.cross_validate else None
+    routers = _cross_validated_routers(settings, turns, args.folds, args.by) if args.cross_validate else None
     result = evaluate(router, turns, args.completion_tokens, routers)
     figures = result.to_dict()
     if args.json:
@@ -122,23 +127,29 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cross_validated_routers(settings: Settings, turns: list[LabelledTurn], folds: int) -> list[Router]:
-    """For each turn, a router whose scorer was trained on the other businesses' turns of the same file."""
+def _cross_validated_routers(settings: Settings, turns: list[LabelledTurn], folds: int, by: str) -> list[Router]:
+    """For each turn, a router whose scorer was trained without its business's (or its writer's) turns.
+
+    By business, the businesses are dealt into `folds` groups; by writer, each writer is a fold of their own,
+    and a writer's businesses are never theirs alone, so no business is on both sides either.
+    """
     from routing.training import fit
 
-    if any(not t.business for t in turns):
-        raise SystemExit("eval-routing: --cross-validate needs a `business` on every turn")
+    if any(not t.business for t in turns) or (by == "writer" and any(not t.writer for t in turns)):
+        raise SystemExit(f"eval-routing: --cross-validate needs a `business`{' and a `writer`' * (by == 'writer')}"
+                         " on every turn")
     examples = _examples(settings, turns)
+    held_out = [t.writer if by == "writer" else t.business for t in turns]
+    groups = sorted(set(held_out), key=str)
+    fold_of = {group: i if by == "writer" else i % folds for i, group in enumerate(groups)}
     bundled = Scorer.bundled()
-    groups = sorted({e.group for e in examples})
-    fold_of = {group: i % folds for i, group in enumerate(groups)}
     routers: list[Router | None] = [None] * len(turns)
-    for fold in range(min(folds, len(groups))):
-        scorer = fit([e for e in examples if fold_of[e.group] != fold], under_risk=bundled.under_risk,
-                     premium_risk=bundled.premium_risk)
+    for fold in sorted(set(fold_of.values())):
+        scorer = fit([e for e, g in zip(examples, held_out, strict=True) if fold_of[g] != fold],
+                     under_risk=bundled.under_risk, premium_risk=bundled.premium_risk)
         router = build_router(settings, scorer)
-        for index, example in enumerate(examples):
-            if fold_of[example.group] == fold:
+        for index, group in enumerate(held_out):
+            if fold_of[group] == fold:
                 routers[index] = router
     return [r for r in routers if r is not None]
 
@@ -195,15 +206,20 @@ def _report(result: Evaluation, figures: dict[str, Any], with_misses: bool) -> s
     ]
     for tier, row in enumerate(result.confusion, start=1):
         lines.append(f"  tier{tier}   " + "".join(f"{count:>8}" for count in row))
-    lines += ["", "by language       turns   exact   under"]
-    lines += [f"  {lang:<14}{row['turns']:>7}{row['exact_accuracy']:>8.1%}{row['under_routing_rate']:>8.1%}"
-              for lang, row in figures["by_language"].items()]
-    lines += ["", "by tier (expected) turns   exact   under"]
-    lines += [f"  {tier:<14}{row['turns']:>7}{row['exact_accuracy']:>8.1%}{row['under_routing_rate']:>8.1%}"
-              for tier, row in figures["by_tier"].items()]
+    lines += _rate_table("by language", figures["by_language"])
+    if figures["by_writer"]:
+        lines += _rate_table("by writer", figures["by_writer"])
+    lines += _rate_table("by tier (expected)", figures["by_tier"])
     misses = result.misses if with_misses else result.critical_under
     if misses:
         lines += ["", "misrouted turns" if with_misses else "critical under-routed turns"]
-        lines += [f"  line {m.line}: expected tier{m.expected_tier}, routed tier{m.routed_tier}: {m.text[:90]!r}"
+        lines += [f"  {m.turn_id or f'line {m.line}'}: expected tier{m.expected_tier}, "
+                  f"routed tier{m.routed_tier}: {m.text[:90]!r}"
                   f"\n      {'; '.join(m.reasons)}" for m in misses]
     return "\n".join(lines)
+
+
+def _rate_table(title: str, rows: dict[str, dict[str, Any]]) -> list[str]:
+    lines = ["", f"{title:<18}turns   exact   under"]
+    return lines + [f"  {name:<14}{row['turns']:>7}{row['exact_accuracy']:>8.1%}{row['under_routing_rate']:>8.1%}"
+                    for name, row in rows.items()]

@@ -31,6 +31,8 @@ class LabelledTurn:
     category: str | None = None
     business: str | None = None  # cross-validation keeps a business's turns on one side
     lang: str | None = None
+    writer: str | None = None  # who wrote the turn: --by writer holds out one writer at a time
+    turn_id: str | None = None
 
     def request(self) -> RouteRequest:
         return RouteRequest(self.messages, self.metadata, plan_max_tier=self.plan_max_tier,
@@ -39,11 +41,12 @@ class LabelledTurn:
 
 @dataclass(frozen=True)
 class Miss:
-    line: int
+    line: int  # position in the evaluated turns, from 1
     expected_tier: int
     routed_tier: int
     text: str
     reasons: tuple[str, ...]
+    turn_id: str | None = None
 
 
 @dataclass
@@ -60,6 +63,7 @@ class Evaluation:
     cost_tier2: float = 0.0
     by_category: dict[str, list[int]] = field(default_factory=dict)  # category -> [total, exact, under]
     by_language: dict[str, list[int]] = field(default_factory=dict)  # language -> [total, exact, under]
+    by_writer: dict[str, list[int]] = field(default_factory=dict)  # writer -> [total, exact, under]
 
     def rate(self, count: int) -> float:
         return count / self.total if self.total else 0.0
@@ -78,9 +82,8 @@ class Evaluation:
                          "routed_vs_tier2": round(_ratio(self.cost_routed, self.cost_tier2), 4)},
             "by_category": {name: {"turns": t, "exact": e, "under": u}
                             for name, (t, e, u) in sorted(self.by_category.items())},
-            "by_language": {name: {"turns": t, "exact_accuracy": round(_ratio(e, t), 4),
-                                   "under_routing_rate": round(_ratio(u, t), 4)}
-                            for name, (t, e, u) in sorted(self.by_language.items())},
+            "by_language": _rates(self.by_language),
+            "by_writer": _rates(self.by_writer),
             "by_tier": {f"tier{tier}": {"turns": sum(row), "exact_accuracy": round(_ratio(row[tier - 1], sum(row)), 4),
                                         "under_routing_rate": round(_ratio(sum(row[:tier - 1]), sum(row)), 4)}
                         for tier, row in enumerate(self.confusion, start=1)},
@@ -104,7 +107,8 @@ def parse_turn(raw: Mapping[str, Any], plans: Mapping[str, int], line: int) -> L
     if previous is not None and previous not in (1, 2, 3, 4):
         raise ValueError(f"line {line}: previous_tier must be 1-4, got {previous!r}")
     return LabelledTurn(messages, metadata, expected, plans[plan] if plan else max(plans.values(), default=4),
-                        plan, previous, raw.get("category"), raw.get("business"), raw.get("lang"))
+                        plan, previous, raw.get("category"), raw.get("business"), raw.get("lang"),
+                        raw.get("writer"), raw.get("id"))
 
 
 def evaluate(router: Router, turns: Iterable[LabelledTurn],
@@ -122,12 +126,14 @@ def evaluate(router: Router, turns: Iterable[LabelledTurn],
         result.under += routed < expected
         result.over += routed > expected
         if routed != expected:
-            miss = Miss(line, expected, routed, (user_texts(turn.messages) or [""])[-1], decision.reasons)
+            miss = Miss(line, expected, routed, (user_texts(turn.messages) or [""])[-1], decision.reasons,
+                        turn.turn_id)
             result.misses.append(miss)
             if routed < expected and _is_critical(router, turn):
                 result.critical_under.append(miss)
         _count(result.by_category, turn.category, routed, expected)
         _count(result.by_language, turn.lang, routed, expected)
+        _count(result.by_writer, turn.writer, routed, expected)
         tokens_in = sum(len(str(m.get("content") or "")) for m in turn.messages) / CHARS_PER_TOKEN
         result.cost_routed += _cost(prices[routed], tokens_in, completion_tokens)
         result.cost_tier4 += _cost(prices[4], tokens_in, completion_tokens)
@@ -156,10 +162,15 @@ def _cost(prices: tuple[float, float], tokens_in: float, tokens_out: int) -> flo
     return prices[0] * tokens_in + prices[1] * tokens_out
 
 
+def _rates(table: dict[str, list[int]]) -> dict[str, dict[str, Any]]:
+    return {name: {"turns": t, "exact_accuracy": round(_ratio(e, t), 4), "under_routing_rate": round(_ratio(u, t), 4)}
+            for name, (t, e, u) in sorted(table.items())}
+
+
 def _ratio(part: float, whole: float) -> float:
     return part / whole if whole else 0.0
 
 
 def _miss_dict(miss: Miss) -> dict[str, Any]:
-    return {"line": miss.line, "expected": miss.expected_tier, "routed": miss.routed_tier, "text": miss.text,
-            "reasons": list(miss.reasons)}
+    return {"line": miss.line, "id": miss.turn_id, "expected": miss.expected_tier, "routed": miss.routed_tier,
+            "text": miss.text, "reasons": list(miss.reasons)}

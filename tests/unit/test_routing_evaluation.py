@@ -193,6 +193,33 @@ def test_eval_routing_cross_validates_by_business(monkeypatch: pytest.MonkeyPatc
     assert 0.4 <= figures["exact_accuracy"] < 0.99  # learned from 4 businesses, tested on 2 it never saw
 
 
+def test_eval_routing_holds_out_one_writer_at_a_time_across_several_files(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Two businesses from each of three writers, in two files read as one set: three folds, one per writer."""
+    rows = [json.loads(line) for line in TRAINING.read_text().splitlines() if line]
+    chosen = {w: sorted({r["business"] for r in rows if r["writer"] == w})[:2] for w in ("w1", "w2", "w3")}
+    picked = [r for r in rows if r["business"] in chosen[r["writer"]]]
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text("\n".join(json.dumps(r) for r in picked if r["writer"] != "w3"))
+    second.write_text("\n".join(json.dumps(r) for r in picked if r["writer"] == "w3"))
+    argv = ["eval-routing", str(first), str(second), "--cross-validate", "--by", "writer", "--json"]
+    assert run(argv, monkeypatch) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["turns"] == len(picked)
+    assert {w: row["turns"] for w, row in figures["by_writer"].items()} == \
+        {w: sum(r["writer"] == w for r in picked) for w in chosen}
+    assert 0.4 <= figures["exact_accuracy"] < 0.99  # each writer routed by a scorer learnt from the other two
+    assert all(m["id"] for m in figures["misses"]), "misses name the turn"
+
+
+def test_cross_validation_by_writer_needs_a_writer_on_every_turn(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    path = tmp_path / "turns.jsonl"
+    path.write_text('{"messages": [{"role": "user", "content": "oi"}], "expected_tier": 1, "business": "b"}\n')
+    with pytest.raises(SystemExit, match="and a `writer` on every turn"):
+        run(["eval-routing", str(path), "--cross-validate", "--by", "writer"], monkeypatch)
+
+
 def test_cross_validation_needs_a_business_on_every_turn(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     path = tmp_path / "turns.jsonl"
     path.write_text('{"messages": [{"role": "user", "content": "oi"}], "expected_tier": 1}\n')
