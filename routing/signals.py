@@ -3,7 +3,8 @@
 A high-value lead shows itself by size ("R$ 1,2 mi", "300 seats", "12 lojas") and a negotiation by its shape
 ("faz 850 que eu levo", "te doy 300 en efectivo", "60 dias no boleto"), in pt, es and en, whatever the words
 around them. Each signal is read from the folded text (lowercase, no accents; see routing/text.py) with a few
-regular expressions, and reported both as a value (for reasons) and as a feature name (for the scorer).
+regular expressions, compiled ASCII-only since folded text is ASCII (faster word classes), and reported both as a
+value (for reasons) and as a feature name (for the scorer).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ _MAGNITUDE_WORDS = "|".join(sorted(_MAGNITUDE, key=len, reverse=True))
 _NUMBER = r"\d{1,3}(?:[.,\s]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d+)?"
 _AMOUNT = re.compile(
     rf"(?P<pre>{_CURRENCY})?\s?(?P<num>{_NUMBER})\s?(?P<mag>(?:{_MAGNITUDE_WORDS})\b)?"
-    rf"(?:\s?(?:de\s)?(?P<post>{_CURRENCY})\b)?")
+    rf"(?:\s?(?:de\s)?(?P<post>{_CURRENCY})\b)?", re.ASCII)
 #: Counted things that measure the size of a deal or a business: stores, seats, rooms, trucks, boxes...
 _UNIT = re.compile(
     rf"(?P<num>{_NUMBER})\s?(?P<mag>mil\b|k\b)?\s?(?:[a-z]+\s)?(?P<unit>"
@@ -37,9 +38,9 @@ _UNIT = re.compile(
     r"caixa\w*|cajas?|box\w*|pallet\w*|palet\w*|container\w*|conteiner\w*|tonelada\w*|ton\w*|kg|litros?|"
     r"sacas?|sacos?|pe[cç]as|pecas|piezas|pieces|pares|pairs|kits?|modulos|paineis|placas|"
     r"pedidos|orders|envios|entregas|shipments|remessa\w*|cases|casos|contratos|contracts|hectare\w*|ha\b|"
-    r"hoteis|hotels|restaurantes|restaurants|clinicas|clinics|escolas|schools|farmacias|pharmacies)\b")
+    r"hoteis|hotels|restaurantes|restaurants|clinicas|clinics|escolas|schools|farmacias|pharmacies)\b", re.ASCII)
 _COUNTER_OFFER = re.compile(
-    r"\b(?:faz|faria|fecha|fecho|fechamos|deixa|deixo|sai|pago|pagaria|levo|dou|doy|hace|haces|dejame|dejalo|"
+    r"\b(?<!ja\s)(?:faz|faria|fecha|fecho|fechamos|deixa|deixo|sai|pago|pagaria|levo|dou|doy|hace|haces|dejame|dejalo|"
     r"cierro|llevo|i\Wll\s(?:do|pay|take|give)|would\syou\s(?:do|take)|can\syou\sdo|will\syou\s(?:do|take)|"
     r"how\sabout|what\sabout)\s(?:(?:por|em|a|pra|por\so|for|at|en|tudo\spor|los|las|os|as)\s)?"
     rf"(?:{_CURRENCY}\s?)?\d[\d.,]*(?!\d|[.,]?\d|\s?(?:dias?|horas?|h\b|hs\b|meses|mes|anos?|semanas?|minutos?|min\b|"
@@ -49,38 +50,46 @@ _COUNTER_OFFER = re.compile(
     r"|\d+\s?%\s?(?:off|de\sdesconto|de\sdescuento|desconto|descuento|menos|discount)"
     r"|\b(?:mais\sbarato|menor\spreco|melhor\spreco|mejor\sprecio|precio\sespecial|best\sprice|better\sprice|"
     r"cobr\w+\smenos|baixa\w*\so\svalor|abaixa\w*|rebaixa\w*|chorinho|desconto\w*|descuento\w*|discount\w*|"
-    r"rebaja\w*|regateo|negoci\w+|cubr\w+\sel\sprecio|igual\w*\so\spreco|match\w*|cobrir\w*\sa\soferta|"
+    r"rebaja\w*|regateo|negocia\w*|negotia\w*|cubr\w+\s(?:el|ese|esse|este|o)\s(?:precio|preco|valor|oferta)|"
+    r"iguala\w*\s(?:(?:el|ese|este|o|esse|a|essa)\s)?(?:precio|preco|valor|oferta|propuesta|proposta)|"
+    r"price\smatch\w*|(?:can|could|will|would)\s(?:you|u)\s(?:match|beat)|match\w*\s(?:(?:the|their|that|this|a|his|her|my)\s)?(?:\w+\s)?(?:price|offer|quote|deal)|"
+    r"beat\s(?:the|their|that|this)\s(?:price|offer|quote)|cobrir\w*\sa\soferta|"
+    r"(?:vi|achei|encontrei|acharam|saw\sit|found\sit|lo\svi|la\svi|lo\sencontre|la\sencontre)\s"
+    r"(?:[a-z]+\s){0,4}?(?:por|a|en|for|at)\s(?:r\$\s?|us\$\s?|\$\s?)?(?:\d[\d.,]*\d|\d)"
+    r"(?![.,]?\d|\s?(?:dias?|semanas?|meses|anos?|horas?|minutos?|km|days?|weeks?|months?|years?|hours?))|"
     r"concorrente\w*|competidor\w*|competitor\w*|cancel\w*\sse|cancelar\so\scontrato|otherwise\si\W?ll\scancel|"
     r"(?:ta|esta|muito|mto|mt|meio|bem|tao|muy|un\spoco|demasiado|too|so|very|bit|little)\s(?:caro|cara|salgado|"
     r"expensive|pricey|steep)|melhora\w*\s(?:o\s|esse\s|a\s)?(?:preco|valor|proposta|condic\w+)|"
     r"(?:fazer|faz|faze|fazem)\s(?:um|uma|algo|alguma)\s(?:preco|precinho|condic\w+|coisa)|"
     r"(?:preco|valor|condic\w+|tarifa|taxa|rate|price|deal)\s(?:especial|melhor|better|special)|"
     r"(?:special|better|lower|best)\s(?:rate|price|deal|offer)|can\syou\sdo\s(?:better|something)|"
-    r"mais\sem\sconta|da\spra\s(?:baixar|melhorar|fazer)|puede\w*\s(?:bajar|mejorar|hacer\salgo)|"
-    r"(?:bajar|mejorar)\s(?:el\s)?precio)\b")
+    r"mais\sem\sconta|da\spra\s(?:baixar|melhorar|fazer\s(?:um|uma|algo|melhor|por|mais))|"
+    r"puede\w*\s(?:bajar|mejorar|hacer\salgo)|"
+    r"(?:bajar|mejorar)\s(?:el\s)?precio)\b", re.ASCII)
 #: Something broken or failing: an error message, a feature that does not work.
 _PROBLEM = re.compile(
     r"\b(?:erro|error|errores|erros|falha\w*|falla\w*|fail\w*|bug\w*|travou|travando|trava|caiu|cai\w*\sa\s|"
     r"nao\s(?:funciona|liga|conecta|carrega|abre|entra|consigo|sincroniza|aparece)|no\s(?:funciona|enciende|conecta|"
     r"carga|abre|puedo|sincroniza|aparece)|(?:does|do|did|is|are|it|won)n?\W?t\s(?:work|load|connect|open|sync|start|"
     r"turn\son)|not\sworking|broken|crash\w*|down\b|fora\sdo\sar|sin\sservicio|sem\s(?:sinal|internet|acesso)|"
-    r"codigo\s\d|code\s\d|timeout|\d{3}\s(?:error|erro)|(?:error|erro)\s\d{3})")
+    r"codigo\s\d|code\s\d|timeout|\d{3}\s(?:error|erro)|(?:error|erro)\s\d{3})", re.ASCII)
 #: An unhappy customer: the churn risk the guide sends to a careful model.
 _COMPLAINT = re.compile(
-    r"\b(?:absurdo|absurda|pessim\w*|horrivel|horrible|terrible|awful|ridicul\w*|inaceitavel|inaceptable|"
+    r"\b(?<!sou\s)(?<!soy\s)(?<!\bam\s)(?<!i\Wm\s)"
+    r"(?:absurdo|absurda|pessim\w*|horrivel|horrible|terrible|awful|ridicul\w*|inaceitavel|inaceptable|"
     r"unacceptable|vergonha|verguenza|descaso|desrespeito|falta\sde\srespeto|decepcionad\w*|decepcion\w*|"
     r"disappointed|frustrad\w*|furious|irritad\w*|indignad\w*|reclam\w*|complain\w*|queja\w*|procon|"
-    r"reclame\saqui|reembols\w*|refund\w*|estorno|devolu\w+\sdo\sdinheiro|dinheiro\sde\svolta|money\sback|"
+    r"reclame\saqui|reembols\w*(?!\s(?:d[oa]s?|pelo|via|de)\s(?:plano|convenio|seguro))|refund\w*|estorno|devolu\w+\sdo\sdinheiro|dinheiro\sde\svolta|money\sback|"
     r"nunca\smais|never\sagain|nunca\smas|(?:ja|already)\s(?:e\sa|is\sthe)?\s?(?:segunda|terceira|second|third)|"
-    r"ninguem\sresponde|nobody\s(?:answers|replies)|nadie\sresponde)\b")
+    r"ninguem\sresponde|nobody\s(?:answers|replies)|nadie\sresponde)\b", re.ASCII)
 _PAYMENT_TERMS = re.compile(
     r"\b(?:\d{2,3}\s?(?:dias|days|dias\s(?:no|de)|ddl)|\d{2}/\d{2}(?:/\d{2,3})?\s?(?:dias)?|net\s?\d{2}|"
     r"prazo\w*|plazo\w*|parcel\w*|cuotas|installments?|boleto\w*\sfaturado|faturad\w*|a\scredito|credito|"
-    r"consignad\w*|consignment|sin\sinteres\w*|sem\sjuros|entrada\sde|pie\sde|down\spayment)\b")
+    r"consignad\w*|consignment|sin\sinteres\w*|sem\sjuros|entrada\sde|pie\sde|down\spayment)\b", re.ASCII)
 _URGENCY = re.compile(
     r"\b(?:hoje|agora|ja\sja|ainda\shoje|amanha\scedo|urgente|urgencia|imediat\w*|hoy|ahora|ya\smismo|"
     r"manana\stemprano|today|tonight|right\snow|asap|urgent\w*|this\sweek|esta\ssemana|essa\ssemana|"
-    r"fecho\shoje|cierro\shoy|close\stoday)\b")
+    r"fecho\shoje|cierro\shoy|close\stoday)\b", re.ASCII)
 
 
 @dataclass(frozen=True)

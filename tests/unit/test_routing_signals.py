@@ -48,14 +48,20 @@ def test_quantities_with_units_measure_the_deal(text: str, quantity: float) -> N
 @pytest.mark.parametrize("text", [
     "faz 850 que eu levo hoje", "te doy 300 en efectivo", "I'll do 2k cash", "levo 20 se fizer 10% off",
     "o concorrente faz por 150, vcs cobrem?", "tá muito caro, não dá pra melhorar o preço?",
-    "can you do better on the price?", "fecha em 1.200?",
+    "can you do better on the price?", "fecha em 1.200?", "é negociável?", "da pra fazer por 300?",
+    "vi por 1.250 no site da outra loja", "lo vi a 300 en MercadoLibre", "saw it for $200 at Walmart",
+    "can you match their price?", "They offer $29/seat. Can you match?", "cubren ese precio?",
+    "iguala o preço da concorrência?", "can you beat their quote?",
 ])
 def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
     assert read_signals(fold(text)).counter_offer, text
 
 
 @pytest.mark.parametrize("text", ["Cadê meu pedido? Já faz 10 dias", "ja faz 2 semanas que espero",
-                                  "quanto custa o plano premium?", "faz entrega no sábado?", "bom dia!"])
+                                  "quanto custa o plano premium?", "faz entrega no sábado?", "bom dia!",
+                                  "dá pra fazer upgrade do plano depois?", "qual o tamanho do negócio de vocês?",
+                                  "do you sell matching bands for the wedding?", "já faz 20 que eu espero na fila",
+                                  "vi isso há 2 dias no insta", "a loja fica a 1,5 km do metrô?"])
 def test_ordinary_turns_are_not_counter_offers(text: str) -> None:
     assert not read_signals(fold(text)).counter_offer, text
 
@@ -73,6 +79,13 @@ def test_ordinary_turns_are_not_counter_offers(text: str) -> None:
 def test_terms_urgency_problems_and_complaints_are_signals(text: str, field: str) -> None:
     signals = read_signals(fold(text))
     assert getattr(signals, field), (text, signals)
+
+
+@pytest.mark.parametrize("text", ["sou péssimo com tecnologia, me ajuda a configurar?",
+                                  "o reembolso do plano cobre consulta com especialista?",
+                                  "i'm terrible at picking sizes, which one fits?"])
+def test_a_customer_who_is_not_unhappy_is_not_a_complaint(text: str) -> None:
+    assert not read_signals(fold(text)).complaint, text
 
 
 def test_signals_become_feature_names_and_words_for_the_reasons() -> None:
