@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from array import array
 
 import pytest
 
-from routing.scorer import Scorer, turn_features
+from routing.scorer import Scorer, feature_index, turn_features
 from routing.training import Example, fit
 
 
@@ -37,6 +38,19 @@ def test_a_model_file_with_the_wrong_weight_count_is_refused() -> None:
     broken = data.replace(b'"buckets": 2', b'"buckets": 4')
     with pytest.raises(ValueError, match="weight count"):
         Scorer.from_bytes(broken)
+
+
+def test_probabilities_are_the_softmax_of_the_summed_weights_negative_ones_included() -> None:
+    weights = array("f", [0.5, -1.25, 2.0, -3.5,   -0.75, 0.25, -2.5, 1.0,   0.125, 0.0, -0.5, 0.25])
+    scorer = Scorer(weights, 2, 0.25, {})
+    for names in (["x"], ["x", "y", "zz"], ["x", "x"], [f"n{i}" for i in range(50)]):
+        scores = list(weights[8:12])
+        for name in set(names):
+            row = feature_index(name, 2) * 4
+            scores = [s + w for s, w in zip(scores, weights[row:row + 4], strict=True)]
+        exps = [math.exp(s) for s in scores]
+        assert scorer.probabilities(names) == pytest.approx([e / sum(exps) for e in exps], abs=1e-4)
+        assert scorer.probabilities(names) == pytest.approx([e / sum(exps) for e in exps], abs=1e-4)  # remembered
 
 
 @pytest.mark.parametrize(("probabilities", "under_risk", "premium_risk", "tier"), [
