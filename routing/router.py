@@ -18,7 +18,7 @@ from routing.scorer import Scorer, turn_features
 from routing.settings import TIERS, RoutingSettings, parse_routing_settings
 from routing.signals import Signals, read_signals
 from routing.stickiness import sticky_floor
-from routing.text import Found, fold, normalise, user_texts
+from routing.text import Found, TurnText, read_text, user_texts
 
 #: Earlier user turns searched for the intent of a short turn that has none of its own.
 _CONTEXT_TURNS = 3
@@ -81,21 +81,20 @@ class Router:
 
     def _natural_tier(self, request: RouteRequest) -> tuple[int, list[str], IntentMatch | None, Complexity]:
         """The tier before the plan cap, with one reason per rule that set or raised it."""
-        texts, intent, complexity = self._read(request)
-        text = texts[-1] if texts else ""
+        texts, last, intent, complexity = self._read(request)
         signals: Signals | None = None
         customer = self._customer_floor(request)
         if self.scorer is not None and texts and (intent is None or intent.source != "metadata"):
             extra = _extra_features(intent, complexity, customer)
-            tier, reasons, signals = self._scored(texts, extra, _last_reply(request.messages), complexity)
+            tier, reasons, signals = self._scored(texts, last, extra, _last_reply(request.messages), complexity)
         else:
             tier, reasons = self._by_rules(intent, complexity)
             if self.scorer is not None:
-                signals = read_signals(fold(text))
+                signals = read_signals(last.folded)
         for floor in (customer,
                       self._signal_floor(signals),
                       self._carried_floor(intent),
-                      sticky_floor(request.previous_tier, len(text), intent.name if intent else None,
+                      sticky_floor(request.previous_tier, len(last.text), intent.name if intent else None,
                                    self.settings.stickiness)):
             if floor and floor[0] >= tier:  # a floor that holds the tier is a reason too
                 tier = floor[0]
@@ -104,19 +103,19 @@ class Router:
 
     def scorer_features(self, request: RouteRequest) -> list[str]:
         """The scorer's features of a turn, as `decide` computes them (for training)."""
-        texts, intent, complexity = self._read(request)
+        texts, last, intent, complexity = self._read(request)
         extra = _extra_features(intent, complexity, self._customer_floor(request))
-        return turn_features(texts, extra, _last_reply(request.messages)).names
+        return turn_features(texts, extra, _last_reply(request.messages), last).names
 
-    def _read(self, request: RouteRequest) -> tuple[list[str], IntentMatch | None, Complexity]:
-        """The user texts, the keyword intent (given, detected or carried) and the complexity of the last one."""
+    def _read(self, request: RouteRequest) -> tuple[list[str], TurnText, IntentMatch | None, Complexity]:
+        """The user texts, the last one as read, its keyword intent (given, detected or carried) and its
+        complexity."""
         texts = user_texts(request.messages)
-        text = texts[-1] if texts else ""
-        folded = fold(text)
-        padded = normalise(text, folded)
-        found = self.settings.vocabulary.scan(padded)
-        complexity = analyse(text, found, len(texts), self.settings.complexity)
-        return texts, self._intent(request.metadata, found, padded, folded, complexity.has_code, texts), complexity
+        last = read_text(texts[-1] if texts else "")
+        found = self.settings.vocabulary.scan(last.padded)
+        complexity = analyse(last.text, found, len(texts), self.settings.complexity)
+        intent = self._intent(request.metadata, found, last, complexity.has_code, texts)
+        return texts, last, intent, complexity
 
     def _by_rules(self, intent: IntentMatch | None, complexity: Complexity) -> tuple[int, list[str]]:
         """The intent's tier (given, detected or the default), raised by complexity."""
@@ -159,12 +158,12 @@ class Router:
         organization = request.organization_id or _str_or_none(request.metadata.get("organization_id"))
         return customer_floor(request.metadata, organization, self.settings.customer_value)
 
-    def _scored(self, texts: list[str], extra: list[str], reply: str,
+    def _scored(self, texts: list[str], last: TurnText, extra: list[str], reply: str,
                 complexity: Complexity) -> tuple[int, list[str], Signals]:
         """The learned scorer's tier, its reasons and the turn's signals; the keyword intent and the complexity
         tier are two of its features."""
         assert self.scorer is not None
-        features = turn_features(texts, extra, reply)
+        features = turn_features(texts, extra, reply, last)
         probabilities = self.scorer.probabilities(features.names)
         tier = self.scorer.tier(probabilities)
         shown = features.signals.describe() + [f"earlier turn: {s}" for s in features.context_signals.describe()]
@@ -172,26 +171,24 @@ class Router:
         reason = f"scorer -> tier{tier} (p {probabilities[tier - 1]:.2f}{evidence}; {extra[0]})"
         return tier, [reason, complexity.describe()], features.signals
 
-    def _intent(self, metadata: Mapping[str, Any], found: Found, padded: str, folded: str, has_code: bool,
+    def _intent(self, metadata: Mapping[str, Any], found: Found, last: TurnText, has_code: bool,
                 texts: list[str]) -> IntentMatch | None:
         """Metadata first; else detected; else, for a short turn, the intent of a recent earlier turn."""
         given = metadata_intent(metadata, self.settings.intent_tiers)
         if given:
             return given
-        detected = self._detect(found, padded, folded, has_code)
-        if detected or len(texts[-1] if texts else "") > self.settings.context_max_chars:
+        detected = self._detect(found, last, has_code)
+        if detected or len(last.text) > self.settings.context_max_chars:
             return detected
         for earlier in reversed(texts[-1 - _CONTEXT_TURNS:-1]):
-            earlier_folded = fold(earlier)
-            earlier_padded = normalise(earlier, earlier_folded)
-            carried = self._detect(self.settings.vocabulary.scan(earlier_padded), earlier_padded, earlier_folded,
-                                   has_code=False)
+            read = read_text(earlier)
+            carried = self._detect(self.settings.vocabulary.scan(read.padded), read, has_code=False)
             if carried and self.settings.intent_tiers[carried.name] > 1:
                 return IntentMatch(carried.name, "earlier turn", carried.evidence)
         return None
 
-    def _detect(self, found: Found, padded: str, folded: str, has_code: bool) -> IntentMatch | None:
-        return detect_intent(found, padded.count(" ") - 1, folded, has_code, self.settings.intents)
+    def _detect(self, found: Found, read: TurnText, has_code: bool) -> IntentMatch | None:
+        return detect_intent(found, read.padded.count(" ") - 1, read.folded, has_code, self.settings.intents)
 
     def primary_prices(self, tier: int) -> tuple[float, float]:
         """(input, output) cost per token of the model a turn of `tier` goes to first."""

@@ -21,10 +21,8 @@ from importlib import resources
 from itertools import pairwise
 
 from routing.signals import Signals, read_signals
-from routing.text import fold, normalise
+from routing.text import HEAD_CHARS, TurnText, fold, normalise, read_text
 
-#: Characters of a turn that feed n-grams: the head and the tail of a long message say what it is about.
-HEAD_CHARS, TAIL_CHARS = 320, 160
 #: Earlier user turns whose words count as context (prefixed "ctx:").
 CONTEXT_TURNS = 2
 BUNDLED_MODEL = "scorer_model.bin"
@@ -50,14 +48,14 @@ class TurnFeatures:
     context_signals: Signals
 
 
-def turn_features(texts: Sequence[str], extra: Iterable[str] = (), reply: str = "") -> TurnFeatures:
+def turn_features(texts: Sequence[str], extra: Iterable[str] = (), reply: str = "",
+                  last: TurnText | None = None) -> TurnFeatures:
     """Features of the last user text, with context from the earlier ones (oldest first) and from the assistant's
-    last reply before it (what the customer answers: a price quoted, a question asked)."""
-    text = texts[-1] if texts else ""
-    folded = fold(text)
-    if len(folded) > HEAD_CHARS + TAIL_CHARS:
-        folded = folded[:HEAD_CHARS] + " " + folded[-TAIL_CHARS:]
-    padded = normalise(text, folded)
+    last reply before it (what the customer answers: a price quoted, a question asked). `last` is the last text
+    as read_text reads it, when the caller has it already."""
+    if last is None:
+        last = read_text(texts[-1] if texts else "")
+    text, folded, padded = last.text, last.folded, last.padded
     words = padded.split()
     names = [f"w:{w}" for w in words]
     names += [f"b:{a}_{b}" for a, b in pairwise(words)]

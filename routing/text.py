@@ -22,6 +22,27 @@ _TRIPLES = re.compile(r"([a-z])\1{2,}")
 _FINAL_DOUBLE_VOWEL = re.compile(r"([aeiou])\1\b")
 
 
+#: Characters of a long turn that are read: its head and its tail say what it is about, and reading no more keeps a
+#: routing decision's cost bounded whatever the message's length.
+HEAD_CHARS, TAIL_CHARS = 320, 160
+
+
+@dataclass(frozen=True, slots=True)
+class TurnText:
+    """A turn's text as the router reads it, computed once per decision: `folded` (see fold) and `padded` (see
+    normalise) hold the head and the tail of a long turn only; `text` is the whole turn."""
+
+    text: str
+    folded: str
+    padded: str
+
+
+def read_text(text: str) -> TurnText:
+    read = text[:HEAD_CHARS] + " " + text[-TAIL_CHARS:] if len(text) > HEAD_CHARS + TAIL_CHARS else text
+    folded = fold(read)
+    return TurnText(text, folded, normalise(read, folded))
+
+
 def fold(text: str) -> str:
     """Lowercase ASCII without accents, punctuation kept (numbers like "2.000" stay whole); emoji dropped."""
     if text.isascii():
