@@ -61,6 +61,7 @@ class Evaluation:
     cost_routed: float = 0.0
     cost_tier4: float = 0.0
     cost_tier2: float = 0.0
+    cost_labelled: float = 0.0  # every turn at its labelled tier: the cost of routing perfectly
     by_category: dict[str, list[int]] = field(default_factory=dict)  # category -> [total, exact, under]
     by_language: dict[str, list[int]] = field(default_factory=dict)  # language -> [total, exact, under]
     by_writer: dict[str, list[int]] = field(default_factory=dict)  # writer -> [total, exact, under]
@@ -77,8 +78,9 @@ class Evaluation:
                                  "counts": self.confusion},
             "critical_under_routed": [_miss_dict(m) for m in self.critical_under],
             "cost_usd": {"routed": round(self.cost_routed, 6), "always_tier4": round(self.cost_tier4, 6),
-                         "always_tier2": round(self.cost_tier2, 6),
+                         "always_tier2": round(self.cost_tier2, 6), "as_labelled": round(self.cost_labelled, 6),
                          "routed_vs_tier4": round(_ratio(self.cost_routed, self.cost_tier4), 4),
+                         "as_labelled_vs_tier4": round(_ratio(self.cost_labelled, self.cost_tier4), 4),
                          "routed_vs_tier2": round(_ratio(self.cost_routed, self.cost_tier2), 4)},
             "by_category": {name: {"turns": t, "exact": e, "under": u}
                             for name, (t, e, u) in sorted(self.by_category.items())},
@@ -138,6 +140,7 @@ def evaluate(router: Router, turns: Iterable[LabelledTurn],
         result.cost_routed += _cost(prices[routed], tokens_in, completion_tokens)
         result.cost_tier4 += _cost(prices[4], tokens_in, completion_tokens)
         result.cost_tier2 += _cost(prices[2], tokens_in, completion_tokens)
+        result.cost_labelled += _cost(prices[expected], tokens_in, completion_tokens)
     return result
 
 
