@@ -105,7 +105,7 @@ class Router:
         """The scorer's features of a turn, as `decide` computes them (for training)."""
         texts, last, intent, complexity = self._read(request)
         extra = _extra_features(intent, complexity, self._customer_floor(request))
-        return turn_features(texts, extra, _last_reply(request.messages), last).names
+        return turn_features(texts, extra, _last_reply(request.messages), last).all_names()
 
     def _read(self, request: RouteRequest) -> tuple[list[str], TurnText, IntentMatch | None, Complexity]:
         """The user texts, the last one as read, its keyword intent (given, detected or carried) and its
@@ -164,7 +164,7 @@ class Router:
         tier are two of its features."""
         assert self.scorer is not None
         features = turn_features(texts, extra, reply, last)
-        probabilities = self.scorer.probabilities(features.names)
+        probabilities = self.scorer.score(features)
         tier = self.scorer.tier(probabilities)
         shown = features.signals.describe() + [f"earlier turn: {s}" for s in features.context_signals.describe()]
         evidence = f"; {', '.join(shown)}" if shown else ""
@@ -237,8 +237,8 @@ def _extra_features(intent: IntentMatch | None, complexity: Complexity,
             f"customer_floor:{customer[0] if customer else 0}"]
 
 
-_SIGNAL_WORDS = {"counter_offer": "counter-offer or price-lowering request", "problem": "something broken",
-                 "complaint": "unhappy customer"}
+_SIGNAL_WORDS = {"counter_offer": "counter-offer or price-lowering request", "chain": "a chain or multi-unit business",
+                 "problem": "something broken", "complaint": "unhappy customer"}
 
 
 def _last_reply(messages: list[dict[str, Any]]) -> str:

@@ -36,16 +36,28 @@ _LANE_BITS = 32
 _LANE_MASK = (1 << _LANE_BITS) - 1
 _HALF_LANE = 1 << (_LANE_BITS - 1)
 #: Feature names whose rows are kept (about 30 MB at most).
-_KNOWN_ROWS_MAX = 1 << 17
+_KNOWN_ROWS_MAX = 1 << 18
 
 
 @dataclass(frozen=True)
 class TurnFeatures:
-    """The names of a turn's features, and its signals (for the reasons)."""
+    """A turn's features: its distinct words, each standing for its word feature and character n-grams (see
+    word_features), the other feature names, and its signals (for the reasons)."""
 
+    words: list[str]
     names: list[str]
     signals: Signals
     context_signals: Signals
+
+    def all_names(self) -> list[str]:
+        """Every feature, a word's n-grams once per distinct word that has them: what the model is trained on."""
+        return [name for word in self.words for name in word_features(word)] + self.names
+
+
+def word_features(word: str) -> list[str]:
+    """A word's own feature and the character n-grams of the word with its boundaries (" word ")."""
+    bounded = f" {word} "
+    return [f"w:{word}", *(bounded[i:i + n] for n in CHAR_NGRAMS for i in range(len(bounded) - n + 1))]
 
 
 def turn_features(texts: Sequence[str], extra: Iterable[str] = (), reply: str = "",
@@ -55,12 +67,9 @@ def turn_features(texts: Sequence[str], extra: Iterable[str] = (), reply: str = 
     as read_text reads it, when the caller has it already."""
     if last is None:
         last = read_text(texts[-1] if texts else "")
-    text, folded, padded = last.text, last.folded, last.padded
-    words = padded.split()
-    names = [f"w:{w}" for w in words]
-    names += [f"b:{a}_{b}" for a, b in pairwise(words)]
-    for n in CHAR_NGRAMS:
-        names += [padded[i:i + n] for i in range(len(padded) - n + 1)]
+    text, folded = last.text, last.folded
+    words = last.padded.split()
+    names = [f"b:{a}_{b}" for a, b in pairwise(words)]
     names.append(f"len:{_bucket(len(text), (20, 60, 140, 300, 600))}")
     names.append(f"q:{min(text.count('?'), 3)}")
     names.append(f"digits:{min(len(_DIGITS.findall(folded)), 12) // 3}")
@@ -77,7 +86,7 @@ def turn_features(texts: Sequence[str], extra: Iterable[str] = (), reply: str = 
     if reply and ASSISTANT_CONTEXT:
         names += [f"asst:{w}" for w in normalise(reply[-HEAD_CHARS:]).split()]
     names += extra
-    return TurnFeatures(names, signals, context)
+    return TurnFeatures(list(dict.fromkeys(words)), list(dict.fromkeys(names)), signals, context)
 
 
 class Scorer:
@@ -88,8 +97,8 @@ class Scorer:
         self._weights = weights  # buckets rows of 4 weights, then the 4 biases
         self._buckets = buckets
         self._packed = [_pack(weights[row:row + 4]) for row in range(0, buckets * 4 + 4, 4)]  # the biases last
-        #: feature name -> its packed row: most n-grams recur from turn to turn, and a look-up beats hashing
-        self._known_rows: dict[str, int] = {}
+        self._rows = _PackedRows(self._packed, buckets)
+        self._word_rows = _WordRows(self._rows)
         self.under_risk = under_risk
         #: tier 4 as soon as its probability reaches this: a negotiation sent to a cheap model costs the sale
         self.premium_risk = under_risk if premium_risk is None else premium_risk
@@ -119,24 +128,14 @@ class Scorer:
         return header + b"\n" + zlib.compress(self._weights.tobytes(), 9)
 
     def probabilities(self, names: Iterable[str]) -> list[float]:
-        known, packed = self._known_rows, self._packed
-        total = packed[-1]  # the biases; then one integer addition per feature adds all four tiers
-        for name in set(names):
-            row = known.get(name)
-            if row is None:
-                row = self._remember(name)
-            total += row
-        scores = _unpack(total)
-        top = max(scores)
-        exps = [math.exp(s - top) for s in scores]
-        total_exp = sum(exps)
-        return [e / total_exp for e in exps]
+        """The tiers' probabilities for a list of feature names (a name listed twice counts twice)."""
+        return _softmax(_unpack(self._packed[-1] + sum(map(self._rows.__getitem__, names))))
 
-    def _remember(self, name: str) -> int:
-        if len(self._known_rows) >= _KNOWN_ROWS_MAX:  # bounded: arbitrary text must not grow it forever
-            self._known_rows.clear()
-        row = self._known_rows[name] = self._packed[feature_index(name, self._buckets)]
-        return row
+    def score(self, features: TurnFeatures) -> list[float]:
+        """`probabilities(features.all_names())`, faster: a word's features are summed once and remembered, so a
+        turn costs a look-up per word rather than one per character n-gram."""
+        total = self._packed[-1] + sum(map(self._word_rows.__getitem__, features.words))
+        return _softmax(_unpack(total + sum(map(self._rows.__getitem__, features.names))))
 
     def tier(self, probabilities: Sequence[float]) -> int:
         """The cheapest tier whose risk of being too low (the chance the turn needs a higher one) is at most
@@ -154,6 +153,43 @@ class Scorer:
 def feature_index(name: str, buckets: int) -> int:
     """The hashed row of a feature (training and scoring share it)."""
     return zlib.crc32(name.encode()) & (buckets - 1)
+
+
+class _PackedRows(dict[str, int]):
+    """Feature name -> its packed row, hashed on first sight and remembered (most features recur from turn to
+    turn). Bounded, so arbitrary text cannot grow it forever."""
+
+    def __init__(self, packed: list[int], buckets: int) -> None:
+        super().__init__()
+        self._packed = packed
+        self._buckets = buckets
+
+    def __missing__(self, name: str) -> int:
+        if len(self) >= _KNOWN_ROWS_MAX:
+            self.clear()
+        row = self[name] = self._packed[feature_index(name, self._buckets)]
+        return row
+
+
+class _WordRows(dict[str, int]):
+    """Word -> the sum of the packed rows of its word_features, computed on first sight and remembered."""
+
+    def __init__(self, rows: _PackedRows) -> None:
+        super().__init__()
+        self._rows = rows
+
+    def __missing__(self, word: str) -> int:
+        if len(self) >= _KNOWN_ROWS_MAX:
+            self.clear()
+        row = self[word] = sum(map(self._rows.__getitem__, word_features(word)))
+        return row
+
+
+def _softmax(scores: list[float]) -> list[float]:
+    top = max(scores)
+    exps = [math.exp(s - top) for s in scores]
+    total = sum(exps)
+    return [e / total for e in exps]
 
 
 def _pack(weights: Sequence[float]) -> int:

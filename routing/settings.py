@@ -15,7 +15,7 @@ from routing.text import KeywordSet, Vocabulary, normalise
 
 TIERS = ("tier1", "tier2", "tier3", "tier4")
 #: Signals that set a lowest tier by default (the labelling guide's rules for negotiation and tier 3).
-DEFAULT_SIGNAL_FLOOR_NAMES = {"counter_offer": "tier4", "problem": "tier3", "complaint": "tier3"}
+DEFAULT_SIGNAL_FLOOR_NAMES = {"counter_offer": "tier4", "chain": "tier4", "problem": "tier3", "complaint": "tier3"}
 DEFAULT_SIGNAL_FLOORS = {name: int(tier.removeprefix("tier")) for name, tier in DEFAULT_SIGNAL_FLOOR_NAMES.items()}
 FEATURES = ("chars_per_100", "question", "list_item", "code", "number", "money", "comparison",
             "technical_term", "commercial_term", "depth")

@@ -29,7 +29,7 @@ _AMOUNT = re.compile(
     rf"(?:\s?(?:de\s)?(?P<post>{_CURRENCY})\b)?", re.ASCII)
 #: Counted things that measure the size of a deal or a business: stores, seats, rooms, trucks, boxes...
 _UNIT = re.compile(
-    rf"(?P<num>{_NUMBER})\s?(?P<mag>mil\b|k\b)?\s?(?:[a-z]+\s)?(?P<unit>"
+    rf"(?P<num>{_NUMBER})\s?(?P<mag>mil\b|k\b)?\s?(?:[a-z]+\s){{0,2}}?(?P<unit>"
     r"loja|lojas|unidade|unidades|filia\w*|franquia\w*|ponto|pontos|quarto\w*|leito\w*|apartamento\w*|apto\w*|"
     r"licen\w*|assento\w*|seats?|usuario\w*|users?|funcionario\w*|colaborador\w*|employee\w*|empleado\w*|"
     r"vendedor\w*|pessoa\w*|people|person\w*|alunos?|students?|clientes|clients|customers|"
@@ -38,7 +38,9 @@ _UNIT = re.compile(
     r"caixa\w*|cajas?|box\w*|pallet\w*|palet\w*|container\w*|conteiner\w*|tonelada\w*|ton\w*|kg|litros?|"
     r"sacas?|sacos?|pe[cç]as|pecas|piezas|pieces|pares|pairs|kits?|modulos|paineis|placas|"
     r"pedidos|orders|envios|entregas|shipments|remessa\w*|cases|casos|contratos|contracts|hectare\w*|ha\b|"
-    r"hoteis|hotels|restaurantes|restaurants|clinicas|clinics|escolas|schools|farmacias|pharmacies)\b", re.ASCII)
+    r"hoteis|hotels|restaurantes|restaurants|clinicas|clinics|escolas|schools|farmacias|pharmacies|"
+    r"consultorio\w*|estac\w*|workstations?|desks|salas|andares|floors|predios|edificios|buildings|galpo\w*|"
+    r"warehouses|condominios|academias|gyms|sedes)\b", re.ASCII)
 _COUNTER_OFFER = re.compile(
     r"\b(?<!ja\s)(?:faz|faria|fecha|fecho|fechamos|deixa|deixo|sai|pago|pagaria|levo|dou|doy|hace|haces|dejame|dejalo|"
     r"cierro|llevo|i\Wll\s(?:do|pay|take|give)|would\syou\s(?:do|take)|can\syou\sdo|will\syou\s(?:do|take)|"
@@ -65,7 +67,27 @@ _COUNTER_OFFER = re.compile(
     r"(?:special|better|lower|best)\s(?:rate|price|deal|offer)|can\syou\sdo\s(?:better|something)|"
     r"mais\sem\sconta|da\spra\s(?:baixar|melhorar|fazer\s(?:um|uma|algo|melhor|por|mais))|"
     r"puede\w*\s(?:bajar|mejorar|hacer\salgo)|"
-    r"(?:bajar|mejorar)\s(?:el\s)?precio)\b", re.ASCII)
+    r"(?:bajar|mejorar)\s(?:el\s)?precio|"
+    # the competitor's price, asked to be met: "ta vendendo a 98, vcs fazem o mesmo?", "na cooperativa ta 395. cobre?"
+    r"(?:fazem|faz|fariam|faria|hacen|hace|harian|do|would\syou\sdo)\s(?:o\smesmo|igual|lo\smismo|the\ssame)"
+    r"(?:\s(?:preco|valor|precio|price))?(?=\s?\?)|(?:cobre|cobrem|cubre|cubren)(?=\s?\?)|"
+    # a discount asked for as a percentage given: "vc da 20% pros pacientes dela?"
+    r"(?:da|dao|dava|fazem|rola|dan|hacen|give|offer)\s(?:um\s|uns\s|un\s|a\s)?\d+(?=\s?%)|"
+    # a price objection: "acima do que a gente planejou", "over our budget", "fuera de presupuesto"
+    r"(?:acima|fora|alem)\sdo\s(?:q|que\s|nosso\s|meu\s)?(?:a\sgente\s|eu\s)?(?:planej\w*|esperava|orcamento|orcado)|"
+    r"(?:over|above|beyond|out\sof)\s(?:our|my|the)\sbudget|fuera\sde(?:l|\smi|\snuestro)?\spresupuesto|"
+    r"tem\scomo\s(?:melhorar|baixar|fazer\s(?:melhor|menos|por))|"
+    # an ultimatum: "ou vcs me dao X ou vou pedir estorno", "se nao resolverem o valor vou cancelar",
+    # "cancel unless you refund"
+    r"ou\s(?:eu\s)?vou\s(?:cancelar|pedir\s(?:o\s|um\s)?(?:estorno|reembolso|cancelamento)|procurar\soutr\w*)|"
+    r"se\s(?:vcs?\s|voces\s)?nao\s(?:[a-z]+\s){1,8}?(?:eu\s)?(?:vou\s)?cancel\w*|"
+    r"si\sno\s(?:[a-z]+\s){1,8}?(?:voy\sa\s)?(?:cancel\w*|me\svoy)|"
+    r"cancel\w*\s(?:[a-z]+\s){0,5}?(?:unless|a\smenos\sque|salvo\sque)|or\selse|"
+    # a conditional close: "se topar assino essa semana", "si me lo dejan asi firmo hoy"
+    r"se\s(?:vcs?\s|voces\s)?(?:topar\w*|aceitar\w*|fizer\w*|fecharem)\s(?:[a-z0-9]+\s){0,4}?"
+    r"(?:assino|fecho|fechamos|compro|levo|pago)|"
+    r"si\s(?:aceptan|me\s(?:lo\s)?(?:hacen|dejan|dan))\s(?:[a-z0-9]+\s){0,4}?(?:firmo|cierro|compro|llevo|pago)|"
+    r"if\syou\s(?:agree|accept|can\sdo)\s(?:[a-z0-9]+\s){0,4}?(?:i|we)\W?ll\s(?:sign|buy|close|order))\b", re.ASCII)
 #: Something broken or failing: an error message, a feature that does not work.
 _PROBLEM = re.compile(
     r"\b(?:erro|error|errores|erros|falha\w*|falla\w*|fail\w*|bug\w*|travou|travando|trava|caiu|cai\w*\sa\s|"
@@ -86,6 +108,19 @@ _PAYMENT_TERMS = re.compile(
     r"\b(?:\d{2,3}\s?(?:dias|days|dias\s(?:no|de)|ddl)|\d{2}/\d{2}(?:/\d{2,3})?\s?(?:dias)?|net\s?\d{2}|"
     r"prazo\w*|plazo\w*|parcel\w*|cuotas|installments?|boleto\w*\sfaturado|faturad\w*|a\scredito|credito|"
     r"consignad\w*|consignment|sin\sinteres\w*|sem\sjuros|entrada\sde|pie\sde|down\spayment)\b", re.ASCII)
+#: A chain or multi-unit business the customer has: "temos 8 lojas", "I own 12 beauty stores", "red de 5 sucursales".
+_CHAIN = re.compile(
+    r"\b(?:tenho|temos|somos|possuo|possuimos|administro|administramos|gerencio|gerenciamos|tengo|tenemos|"
+    r"manejo|manejamos|we\s(?:have|own|run|manage|operate)|i\s(?:have|own|run|manage|operate)|"
+    r"(?:rede|red|chain|network|grupo|group)\s(?:de|of|com|con|with))\s(?:[a-z]+\s){0,4}?"
+    rf"(?P<num>{_NUMBER})\s(?:[a-z]+\s){{0,2}}?"
+    r"(?:lojas|filiais|franquias|sucursales|tiendas|locales|stores|shops|branches|locations|restaurantes|"
+    r"restaurants|hoteis|hoteles|hotels|pousadas|clinicas|clinics|consultorios|farmacias|pharmacies|escolas|"
+    r"colegios|schools|academias|gyms|saloes|salones|salons|padarias|panaderias|bakeries|mercados|supermercados|"
+    r"supermarkets|postos|condominios|predios|edificios|buildings|hospitais|hospitales|hospitals|oficinas|"
+    r"escritorios|offices|cafeterias|bares|bars|concessionarias|dealerships|fazendas|farms)\b", re.ASCII)
+#: Units of a chain from which the customer is a high-value lead (the guide: "many stores, branches").
+_CHAIN_MIN_UNITS = 3
 _URGENCY = re.compile(
     r"\b(?:hoje|agora|ja\sja|ainda\shoje|amanha\scedo|urgente|urgencia|imediat\w*|hoy|ahora|ya\smismo|"
     r"manana\stemprano|today|tonight|right\snow|asap|urgent\w*|this\sweek|esta\ssemana|essa\ssemana|"
@@ -105,6 +140,7 @@ class Signals:
     urgency: bool = False
     problem: bool = False
     complaint: bool = False
+    chain: bool = False  # a chain or multi-unit business of at least _CHAIN_MIN_UNITS units
 
     def features(self, prefix: str = "") -> list[str]:
         """Feature names for the scorer: magnitudes in powers of ten, the patterns present."""
@@ -123,6 +159,8 @@ class Signals:
             names.append(f"{prefix}problem")
         if self.complaint:
             names.append(f"{prefix}complaint")
+        if self.chain:
+            names.append(f"{prefix}chain")
         return names
 
     def describe(self) -> list[str]:
@@ -142,6 +180,8 @@ class Signals:
             words.append("something broken")
         if self.complaint:
             words.append("unhappy customer")
+        if self.chain:
+            words.append("multi-unit business")
         return words
 
 
@@ -155,7 +195,7 @@ def read_signals(folded: str) -> Signals:
     quantity, quantity_text = _largest_quantity(folded) if has_digits else (None, None)
     return Signals(amount, amount_text, quantity, quantity_text, bool(_COUNTER_OFFER.search(folded)),
                    bool(_PAYMENT_TERMS.search(folded)), bool(_URGENCY.search(folded)), bool(_PROBLEM.search(folded)),
-                   bool(_COMPLAINT.search(folded)))
+                   bool(_COMPLAINT.search(folded)), has_digits and _is_chain(folded))
 
 
 def parse_number(text: str) -> float | None:
@@ -201,6 +241,10 @@ def _largest_quantity(folded: str) -> tuple[float | None, str | None]:
         if best[0] is None or value > best[0]:
             best = (value, match.group(0).strip())
     return best
+
+
+def _is_chain(folded: str) -> bool:
+    return any((parse_number(match.group("num")) or 0) >= _CHAIN_MIN_UNITS for match in _CHAIN.finditer(folded))
 
 
 def _decade(value: float) -> int:

@@ -24,7 +24,7 @@ _FINAL_DOUBLE_VOWEL = re.compile(r"([aeiou])\1\b")
 
 #: Characters of a long turn that are read: its head and its tail say what it is about, and reading no more keeps a
 #: routing decision's cost bounded whatever the message's length.
-HEAD_CHARS, TAIL_CHARS = 320, 160
+HEAD_CHARS, TAIL_CHARS = 160, 80
 
 
 @dataclass(frozen=True, slots=True)

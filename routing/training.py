@@ -65,7 +65,7 @@ def _sparse(examples: Sequence[Example], buckets: int) -> tuple[object, object]:
     indices: list[int] = []
     rows: list[int] = []
     for row, example in enumerate(examples):
-        unique = [feature_index(name, buckets) for name in set(example.features)]  # as Scorer.probabilities
-        indices.extend(unique)
-        rows.extend([row] * len(unique))
+        features = [feature_index(name, buckets) for name in example.features]  # each counted, as Scorer.probabilities
+        indices.extend(features)
+        rows.extend([row] * len(features))
     return np.array(indices), np.array(rows)

@@ -156,9 +156,12 @@ def test_system_and_assistant_messages_do_not_count_as_the_customer_s_words() ->
 
 
 def test_content_parts_are_read_like_a_string() -> None:
-    messages = [{"role": "user", "content": [{"type": "text", "text": "o webhook dá erro 500"},
+    text = "o webhook dá erro 500 quando salvo um contato"
+    messages = [{"role": "user", "content": [{"type": "text", "text": text},
                                               {"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}]
-    assert ROUTER.decide(RouteRequest(messages)).tier == "tier3"
+    decision = ROUTER.decide(RouteRequest(messages))
+    assert decision.tier == ROUTER.decide(RouteRequest([{"role": "user", "content": text}])).tier == "tier3"
+    assert decision.intent == "technical_support"
 
 
 def test_no_user_message_routes_to_the_default_tier() -> None:

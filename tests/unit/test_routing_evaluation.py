@@ -36,7 +36,7 @@ def read(path: Path) -> list[LabelledTurn]:
 
 def test_accuracy_confusion_and_under_and_over_routing_are_counted_per_turn() -> None:
     turns = [turn("oi", 1), turn("oi", 2), turn("Consegue um desconto se eu fechar hoje?", 3),
-             turn("o webhook dá erro 500", 3)]
+             turn("o webhook dá erro 500 quando salvo um contato", 3)]
     result = evaluate(ROUTER, turns)
     assert (result.total, result.exact, result.under, result.over) == (4, 2, 1, 1)
     assert result.confusion == [[1, 0, 0, 0], [1, 0, 0, 0], [0, 0, 1, 1], [0, 0, 0, 0]]
@@ -108,18 +108,33 @@ def test_the_corpus_is_large_varied_doubly_labelled_and_split_by_business() -> N
     assert not training & held_out, "no business has turns on both sides of the split"
 
 
+def test_every_labelled_file_names_its_writers_settles_its_disagreements_and_keeps_its_businesses() -> None:
+    """Cross-validation by writer and by business, and a fresh set's independence, rest on these."""
+    seen: dict[str, str] = {}
+    ids: set[str] = set()
+    for path in sorted(TRAINING.parent.glob("routing_*.jsonl")):
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line]
+        assert all(r.get("writer") and r["id"].startswith(r["writer"] + "-") for r in rows), path.name
+        assert all(r["labels"]["writer"] in (1, 2, 3, 4) and r["labels"]["second"] in (1, 2, 3, 4) for r in rows)
+        assert all(r.get("settled") for r in rows if r["labels"]["writer"] != r["labels"]["second"]), path.name
+        assert not ids & {r["id"] for r in rows}, f"{path.name}: an id already used in another file"
+        ids |= {r["id"] for r in rows}
+        for business in {r["business"] for r in rows}:
+            assert seen.setdefault(business, path.name) == path.name, f"{business} is in {seen[business]} too"
+
+
 def test_the_held_out_businesses_keep_the_quality_measured_when_the_scorer_was_trained() -> None:
-    """A regression bound at the figures measured on the held-out split (86.0% exact, 2.4% under, 4 critical,
-    38.2% of always-tier-4): a change that routes these turns worse fails here. The issue's targets are
+    """A regression bound at the figures measured on the held-out split (92.2% exact, 0.8% under, 1 critical,
+    36.7% of always-tier-4): a change that routes these turns worse fails here. The issue's targets are
     reported by `tiergate eval-routing`, not asserted."""
     result = evaluate(ROUTER, read(HELD_OUT))
     figures = result.to_dict()
     misses = "\n".join(f"  line {m.line}: expected {m.expected_tier}, routed {m.routed_tier}: {m.text!r}"
                        for m in result.misses)
-    assert figures["exact_accuracy"] >= 0.85, f"exact accuracy {figures['exact_accuracy']}; misses:\n{misses}"
-    assert figures["under_routing_rate"] <= 0.03, f"under-routing {figures['under_routing_rate']}:\n{misses}"
-    assert len(result.critical_under) <= 4, f"negotiation, high-value or VIP turns under-routed:\n{misses}"
-    assert figures["cost_usd"]["routed_vs_tier4"] <= 0.40, figures["cost_usd"]
+    assert figures["exact_accuracy"] >= 0.91, f"exact accuracy {figures['exact_accuracy']}; misses:\n{misses}"
+    assert figures["under_routing_rate"] <= 0.015, f"under-routing {figures['under_routing_rate']}:\n{misses}"
+    assert len(result.critical_under) <= 1, f"negotiation, high-value or VIP turns under-routed:\n{misses}"
+    assert figures["cost_usd"]["routed_vs_tier4"] <= 0.375, figures["cost_usd"]
     assert set(figures["by_language"]) == {"pt", "es", "en"}
     assert sum(row["turns"] for row in figures["by_tier"].values()) == result.total
 

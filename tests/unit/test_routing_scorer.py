@@ -7,28 +7,41 @@ from array import array
 
 import pytest
 
-from routing.scorer import Scorer, feature_index, turn_features
+from routing.scorer import Scorer, feature_index, turn_features, word_features
 from routing.training import Example, fit
 
 
 def test_features_read_the_turn_its_earlier_turns_and_the_assistant_reply() -> None:
-    names = turn_features(["quero 14 lojas", "e o prazo?"], ["kw:none"], "Fica R$ 9.000 por loja.").names
-    assert "w:prazo" in names and "b:e_o" in names and " e o" in names  # words, word pairs, 4-grams
+    names = turn_features(["quero 14 lojas", "e o prazo?"], ["kw:none"], "Fica R$ 9.000 por loja.").all_names()
+    assert "w:prazo" in names and "b:e_o" in names and " pra" in names and "azo " in names  # words, pairs, 4-grams
     assert "ctx:lojas" in names and "ctx_qty:1e1" in names  # the earlier turn and its signals
     assert "asst:loja" in names and "kw:none" in names
 
 
+def test_a_word_stands_for_its_features_once_however_often_it_is_written() -> None:
+    features = turn_features(["oi oi tudo bem? oi"])
+    assert features.words == ["oi", "tudo", "bem"]
+    assert features.all_names().count("w:oi") == 1 and word_features("oi") == ["w:oi", " oi "]
+
+
 def test_a_long_turn_feeds_its_head_and_tail_only() -> None:
-    names = turn_features(["inicio " + "meio " * 400 + "final"]).names
-    assert "w:inicio" in names and "w:final" in names
-    assert names.count("w:meio") < 100
+    words = turn_features(["inicio " + " ".join(f"meio{i}" for i in range(400)) + " final"]).words
+    assert "inicio" in words and "final" in words
+    assert len(words) < 60
+
+
+def test_scoring_a_turn_by_its_words_equals_scoring_all_its_feature_names() -> None:
+    scorer = Scorer.bundled()
+    for texts in (["faz 850 que eu levo hoje"], ["oi", "o sistema dá erro 500 quando salvo, e agora?"]):
+        features = turn_features(texts, ["kw:none"], "Fica R$ 9.000.")
+        assert scorer.score(features) == pytest.approx(scorer.probabilities(features.all_names()), abs=1e-9)
 
 
 def test_the_shipped_model_loads_and_survives_a_round_trip() -> None:
     scorer = Scorer.bundled()
     assert scorer.info["turns"] >= 1500 and 0 < scorer.under_risk < 1
     again = Scorer.from_bytes(scorer.to_bytes())
-    names = turn_features(["faz 850 que eu levo hoje"]).names
+    names = turn_features(["faz 850 que eu levo hoje"]).all_names()
     assert again.probabilities(names) == pytest.approx(scorer.probabilities(names))
 
 
@@ -45,7 +58,7 @@ def test_probabilities_are_the_softmax_of_the_summed_weights_negative_ones_inclu
     scorer = Scorer(weights, 2, 0.25, {})
     for names in (["x"], ["x", "y", "zz"], ["x", "x"], [f"n{i}" for i in range(50)]):
         scores = list(weights[8:12])
-        for name in set(names):
+        for name in names:  # a name listed twice counts twice
             row = feature_index(name, 2) * 4
             scores = [s + w for s, w in zip(scores, weights[row:row + 4], strict=True)]
         exps = [math.exp(s) for s in scores]
@@ -69,10 +82,10 @@ def test_the_tier_is_the_cheapest_whose_risk_of_being_too_low_is_small(
 def test_training_learns_what_separates_the_tiers_and_is_repeatable() -> None:
     words = {1: ["oi", "ola", "bom dia"], 2: ["qual modelo", "tamanho"], 3: ["erro 500", "nao conecta"],
              4: ["desconto", "faz por"]}
-    examples = [Example(turn_features([f"{text} {i}"]).names, tier, f"b{i % 5}")
+    examples = [Example(turn_features([f"{text} {i}"]).all_names(), tier, f"b{i % 5}")
                 for tier, texts in words.items() for text in texts for i in range(20)]
     first, second = fit(examples, buckets=1 << 12, steps=80), fit(examples, buckets=1 << 12, steps=80)
     for tier, texts in words.items():
-        probabilities = first.probabilities(turn_features([texts[0]]).names)
+        probabilities = first.probabilities(turn_features([texts[0]]).all_names())
         assert max(range(4), key=lambda i: probabilities[i]) == tier - 1, (texts[0], probabilities)
     assert first.to_bytes() == second.to_bytes()

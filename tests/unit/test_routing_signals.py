@@ -39,7 +39,8 @@ def test_a_bare_number_is_not_money(text: str) -> None:
 @pytest.mark.parametrize(("text", "quantity"), [
     ("somos uma rede com 14 lojas", 14), ("need 300 seats for the sales team", 300),
     ("hotel com 120 quartos", 120), ("mandamos 2 mil caixas por mês", 2000), ("tenemos 6 sucursales", 6),
-    ("licenças para 1.500 usuários", 1500),
+    ("licenças para 1.500 usuários", 1500), ("I own 12 organic beauty stores", 12),
+    ("220 estações de trabalho e 12 salas", 220), ("tengo 5 consultorios odontológicos", 5),
 ])
 def test_quantities_with_units_measure_the_deal(text: str, quantity: float) -> None:
     assert read_signals(fold(text)).largest_quantity == quantity
@@ -52,6 +53,12 @@ def test_quantities_with_units_measure_the_deal(text: str, quantity: float) -> N
     "vi por 1.250 no site da outra loja", "lo vi a 300 en MercadoLibre", "saw it for $200 at Walmart",
     "can you match their price?", "They offer $29/seat. Can you match?", "cubren ese precio?",
     "iguala o preço da concorrência?", "can you beat their quote?",
+    "o depósito da esquina tá vendendo a 98, vcs fazem o mesmo?", "na cooperativa tá 395. cobre?",
+    "falou q vc dá 20% pros pacientes dela, confere?", "ficou acima do que a gente planejou, tem como melhorar?",
+    "that's over our budget", "está fuera de presupuesto", "ou vcs me dão as 2 sessões ou vou pedir estorno",
+    "se não resolverem o valor da mensalidade vou cancelar", "Cancel my subscription unless you refund the box",
+    "preciso de 45 dias pra pagar. se topar assino essa semana", "si me lo dejan así firmo hoy",
+    "if you agree to net 60 we'll sign today",
 ])
 def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
     assert read_signals(fold(text)).counter_offer, text
@@ -61,9 +68,21 @@ def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
                                   "quanto custa o plano premium?", "faz entrega no sábado?", "bom dia!",
                                   "dá pra fazer upgrade do plano depois?", "qual o tamanho do negócio de vocês?",
                                   "do you sell matching bands for the wedding?", "já faz 20 que eu espero na fila",
-                                  "vi isso há 2 dias no insta", "a loja fica a 1,5 km do metrô?"])
+                                  "vi isso há 2 dias no insta", "a loja fica a 1,5 km do metrô?",
+                                  "vcs fazem o mesmo modelo em azul?", "o seguro cobre enchente?",
+                                  "tem como mudar a data?", "se não chover vou de bike"])
 def test_ordinary_turns_are_not_counter_offers(text: str) -> None:
     assert not read_signals(fold(text)).counter_offer, text
+
+
+@pytest.mark.parametrize(("text", "chain"), [
+    ("somos uma rede com 14 lojas", True), ("I own 12 organic beauty stores in California", True),
+    ("tengo 3 salones de belleza en Buenos Aires", True), ("We manage 22 office buildings across Houston", True),
+    ("temos 2 lojas", False), ("tenho 3 filhos em 3 escolas diferentes", False),
+    ("buscar gente em 3 hoteis diferentes", False), ("preciso de 40 maquinas", False),
+])
+def test_a_chain_is_a_customer_with_three_or_more_business_units(text: str, chain: bool) -> None:
+    assert read_signals(fold(text)).chain is chain
 
 
 @pytest.mark.parametrize(("text", "field"), [
