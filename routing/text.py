@@ -85,6 +85,7 @@ class _Entry:
     key: str
     keyword: str
     plain: bool  # no stem and no number placeholder: the rest compares as a plain list
+    second: str | None  # the word that must come next, when it is a plain word (a cheap first test)
 
 
 class Vocabulary:
@@ -113,7 +114,8 @@ class Vocabulary:
             if (key, stem, *words) in self._seen:  # "oii" and "oi" normalise alike: count the word once
                 continue
             self._seen.add((key, stem, *words))
-            entry = _Entry(words[1:], stem, key, keyword, not stem and NUMBER not in words)
+            second = words[1] if len(words) > 1 and words[1] != NUMBER and not (stem and len(words) == 2) else None
+            entry = _Entry(words[1:], stem, key, keyword, not stem and NUMBER not in words, second)
             if stem and len(words) == 1:
                 if len(words[0]) < 2:
                     raise ValueError(f"{key}: {keyword!r}: a stem needs at least two letters")
@@ -126,11 +128,14 @@ class Vocabulary:
         words = padded.split()
         found: Found = {}
         exact, stems = self._exact.get, self._stems.get
+        last = len(words) - 1
         for position, word in enumerate(words):
             entries = exact(word)
             if entries:
+                following = words[position + 1] if position < last else None
                 for entry in entries:
-                    if not entry.rest or _follows(words, position + 1, entry):
+                    if not entry.rest or ((entry.second is None or entry.second == following)
+                                          and _follows(words, position + 1, entry)):
                         _record(found, entry)
             candidates = stems(word[:2])
             if candidates:
