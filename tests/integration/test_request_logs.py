@@ -63,7 +63,7 @@ def test_json_logs_one_line_per_request_with_its_facts_and_fallbacks_by_request_
 
     requests = {line["request_id"]: line for line in lines if line.get("logger") == "tiergate.requests"}
     one = requests[sync.headers["x-request-id"]]
-    assert one["organization"] == "org_123" and one["status"] == 200 and one["tier"] == "tier1"
+    assert one["organization"] == "org_123" and one["status"] == 200 and one["tier"] == sync.headers["x-gateway-tier"]
     assert one["model"] == sync.headers["x-gateway-model"] and one["cache"] == "MISS"
     assert one["route_reasons"] == sync.headers["x-gateway-route-reason"]
     assert one["cost_usd"] == pytest.approx(float(sync.headers["x-gateway-cost-usd"]))
