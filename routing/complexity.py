@@ -30,10 +30,13 @@ class Complexity:
         return f"complexity {self.score:.1f}{found}"
 
 
-def analyse(text: str, found: Found, user_turns: int, settings: ComplexitySettings) -> Complexity:
-    """Score the last user message; `found` is its vocabulary scan, `user_turns` the conversation depth."""
+def analyse(text: str, found: Found, user_turns: int, settings: ComplexitySettings,
+            chars: int | None = None) -> Complexity:
+    """Score the last user message; `found` is its vocabulary scan, `user_turns` the conversation depth. `text`
+    may be the head and tail of a long message (routing.text.read_text), `chars` then the whole one's length."""
+    chars = len(text) if chars is None else chars
     features = {
-        "chars_per_100": len(text) / 100,
+        "chars_per_100": chars / 100,
         "question": len(_QUESTIONS.findall(text)),
         "list_item": _list_items(text),
         "code": 1.0 if any(marker in text for marker in _CODE_MARKERS) else 0.0,
@@ -48,7 +51,7 @@ def analyse(text: str, found: Found, user_turns: int, settings: ComplexitySettin
     for name, weight in settings.weights.items():
         score += weight * min(features[name], settings.caps.get(name, float("inf")))
     tier = next((tier for tier, minimum in settings.thresholds if score >= minimum), 1)
-    return Complexity(round(score, 2), tier, _signals(len(text), features), bool(features["code"]))
+    return Complexity(round(score, 2), tier, _signals(chars, features), bool(features["code"]))
 
 
 def _list_items(text: str) -> int:

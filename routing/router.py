@@ -113,7 +113,7 @@ class Router:
         texts = user_texts(request.messages)
         last = read_text(texts[-1] if texts else "")
         found = self.settings.vocabulary.scan(last.padded)
-        complexity = analyse(last.text, found, len(texts), self.settings.complexity)
+        complexity = analyse(last.read, found, len(texts), self.settings.complexity, len(last.text))
         intent = self._intent(request.metadata, found, last, complexity.has_code, texts)
         return texts, last, intent, complexity
 

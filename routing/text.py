@@ -29,10 +29,12 @@ HEAD_CHARS, TAIL_CHARS = 160, 80
 
 @dataclass(frozen=True, slots=True)
 class TurnText:
-    """A turn's text as the router reads it, computed once per decision: `folded` (see fold) and `padded` (see
-    normalise) hold the head and the tail of a long turn only; `text` is the whole turn."""
+    """A turn's text as the router reads it, computed once per decision: `read` is the head and the tail of a long
+    turn (the whole of a short one), `folded` (see fold) and `padded` (see normalise) are read's; `text` is the
+    whole turn."""
 
     text: str
+    read: str
     folded: str
     padded: str
 
@@ -40,7 +42,7 @@ class TurnText:
 def read_text(text: str) -> TurnText:
     read = text[:HEAD_CHARS] + " " + text[-TAIL_CHARS:] if len(text) > HEAD_CHARS + TAIL_CHARS else text
     folded = fold(read)
-    return TurnText(text, folded, normalise(read, folded))
+    return TurnText(text, read, folded, normalise(read, folded))
 
 
 def fold(text: str) -> str:

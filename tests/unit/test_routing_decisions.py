@@ -164,6 +164,13 @@ def test_content_parts_are_read_like_a_string() -> None:
     assert decision.intent == "technical_support"
 
 
+def test_a_huge_message_is_read_by_its_head_and_tail_but_its_length_counts_whole() -> None:
+    text = "oi, uma duvida? " + "e mais isso? " * 40_000 + "obrigado"
+    complexity = ROUTER.decide(RouteRequest([{"role": "user", "content": text}])).reasons[1]
+    questions = int(complexity.split(" questions")[0].rsplit(" ", 1)[1])
+    assert f"({len(text)} chars" in complexity and 0 < questions <= 20, complexity
+
+
 def test_no_user_message_routes_to_the_default_tier() -> None:
     decision = ROUTER.decide(RouteRequest([{"role": "system", "content": "x"}]))
     assert decision.tier == "tier2"
