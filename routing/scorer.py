@@ -1,21 +1,23 @@
 """The learned tier scorer: a linear model over hashed word and character n-grams plus the turn's signals.
 
-Keyword lists learn the phrasings of whoever wrote them; character n-grams of the whole turn, with the size and
+Keyword lists learn the phrasings of whoever wrote them; the character n-grams of each word, with the size and
 shape signals of routing/signals.py, carry over to turns nobody here wrote. The weights are trained from the
 labelled corpus by `tiergate train-routing` (routing/training.py) and shipped as one small file
-(`routing/scorer_model.bin`). Scoring is pure Python: a few hundred hashed look-ups per turn.
+(`routing/scorer_model.bin`). Scoring is pure Python: a look-up per distinct word and per other feature, each
+word's and feature's packed weights remembered after their first use.
 
-The file is read once when the router is built; `probabilities` is pure.
+The file is read once when the router is built; `score` and `probabilities` depend on nothing else.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
 import zlib
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from itertools import pairwise
@@ -27,7 +29,7 @@ from routing.text import HEAD_CHARS, TurnText, fold, normalise, read_text
 CONTEXT_TURNS = 2
 BUNDLED_MODEL = "scorer_model.bin"
 _DIGITS = re.compile(r"\d")
-#: Character n-gram sizes over the padded, normalised text (word boundaries included).
+#: Character n-gram sizes over each normalised word, its boundaries included (" word ").
 CHAR_NGRAMS = (4,)
 ASSISTANT_CONTEXT = True
 #: Weights in fixed point (1/65536 apart) in 32-bit lanes: |weight| < 32 over thousands of features still fits.
@@ -35,8 +37,8 @@ _FIXED_POINT = 1 << 16
 _LANE_BITS = 32
 _LANE_MASK = (1 << _LANE_BITS) - 1
 _HALF_LANE = 1 << (_LANE_BITS - 1)
-#: Feature names whose rows are kept (about 30 MB at most).
-_KNOWN_ROWS_MAX = 1 << 18
+#: Keys each remembered table keeps (about 25 MB each at most).
+_REMEMBERED_MAX = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -97,8 +99,9 @@ class Scorer:
         self._weights = weights  # buckets rows of 4 weights, then the 4 biases
         self._buckets = buckets
         self._packed = [_pack(weights[row:row + 4]) for row in range(0, buckets * 4 + 4, 4)]  # the biases last
-        self._rows = _PackedRows(self._packed, buckets)
-        self._word_rows = _WordRows(self._rows)
+        #: feature name -> its packed row; word -> the sum of its word_features' rows
+        self._rows = _Remembered(lambda name: self._packed[feature_index(name, buckets)])
+        self._word_rows = _Remembered(lambda word: sum(map(self._rows.__getitem__, word_features(word))))
         self.under_risk = under_risk
         #: tier 4 as soon as its probability reaches this: a negotiation sent to a cheap model costs the sale
         self.premium_risk = under_risk if premium_risk is None else premium_risk
@@ -120,7 +123,12 @@ class Scorer:
         return cls.from_bytes(resources.files("routing").joinpath(BUNDLED_MODEL).read_bytes())
 
     def with_risks(self, under_risk: float, premium_risk: float | None = None) -> Scorer:
-        return Scorer(self._weights, self._buckets, under_risk, self.info, premium_risk)
+        """The same model with other thresholds (sharing its packed rows); without `premium_risk`, both are
+        `under_risk`."""
+        scorer = copy.copy(self)
+        scorer.under_risk = under_risk
+        scorer.premium_risk = under_risk if premium_risk is None else premium_risk
+        return scorer
 
     def to_bytes(self) -> bytes:
         header = json.dumps({**self.info, "buckets": self._buckets, "under_risk": self.under_risk,
@@ -155,33 +163,18 @@ def feature_index(name: str, buckets: int) -> int:
     return zlib.crc32(name.encode()) & (buckets - 1)
 
 
-class _PackedRows(dict[str, int]):
-    """Feature name -> its packed row, hashed on first sight and remembered (most features recur from turn to
-    turn). Bounded, so arbitrary text cannot grow it forever."""
+class _Remembered(dict[str, int]):
+    """A packed row per key, computed on first sight by `compute` and remembered (most words and features recur
+    from turn to turn). Bounded, so arbitrary text cannot grow it forever."""
 
-    def __init__(self, packed: list[int], buckets: int) -> None:
+    def __init__(self, compute: Callable[[str], int]) -> None:
         super().__init__()
-        self._packed = packed
-        self._buckets = buckets
+        self._compute = compute
 
-    def __missing__(self, name: str) -> int:
-        if len(self) >= _KNOWN_ROWS_MAX:
+    def __missing__(self, key: str) -> int:
+        if len(self) >= _REMEMBERED_MAX:
             self.clear()
-        row = self[name] = self._packed[feature_index(name, self._buckets)]
-        return row
-
-
-class _WordRows(dict[str, int]):
-    """Word -> the sum of the packed rows of its word_features, computed on first sight and remembered."""
-
-    def __init__(self, rows: _PackedRows) -> None:
-        super().__init__()
-        self._rows = rows
-
-    def __missing__(self, word: str) -> int:
-        if len(self) >= _KNOWN_ROWS_MAX:
-            self.clear()
-        row = self[word] = sum(map(self._rows.__getitem__, word_features(word)))
+        row = self[key] = self._compute(key)
         return row
 
 
