@@ -54,7 +54,8 @@ def create_app(settings: Settings | None = None, redis_address: str | None = Non
         gateway = Gateway.build(settings, redis, records)
         await gateway.listener.start()
         app.state.gateway = gateway
-        watchdog = asyncio.create_task(inflight.watch(redis, list(TIER_NAMES)))  # even if a tier lost every worker
+        # Every tier: the rescue happens even if a tier lost every worker.
+        watchdog = asyncio.create_task(inflight.watch(redis, list(TIER_NAMES), gateway.lost_streams))
         admin_writes = asyncio.create_task(gateway.tenancy.listen())
         figures = asyncio.create_task(recent.flush_forever(redis))  # the dashboard's per-tier figures
         try:

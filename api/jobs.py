@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from common import keys, liveness
 from common.celery_message import job_message
 from common.jobs import JobEnvelope
-
-log = logging.getLogger("tiergate.api")
 
 #: A cancelled job's flag outlives any deadline (tier deadlines are minutes), so a late pop still drops it.
 CANCELLED_FLAG_SECONDS = 600
@@ -50,23 +43,6 @@ async def cancel(redis: aioredis.Redis, job_id: str) -> None:
         pipe.set(keys.cancelled_flag(job_id), 1, ex=CANCELLED_FLAG_SECONDS)
         pipe.publish(keys.CANCEL_CHANNEL, job_id)
         await pipe.execute()
-
-
-async def retried(write: Callable[[], Awaitable[Any]], what: str, until: float | None = None,
-                  retry_seconds: float = 0.5) -> None:
-    """`write`, tried again while Redis is away (a restart: the reply channel is lost with it) until `until`
-    (epoch seconds; default a minute): a cancel until its job's deadline, past which the worker stops it anyway;
-    the usage of a stream the API counts itself (api/state.py settle_lost) for a minute."""
-    until = time.time() + 60 if until is None else until
-    while True:
-        try:
-            await write()
-            return
-        except (RedisError, OSError) as exc:
-            if time.time() >= until:
-                log.warning("gave up writing %s: %s", what, exc)
-                return
-            await asyncio.sleep(retry_seconds)
 
 
 class LiveWorkers:

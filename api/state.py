@@ -3,29 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
 from api import jobs, observe
-from api.jobs import JobQueues, LiveWorkers, retried
+from api.jobs import JobQueues, LiveWorkers
 from api.ratelimit import RateLimiter
 from api.relay import ReplyListener
 from api.spend import SpendSeeder
 from api.tenancy import Tenancy
-from common.audit import accepted_record
 from common.budget_alerts import BudgetAlerts
 from common.jobs import JobEnvelope
-from common.pricing import partial_stream_usage, usage_cost
-from common.usage import UsageEntry, UsageRecorder
+from common.lost_streams import Cut, LostStreams
+from common.retrying import retried
+from common.usage import UsageRecorder
 from config import Deployment, Settings
 from records.repository import Records
 from routing import Router
 
-#: How long a request's end waits for its job's cancel (or a lost stream's usage) before leaving it to the
-#: background (Redis is away).
+#: How long a request's end waits for its job's cancel (or a cut stream's note, or its usage) before leaving it
+#: to the background (Redis is away).
 BACKGROUND_AFTER_SECONDS = 1.0
 
 
@@ -42,6 +41,7 @@ class Gateway:
     limiter: RateLimiter
     usage: UsageRecorder
     records: Records
+    lost_streams: LostStreams
     _background: set[asyncio.Future[None]] = field(default_factory=set)  # work waiting for Redis to return
 
     @classmethod
@@ -54,39 +54,34 @@ class Gateway:
                    Tenancy(settings, redis, records),
                    RateLimiter(redis, BudgetAlerts(redis, settings.budgets.alert_webhook),
                                SpendSeeder(redis, records).seed),
-                   UsageRecorder(redis), records)
+                   UsageRecorder(redis), records, LostStreams(redis, deployments, settings.audit.content))
 
-    async def finish(self, job: JobEnvelope, model: str | None, status: int) -> None:
+    async def finish(self, job: JobEnvelope, model: str | None, status: int, relayed: int = 0) -> None:
         """A request has ended, however: stop listening for its job (and cancel it if it may still run: the API
-        gave up on it, or its client did), give back its concurrency slot, count it."""
+        gave up on it, or its client did), give back its concurrency slot, count it. `relayed`: the chunks of a
+        stream that ended before its worker's last event, which its worker bills if it lives, else a rescuer or
+        this process (common/lost_streams.py)."""
         if self.listener.unregister(job.id):
             await self._until_done(retried(lambda: jobs.cancel(self.redis, job.id), f"the cancel of {job.id}",
                                            until=job.deadline))
+        if relayed:
+            await self._until_done(retried(lambda: self._note_cut(job, Cut(status, relayed, model)),
+                                           f"the note of the cut stream {job.id}"))
         observe.ended(job.tier)
         observe.answered(job.tier, model, status, job.received_at)
         if job.holds_slot:
             await self.limiter.release(job.organization_id, job.id)
 
+    async def _note_cut(self, job: JobEnvelope, cut: Cut) -> None:
+        if await self.lost_streams.note_cut(job, cut):  # its worker was found dead already: nobody else counts it
+            await self.lost_streams.count(job, cut)
+
     async def settle_lost(self, job: JobEnvelope, model: str | None, chunks: int, status: int) -> None:
         """A stream whose worker died mid-answer (or may die: the reply channel was lost after chunks went out): the
         API process that relayed it counts it, once (by request id, like every usage record, so a worker counting
         it first wins): what it relayed, and its reservations settled. While Redis is away, tried again."""
-        deployment = self.deployments.get(model or "")
-        usage = partial_stream_usage(job.estimated_tokens, chunks) if deployment else {}
-        cost = usage_cost(usage, deployment.input_cost_per_token, deployment.output_cost_per_token) \
-            if deployment else 0.0
-        entry = UsageEntry(request_id=job.id, organization_id=job.organization_id, tier=job.tier, model=model,
-                           user_id=job.user_id, prompt_tokens=usage.get("prompt_tokens", 0),
-                           completion_tokens=usage.get("completion_tokens", 0), cost_usd=cost, cache_hit=False,
-                           error=True, time=time.time())
-        audit = accepted_record(job, entry, status, attempts=[], answer=None, content_mode=self.settings.audit.content)
-
-        async def record() -> None:
-            await self.usage.record(entry, audit, job.tokens_key or None,
-                                    entry.prompt_tokens + entry.completion_tokens - job.reserved_tokens,
-                                    reservation=job.reservation)
-
-        await self._until_done(retried(record, f"the usage of {job.id}"))
+        cut = Cut(status, chunks, model)
+        await self._until_done(retried(lambda: self.lost_streams.count(job, cut), f"the usage of {job.id}"))
 
     async def _until_done(self, work: Awaitable[None]) -> None:
         """Await `work` up to a second; past that (Redis is away and it retries), leave it to the background."""

@@ -68,10 +68,10 @@ class _Ending:
         self._job = job
         self._done = False
 
-    async def __call__(self, model: str | None, status: int) -> None:
+    async def __call__(self, model: str | None, status: int, relayed: int = 0) -> None:
         if not self._done:
             self._done = True
-            await self._gateway.finish(self._job, model, status)
+            await self._gateway.finish(self._job, model, status, relayed)
 
 
 async def _sse_events(gateway: Gateway, job: JobEnvelope, queue: asyncio.Queue[dict[str, Any]],
@@ -81,6 +81,7 @@ async def _sse_events(gateway: Gateway, job: JobEnvelope, queue: asyncio.Queue[d
     model = first["model"] if first is not None and first["type"] == "start" else None
     status = 499  # unless the stream reaches its end: the client left
     relayed = 0  # chunks, for billing a stream whose worker dies
+    unended = True  # no last event from the worker (its end, its error) reached the client
     try:
         while True:
             if event is not None:
@@ -93,13 +94,13 @@ async def _sse_events(gateway: Gateway, job: JobEnvelope, queue: asyncio.Queue[d
                     relayed += event["data"].count(b"data: ")
                     yield event["data"]
                 elif kind == "end":
-                    status = 200
+                    status, unended = 200, False
                     request_log.note(cost_usd=event.get("cost", 0.0))
                     closing = _closing_chunks(job, event, event.get("finishing"))
                     yield b"".join(sse_data(chunk) for chunk in closing) + DONE
                     return
                 elif kind == "error":
-                    status = event["status"]
+                    status, unended = event["status"], False
                     yield sse_data({"error": event["error"]}) + DONE
                     await _settle_if_lost(gateway, job, event, model, relayed)
                     return
@@ -113,7 +114,7 @@ async def _sse_events(gateway: Gateway, job: JobEnvelope, queue: asyncio.Queue[d
                 yield KEEPALIVE
     finally:  # however the stream ends (done, error, deadline, client gone): a job still running is cancelled
         request_log.note(outcome=status, model=model)
-        await end(model, status)
+        await end(model, status, relayed if unended else 0)
 
 
 async def _settle_if_lost(gateway: Gateway, job: JobEnvelope, error: dict[str, Any], model: str | None,

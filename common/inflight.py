@@ -6,9 +6,10 @@ Why a watchdog and not a short Celery visibility timeout: kombu redelivers an un
 request (30 s deadline) would also run every long tier-4 answer twice. A worker's death is known from its
 expiring `worker_info` key (common/liveness.py); each job it held is claimed by one rescuer (an atomic script
 that also takes its lease over, so the worker, were it only slow, can publish and bill nothing more), then
-queued again when nothing reached its client, or ended with a worker_lost error event when output had started
-(a stream under way cannot be replayed; the API that relayed it counts what it relayed). Workers and API
-processes all run the rescue, so it happens even when the dead worker was the last one of its tier.
+queued again when nothing reached its client, or ended when output had started (a stream under way cannot be
+replayed): with a worker_lost error event, on which the API relaying it counts what it relayed, or, when that API
+stopped relaying it already, counted by the rescuer from the note the API left (common/lost_streams.py). Workers
+and API processes all run the rescue, so it happens even when the dead worker was the last one of its tier.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from common.celery_message import UnreadableJob, read_job
 from common.errors import WORKER_LOST, GatewayError
 from common.jobs import JobEnvelope, encode_event
 from common.lease import Claimed, Leases, holder
+from common.lost_streams import Cut, LostStreams
+from common.retrying import retried
 
 log = logging.getLogger("tiergate.inflight")
 
@@ -71,18 +74,18 @@ def finish_in(pipe: Any, tier: str, outcome: Outcome, organization: str = "") ->
     pipe.expire(bucket, OUTCOME_BUCKET_TTL)
 
 
-async def watch(redis: aioredis.Redis, tiers: list[str], interval: float = 2.0) -> None:
+async def watch(redis: aioredis.Redis, tiers: list[str], lost_streams: LostStreams, interval: float = 2.0) -> None:
     """Rescue orphans every `interval` seconds, for ever; Redis errors (a restart) only skip a round."""
     leases = Leases(redis)
     while True:
         await asyncio.sleep(interval)
         try:
-            await rescue_orphans(redis, tiers, leases)
+            await rescue_orphans(redis, tiers, lost_streams, leases)
         except Exception as exc:
             log.warning("orphan rescue failed: %s", exc)
 
 
-async def rescue_orphans(redis: aioredis.Redis, tiers: list[str],
+async def rescue_orphans(redis: aioredis.Redis, tiers: list[str], lost_streams: LostStreams,
                          leases: Leases | None = None) -> list[tuple[str, str]]:
     """Re-dispatch or fail the jobs in flight of workers that are gone; returns (job id, what was done)."""
     leases = leases or Leases(redis)
@@ -100,11 +103,12 @@ async def rescue_orphans(redis: aioredis.Redis, tiers: list[str],
             claimed = await leases.claim(tier, job_id, token)
             if claimed is not None and claimed.record:
                 record = InflightRecord.parse(claimed.record)
-                done.append((job_id, await _rescue(redis, tier, record, claimed)))
+                done.append((job_id, await _rescue(redis, tier, record, claimed, lost_streams)))
     return done
 
 
-async def _rescue(redis: aioredis.Redis, tier: str, record: InflightRecord, claimed: Claimed) -> str:
+async def _rescue(redis: aioredis.Redis, tier: str, record: InflightRecord, claimed: Claimed,
+                  lost_streams: LostStreams) -> str:
     try:
         job = record.job()
     except UnreadableJob as exc:
@@ -115,6 +119,13 @@ async def _rescue(redis: aioredis.Redis, tier: str, record: InflightRecord, clai
         await finish(redis, tier, "redispatched")
         log.warning("job %s re-dispatched: worker %s died before producing output", job.id, record.worker)
         return "redispatched"
+    if claimed.cut is not None:  # its API stopped relaying it already, and said what its client got
+        cut = Cut.decode(claimed.cut)
+        await retried(lambda: lost_streams.count(job, cut), f"the usage of {job.id}")
+        await finish(redis, tier, "failed", job.organization_id)
+        log.warning("job %s failed: worker %s died after its output had started; counted the %d chunks its client "
+                    "got", job.id, record.worker, cut.chunks)
+        return "failed"
     # The API relaying it counts it, for the chunks it relayed (api/streaming.py): no worker will.
     error = GatewayError(502, "the worker running this request died mid-answer", WORKER_LOST)
     await redis.publish(job.reply_to, encode_event(job.id, "error", **error.to_event()))

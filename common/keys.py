@@ -67,6 +67,12 @@ def settle_permit(job_id: str) -> str:
     return f"{PREFIX}:permit:{job_id}"
 
 
+def stream_cut(job_id: str) -> str:
+    """String: how a stream its API stopped relaying before its worker's last event ended there ("<status>
+    <chunks> <model>"), or "lost" once a rescuer found its worker dead (common/lost_streams.py)."""
+    return f"{PREFIX}:cut:{job_id}"
+
+
 def tier_outcomes(tier: str, second: int) -> str:
     """Hash of counts ("ok", "failed", "dropped", "redispatched") of a tier's jobs that ended in one epoch second."""
     return f"{PREFIX}:outcomes:{tier}:{second}"

@@ -20,6 +20,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from common import keys
+from common.lost_streams import CUT_KEPT_SECONDS, LOST
 
 #: A permit outlives any pipeline round trip by far; unused (the usage script failed) it just expires.
 PERMIT_SECONDS = 120
@@ -101,7 +102,12 @@ if not held or (held ~= ARGV[2] and string.sub(held, 1, #ARGV[2] + 1) ~= ARGV[2]
 local record = redis.call('HGET', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
-return {record or '', held}
+local cut = false
+if string.find(held, ' ', 1, true) then
+  cut = redis.call('GET', KEYS[3])
+  redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
+end
+return {record or '', held, cut or ''}
 """
 
 
@@ -147,10 +153,12 @@ class Taken:
 
 @dataclass(frozen=True)
 class Claimed:
-    """A dead worker's job, claimed by one rescuer: its in-flight record, and whether output went out."""
+    """A dead worker's job, claimed by one rescuer: its in-flight record, whether output went out, and then the
+    note its API left if it stopped relaying the stream already (common/lost_streams.py)."""
 
     record: bytes
     produced: bool
+    cut: bytes | None = None
 
 
 class Leases:
@@ -185,12 +193,13 @@ class Leases:
 
     async def claim(self, tier: str, job_id: str, token: str) -> Claimed | None:
         """Take over the job a dead worker held under `token`; None when another rescuer, or the worker's own
-        end, came first."""
-        found = await self._claim(keys=[keys.inflight(tier), keys.leases(tier)], args=[job_id, token])
+        end, came first. A job whose output went out is marked lost in the same step (common/lost_streams.py)."""
+        found = await self._claim(keys=[keys.inflight(tier), keys.leases(tier), keys.stream_cut(job_id)],
+                                  args=[job_id, token, LOST, CUT_KEPT_SECONDS])
         if not found:
             return None
-        record, held = found
-        return Claimed(record, b" " in held)
+        record, held, cut = found
+        return Claimed(record, b" " in held, cut or None)
 
 
 def answer_in(pipe: Any, lease: Lease, channel: str, answer: bytes, keep: bool) -> None:

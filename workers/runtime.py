@@ -30,6 +30,7 @@ from common.celery_message import UnreadableJob, read_job
 from common.errors import GatewayError, internal_failure, queue_unavailable
 from common.jobs import JobEnvelope, encode_event
 from common.lease import Lease, LeaseLost, Leases, Taken
+from common.lost_streams import LostStreams
 from common.metrics import QUEUE_WAIT
 from common.recent import RECENT
 from config import TIER_NAMES, Settings
@@ -132,7 +133,8 @@ class WorkerRuntime:
         self._keep(listen_cancels(self.redis, self._jobs))
         self._keep(self.heartbeat.run())
         # Every tier, not only this worker's: the rescue need not wait for a worker of the dead one's tiers.
-        self._keep(inflight.watch(self.redis, list(TIER_NAMES), WATCHDOG_SECONDS))
+        lost_streams = LostStreams(self.redis, deployments, self.settings.audit.content)
+        self._keep(inflight.watch(self.redis, list(TIER_NAMES), lost_streams, WATCHDOG_SECONDS))
         start_ledger_writer(self.redis_url, self.worker_id, self.settings)
 
     def _keep(self, work: Any) -> None:

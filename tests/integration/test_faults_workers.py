@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 
 from common import keys
 from common.inflight import InflightRecord
-from common.jobs import decode_event
+from common.jobs import decode_event, encode_event
 from tests.harness import Gateway, RedisProcess, poll
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -69,10 +70,9 @@ def kill_worker(gateway: Gateway, worker_id: str) -> str:
     return name
 
 
-def audit_records(gateway: Gateway, request_id: str, settle_seconds: float = 3.0) -> list[dict[str, Any]]:
-    """The request's audit records (one per counted usage), once its worker had time to write them."""
-    time.sleep(settle_seconds)
-    gateway.wait_recorded()
+def audit_records(gateway: Gateway, request_id: str, seconds: float = 30) -> list[dict[str, Any]]:
+    """The request's audit records (one per counted usage), once it is counted and in the database."""
+    gateway.wait_recorded([request_id], seconds=seconds)
     response = httpx.get(f"{gateway.ai_url}/admin/audit", params={"request_id": request_id},
                          headers=gateway.headers(), timeout=10)
     assert response.status_code == 200, response.text
@@ -128,34 +128,72 @@ def test_a_sync_request_whose_worker_is_killed_before_answering_is_answered_by_a
     restart(fleet, name, "tier2")
 
 
-def test_a_stream_whose_worker_is_killed_mid_answer_ends_with_an_error_event_and_done(fleet: Gateway) -> None:
+@dataclass
+class KilledStream:
+    """A stream whose tier-2 worker was SIGKILLed after its third line: what its client read, and when."""
+
+    request_id: str
+    lines: list[str]
+    worker: str  # the killed worker's process name, to restart
+    killed_at: float
+
+
+def stream_and_kill_its_worker(fleet: Gateway, headers: dict[str, str], leave_at_kill: bool = False) -> KilledStream:
+    """Stream an 80-chunk answer, kill its worker after the third line, then read on (or leave at once)."""
     body = chat("[sim tokens=80 token_delay_ms=150] me explica o plano", stream=True)
     lines: list[str] = []
-    started = time.monotonic()
-    with httpx.stream("POST", f"{fleet.ai_url}/chat/completions", json=body, headers=fleet.headers(),
+    killed: tuple[str, float] | None = None
+    with httpx.stream("POST", f"{fleet.ai_url}/chat/completions", json=body, headers=headers,
                       timeout=60) as response:
         assert response.status_code == 200, f"expected 200, got {response.status_code}: {response.read()[:500]!r}"
-        request_id = response.headers["x-request-id"]
-        killed_at = None
         for line in response.iter_lines():
             if line.startswith("data: "):
                 lines.append(line)
-            if killed_at is None and len(lines) == 3:
-                name = kill_worker(fleet, wait_inflight(fleet, "tier2", produced=True)["worker"])
-                killed_at = time.monotonic()
-    assert killed_at is not None, "the stream ended before the worker could be killed"
-    assert lines[-1] == "data: [DONE]", f"the stream did not end with [DONE]: {lines[-3:]}"
-    error = orjson.loads(lines[-2][6:])
+            if killed is None and len(lines) == 3:
+                killed = kill_worker(fleet, wait_inflight(fleet, "tier2", produced=True)["worker"]), time.monotonic()
+                if leave_at_kill:
+                    break
+    assert killed is not None, "the stream ended before the worker could be killed"
+    return KilledStream(response.headers["x-request-id"], lines, *killed)
+
+
+def test_a_stream_whose_worker_is_killed_mid_answer_ends_with_an_error_event_and_done(fleet: Gateway) -> None:
+    started = time.monotonic()
+    cut = stream_and_kill_its_worker(fleet, fleet.headers())
+    assert cut.lines[-1] == "data: [DONE]", f"the stream did not end with [DONE]: {cut.lines[-3:]}"
+    error = orjson.loads(cut.lines[-2][6:])
     assert error["error"]["code"] == "worker_lost", f"expected the worker_lost error event, got {error}"
-    assert time.monotonic() - killed_at < 15, "the client waited too long to learn its worker had died"
+    assert time.monotonic() - cut.killed_at < 15, "the client waited too long to learn its worker had died"
     assert time.monotonic() - started < 40
     wait_no_job_left(fleet)
-    records = audit_records(fleet, request_id)
+    records = audit_records(fleet, cut.request_id)
     assert len(records) == 1, f"the cut stream must be counted exactly once: {records}"
-    relayed = len(lines) - 2  # its chunks, less the error event and [DONE]
+    relayed = len(cut.lines) - 2  # its chunks, less the error event and [DONE]
     assert records[0]["status"] == 502 and records[0]["completion_tokens"] == relayed, records[0]
     assert records[0]["cost_usd"] > 0, "the tokens the dead worker relayed were not billed"
-    restart(fleet, name, "tier2")
+    restart(fleet, cut.worker, "tier2")
+
+
+@pytest.mark.parametrize("ending", ["deadline", "client gone"])
+def test_a_stream_cut_before_its_dead_worker_is_rescued_is_billed_once_for_what_its_client_got(
+        fleet: Gateway, ending: str) -> None:
+    """The stream stops being relayed (its deadline passes, or its client leaves) seconds before the rescue can
+    know its worker died: the rescue counts it from the note the API left."""
+    if ending == "deadline":
+        cut = stream_and_kill_its_worker(fleet, {**fleet.headers(), "x-gateway-timeout": "3"})
+        assert cut.lines[-1] == "data: [DONE]" and "deadline_exceeded" in cut.lines[-2], cut.lines[-3:]
+        assert time.monotonic() - cut.killed_at < 5, "the deadline, not the rescue, should have ended the stream"
+    else:
+        cut = stream_and_kill_its_worker(fleet, fleet.headers(), leave_at_kill=True)
+    [record] = audit_records(fleet, cut.request_id)
+    assert record["status"] == (504 if ending == "deadline" else 499), record
+    if ending == "deadline":  # every chunk the API relayed reached the client: its chunks, less the error and [DONE]
+        assert record["completion_tokens"] == len(cut.lines) - 2, record
+    else:  # the API may have relayed a few more before it noticed the client had gone
+        assert record["completion_tokens"] >= len(cut.lines), record
+    assert record["cost_usd"] > 0, "the chunks relayed before the worker died were not billed"
+    wait_no_job_left(fleet)
+    restart(fleet, cut.worker, "tier2")
 
 
 def test_a_worker_stopped_with_sigterm_finishes_its_running_jobs_and_takes_no_new_ones(fleet: Gateway) -> None:
@@ -240,7 +278,9 @@ def test_a_worker_declared_dead_while_it_was_only_paused_publishes_nothing_and_b
     while fenced not in fleet.log.read_text(errors="replace"):  # the woken worker tried to go on
         assert time.monotonic() < deadline, "the paused worker never noticed it had lost its lease"
         time.sleep(0.2)
-    time.sleep(1.0)  # anything it published would have arrived by now
+    # Anything it published went through Redis before it logged that: a sentinel published now arrives after it.
+    fleet.redis.client().publish(keys.reply_channel("sentinel"), encode_event("sentinel", "end"))
+    poll(lambda: any(e.get("id") == "sentinel" for e in events), "the sentinel event never arrived")
     result["done"] = True
     listener.join(10)
     mine = [e for e in events if e.get("id") == request_id]

@@ -8,6 +8,7 @@ import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
@@ -18,12 +19,16 @@ from common import inflight, keys
 from common.celery_message import UnreadableJob, job_message, read_job, task_message
 from common.jobs import JobEnvelope, decode_event, encode_event
 from common.lease import Lease, LeaseLost, Leases, end_in
+from common.lost_streams import Cut, LostStreams
 from common.usage import UsageEntry, UsageRecorder
+from config import load_settings
 from tests.harness import RedisProcess
 from workers.consumer import Consumer
 from workers.slots import Slots
 
 T = TypeVar("T")
+
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "litellm_config.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +64,11 @@ def job(job_id: str, tier: str = "tier2", stream: bool = False, reply_to: str = 
 async def queue(redis: aioredis.Redis, *jobs: JobEnvelope) -> None:
     for queued in jobs:
         await redis.lpush(keys.queue(queued.tier), job_message(queued))
+
+
+def lost_streams(redis: aioredis.Redis) -> LostStreams:
+    """As the API and workers build it: the seed's deployments priced, audit content redacted."""
+    return LostStreams(redis, load_settings(CONFIG, environ={}).deployments(), "redacted")
 
 
 async def take(redis: aioredis.Redis, worker: str, tiers: list[str], at_most: int = 32,
@@ -151,12 +161,12 @@ def test_a_dead_workers_job_that_sent_nothing_is_queued_again_as_it_was(url: str
         await redis.set(keys.worker_info("alive:2"), b"{}")
         taken, _ = await take(redis, "dead:1", ["tier2"], at_most=1)
         await take(redis, "alive:2", ["tier2"], at_most=1)
-        done = await inflight.rescue_orphans(redis, ["tier2"])
+        done = await inflight.rescue_orphans(redis, ["tier2"], lost_streams(redis))
         assert done == [("a", "redispatched")]
         assert await redis.lrange(keys.queue("tier2"), 0, -1) == [taken[0].message]
         assert set(await redis.hkeys(keys.inflight("tier2"))) == {b"b"}  # the live worker's job stays its own
         assert set(await redis.hkeys(keys.leases("tier2"))) == {b"b"}
-        assert await inflight.rescue_orphans(redis, ["tier2"]) == []  # claimed once
+        assert await inflight.rescue_orphans(redis, ["tier2"], lost_streams(redis)) == []  # claimed once
 
     run(url, test)
 
@@ -170,12 +180,77 @@ def test_a_dead_workers_job_whose_output_had_started_is_ended_with_a_worker_lost
         pubsub = redis.pubsub()
         await pubsub.subscribe("reply:s")
         await pubsub.get_message(timeout=1)
-        assert await inflight.rescue_orphans(redis, ["tier2"]) == [("s", "failed")]
+        assert await inflight.rescue_orphans(redis, ["tier2"], lost_streams(redis)) == [("s", "failed")]
         event = decode_event((await pubsub.get_message(timeout=2))["data"])
         assert (event["type"], event["error"]["code"]) == ("error", "worker_lost")
         assert await redis.llen(keys.queue("tier2")) == 0, "a job whose output had started was run again"
         assert not await redis.hexists(keys.leases("tier2"), "s")
         await pubsub.aclose()
+
+    run(url, test)
+
+
+async def cut_stream(redis: aioredis.Redis, job_id: str) -> Lease:
+    """A stream job taken by the worker "dead:1", which published its start and chunks before dying."""
+    await queue(redis, job(job_id, stream=True, reply_to=f"reply:{job_id}"))
+    taken, _ = await take(redis, "dead:1", ["tier2"])
+    held = Lease(job_id, "tier2", taken[0].token)
+    await Leases(redis).publish(held, f"reply:{job_id}", [b"start", b"chunks"])
+    return held
+
+
+async def ledger_usage(redis: aioredis.Redis) -> list[dict[str, Any]]:
+    """The usage entries counted (the ledger stream the database writer drains), with their audit records."""
+    return [{k.decode(): orjson.loads(v) for k, v in fields.items()}
+            for _, fields in await redis.xrange(keys.LEDGER_STREAM)]
+
+
+def test_a_stream_its_api_stopped_relaying_before_its_worker_was_found_dead_is_counted_by_the_rescue(
+        url: str) -> None:
+    async def test(redis: aioredis.Redis) -> None:
+        await cut_stream(redis, "c")
+        lost = lost_streams(redis)
+        cut = Cut(504, 9, "tier2/gpt-3.5-turbo")
+        assert not await lost.note_cut(job("c", stream=True), cut), "no rescuer has marked it lost yet"
+        pubsub = redis.pubsub()
+        await pubsub.subscribe("reply:c")
+        await pubsub.get_message(timeout=1)
+        assert await inflight.rescue_orphans(redis, ["tier2"], lost) == [("c", "failed")]
+        assert await pubsub.get_message(timeout=0.3) is None, "nobody listens for it any more"
+        [counted] = await ledger_usage(redis)
+        usage, audit = counted["usage"], counted["audit"]
+        assert (usage["request_id"], usage["completion_tokens"], usage["prompt_tokens"]) == ("c", 9, 7)
+        assert usage["cost_nusd"] > 0, "the chunks its client got were not billed"
+        assert (audit["status"], audit["model"]) == (504, "tier2/gpt-3.5-turbo")
+        assert await inflight.rescue_orphans(redis, ["tier2"], lost) == []
+        await lost.count(job("c", stream=True), cut)  # the API's own count, were it to come too: still once
+        assert len(await ledger_usage(redis)) == 1
+        await pubsub.aclose()
+
+    run(url, test)
+
+
+def test_a_stream_whose_worker_was_found_dead_first_is_counted_by_the_api_when_it_stops_relaying(url: str) -> None:
+    async def test(redis: aioredis.Redis) -> None:
+        await cut_stream(redis, "d")
+        lost = lost_streams(redis)
+        assert await inflight.rescue_orphans(redis, ["tier2"], lost) == [("d", "failed")]  # worker_lost published
+        assert await ledger_usage(redis) == [], "the rescue cannot know how many chunks went out"
+        assert await lost.note_cut(job("d", stream=True), Cut(499, 4, "tier2/gpt-3.5-turbo")), \
+            "the API must learn that nobody else will count the stream"
+
+    run(url, test)
+
+
+def test_a_note_for_a_stream_whose_worker_lives_leaves_the_count_to_that_worker(url: str) -> None:
+    async def test(redis: aioredis.Redis) -> None:
+        await cut_stream(redis, "e")
+        await redis.set(keys.worker_info("dead:1"), b"{}")  # alive after all
+        lost = lost_streams(redis)
+        assert not await lost.note_cut(job("e", stream=True), Cut(499, 4, "tier2/gpt-3.5-turbo"))
+        assert await inflight.rescue_orphans(redis, ["tier2"], lost) == []
+        assert await ledger_usage(redis) == []
+        assert 0 < await redis.ttl(keys.stream_cut("e")) <= 3600, "an unread note must expire"
 
     run(url, test)
 
@@ -188,7 +263,8 @@ def test_a_worker_whose_lease_was_taken_over_publishes_nothing_and_bills_nothing
         await queue(redis, job("z", reply_to="reply:z"))
         taken, _ = await take(redis, "slow:1", ["tier2"])
         zombie = Lease("z", "tier2", taken[0].token)
-        assert await inflight.rescue_orphans(redis, ["tier2"]) == [("z", "redispatched")]  # slow:1 thought dead
+        rescued = await inflight.rescue_orphans(redis, ["tier2"], lost_streams(redis))
+        assert rescued == [("z", "redispatched")]  # slow:1 thought dead
         taken_again, _ = await take(redis, "other:2", ["tier2"])
         pubsub = redis.pubsub()
         await pubsub.subscribe("reply:z")
