@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from common import keys
+from config import TIER_NAMES
 from tests.harness import Gateway, RedisProcess, poll
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -57,7 +59,9 @@ def test_a_redis_restart_fails_requests_fast_then_everything_works_without_resta
 
     thread = threading.Thread(target=slow)
     thread.start()
-    time.sleep(1.0)
+    client = gateway.redis.client()
+    poll(lambda: any(client.hlen(keys.inflight(tier)) for tier in TIER_NAMES),
+         "the slow request never reached a worker")
     port = gateway.redis.port
     gateway.redis.process.kill()
     gateway.redis.process.wait(10)

@@ -17,7 +17,7 @@ import pytest
 
 from records.repository import AuditFilter, Records
 from tests.databases import PrivatePostgres
-from tests.harness import Gateway, RedisProcess
+from tests.harness import Gateway, RedisProcess, poll
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -117,7 +117,7 @@ def test_a_postgresql_restart_under_load_costs_no_answer_and_no_record_is_lost_o
         with concurrent.futures.ThreadPoolExecutor(6) as pool:
             for _ in range(6):
                 pool.submit(client)
-            time.sleep(2)
+            poll(lambda: len(results) >= 20, "no load got through before PostgreSQL stopped", seconds=30)
             server.stop()
             down = len(results)
             reads = httpx.get(f"{gw.ai_url}/usage", headers=gw.headers(), timeout=10)
@@ -126,7 +126,9 @@ def test_a_postgresql_restart_under_load_costs_no_answer_and_no_record_is_lost_o
             time.sleep(7)  # longer than the API's key cache: lookups fail while PostgreSQL is down
             answered_while_down = len(results) - down
             server.start()
-            time.sleep(2)
+            restarted = len(results)
+            poll(lambda: len(results) >= restarted + 20, "no load got through after PostgreSQL restarted",
+                 seconds=30)
             stop.set()
         for refused in (reads, writes):  # what needs the database says so: a 503 to retry, not a 500
             assert refused.status_code == 503 and refused.json()["error"]["code"] == "records_unavailable", \
