@@ -22,8 +22,9 @@ from typing import Any, Literal
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
-from common import keys
+from common import keys, liveness
 from common.celery_message import UnreadableJob, read_job
 from common.errors import WORKER_LOST, GatewayError
 from common.jobs import JobEnvelope, encode_event
@@ -75,14 +76,26 @@ def finish_in(pipe: Any, tier: str, outcome: Outcome, organization: str = "") ->
 
 
 async def watch(redis: aioredis.Redis, tiers: list[str], lost_streams: LostStreams, interval: float = 2.0) -> None:
-    """Rescue orphans every `interval` seconds, for ever; Redis errors (a restart) only skip a round."""
+    """Rescue orphans every `interval` seconds, for ever; Redis errors (a restart) only skip a round, and so does
+    a Redis up for less than DEAD_AFTER_SECONDS: heartbeats missed while it was away are not deaths, and a
+    worker is given as long to beat again as it would have had."""
     leases = Leases(redis)
     while True:
         await asyncio.sleep(interval)
         try:
-            await rescue_orphans(redis, tiers, lost_streams, leases)
+            if await up_long_enough(redis):
+                await rescue_orphans(redis, tiers, lost_streams, leases)
         except Exception as exc:
             log.warning("orphan rescue failed: %s", exc)
+
+
+async def up_long_enough(redis: aioredis.Redis) -> bool:
+    """Redis has been up DEAD_AFTER_SECONDS: a worker whose liveness is missing now missed beats it could make."""
+    try:
+        info = await redis.info("server")
+    except ResponseError:  # the embedded server (fakeredis) has no INFO, and no restart to recover from
+        return True
+    return int(info["uptime_in_seconds"]) >= liveness.DEAD_AFTER_SECONDS
 
 
 async def rescue_orphans(redis: aioredis.Redis, tiers: list[str], lost_streams: LostStreams,

@@ -34,6 +34,7 @@ ANSWER_KEPT_SECONDS = 10
 # (one line: JSON strings escape newlines).
 _TAKE = """
 local queues = tonumber(ARGV[1])
+if redis.call('EXISTS', KEYS[3 * queues + 1]) == 0 then return {{}, {}, 0} end
 local room = tonumber(ARGV[4])
 local taken = {}
 for q = 0, queues - 1 do
@@ -71,8 +72,8 @@ for q = 0, queues - 1 do
   end
 end
 local state = {}
-if #KEYS > 3 * queues then state = redis.call('MGET', unpack(KEYS, 3 * queues + 1)) end
-return {state, taken}
+if #KEYS > 3 * queues + 1 then state = redis.call('MGET', unpack(KEYS, 3 * queues + 2)) end
+return {state, taken, 1}
 """
 
 _PUBLISH = """
@@ -120,6 +121,11 @@ def holder(lease: bytes) -> tuple[str, str]:
 
 class LeaseLost(Exception):
     """This worker's lease on a job was taken over: it was declared dead and its job rescued."""
+
+
+class NotAlive(Exception):
+    """A take by a worker whose liveness is not recorded (its first heartbeat has not landed, or its heartbeats
+    lapsed): it took nothing, since a rescuer would take its jobs over as a dead worker's."""
 
 
 @dataclass(frozen=True)
@@ -174,11 +180,14 @@ class Leases:
                    state_keys: Sequence[str] = ()) -> tuple[list[Taken], list[bytes | None]]:
         """Take up to `at_most` jobs off these tier queues, in order, each leased to `worker` in the same step
         under a token "<worker>/<nonce>.<n>" (`nonce` unique to this take); also read `state_keys` (the models'
-        cooldowns, so that a job starts with no round trip of its own)."""
+        cooldowns, so that a job starts with no round trip of its own). NotAlive when the worker's liveness is
+        not recorded (keys.worker_info): it takes nothing until its heartbeat lands."""
         script_keys = [k for tier in queues for k in (keys.queue(tier), keys.inflight(tier), keys.leases(tier))]
-        state, taken = await self._take(keys=[*script_keys, *state_keys],
-                                        args=[len(queues), worker, f"{worker}/{nonce}", at_most, now,
-                                              keys.cancelled_flag("")])
+        state, taken, alive = await self._take(keys=[*script_keys, keys.worker_info(worker), *state_keys],
+                                               args=[len(queues), worker, f"{worker}/{nonce}", at_most, now,
+                                                     keys.cancelled_flag("")])
+        if not alive:
+            raise NotAlive(worker)
         jobs = [Taken(queues[int(index)], message, token.decode(), bool(cancelled), task.decode())
                 for index, message, token, cancelled, task in taken]
         return jobs, list(state)

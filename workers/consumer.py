@@ -14,12 +14,12 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from common.lease import Leases, Taken
+from common.lease import Leases, NotAlive, Taken
 from workers.slots import Slots
 
 log = logging.getLogger("tiergate.worker")
@@ -35,8 +35,9 @@ Start = Callable[[list[Taken], dict[str, bytes | None]], None]
 
 class Consumer:
     def __init__(self, redis_url: str, worker_id: str, queues: Sequence[str], slots: Slots, start: Start,
-                 state_keys: dict[str, str]) -> None:
+                 state_keys: dict[str, str], prove_alive: Callable[[], Awaitable[None]]) -> None:
         self._redis_url = redis_url
+        self._prove_alive = prove_alive  # a heartbeat now: a take is refused until one has landed
         self._worker_id = worker_id
         self._queues = list(queues)
         self._slots = slots
@@ -67,6 +68,9 @@ class Consumer:
                     asked = min(self._slots.free, TAKE_AT_MOST)
                     try:
                         taken = await self._take(leases, order, asked)
+                    except NotAlive:  # started, or back, while Redis was away: beat first
+                        await self._beat()
+                        continue
                     except (RedisError, OSError) as exc:  # Redis restarts: keep trying
                         log.warning("cannot take jobs from %s (%s); retrying", ",".join(order), exc)
                         await asyncio.sleep(0.5)
@@ -89,6 +93,14 @@ class Consumer:
         if taken:
             self._start(taken, dict(zip(models, state, strict=True)))
         return taken
+
+    async def _beat(self) -> None:
+        log.warning("no heartbeat of this worker in Redis yet; beating before taking jobs")
+        try:
+            await self._prove_alive()
+        except (RedisError, OSError) as exc:
+            log.warning("heartbeat failed (%s); retrying", exc)
+            await asyncio.sleep(0.5)
 
     def _next_round(self) -> None:
         """Wake the waiters that signalled work: the take they asked for is done."""

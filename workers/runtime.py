@@ -123,8 +123,9 @@ class WorkerRuntime:
         self.accountant = Accountant(self.redis, self.settings, deployments)
         self.slots = Slots(self.concurrency)
         state_keys = dict(zip(deployments, Cooldowns.state_keys(list(deployments)), strict=True))
-        self.consumer = Consumer(self.redis_url, self.worker_id, self.tiers, self.slots, self._start_jobs, state_keys)
         self.heartbeat = Heartbeat(self.redis_url, self.worker_id, self.tiers, self._info, lambda: self.draining)
+        self.consumer = Consumer(self.redis_url, self.worker_id, self.tiers, self.slots, self._start_jobs, state_keys,
+                                 self.heartbeat.beat)
         try:
             await self.heartbeat.beat()  # readiness sees the worker before its first job
         except Exception as exc:  # Redis not up yet: the heartbeat's loop keeps trying

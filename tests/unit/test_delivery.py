@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import fakeredis
 import orjson
 import pytest
 import redis.asyncio as aioredis
@@ -18,12 +19,13 @@ import redis.asyncio as aioredis
 from common import inflight, keys
 from common.celery_message import UnreadableJob, job_message, read_job, task_message
 from common.jobs import JobEnvelope, decode_event, encode_event
-from common.lease import Lease, LeaseLost, Leases, end_in
+from common.lease import Lease, LeaseLost, Leases, NotAlive, end_in
 from common.lost_streams import Cut, LostStreams
 from common.usage import UsageEntry, UsageRecorder
 from config import load_settings
 from tests.harness import RedisProcess
 from workers.consumer import Consumer
+from workers.heartbeat import Heartbeat
 from workers.slots import Slots
 
 T = TypeVar("T")
@@ -72,8 +74,13 @@ def lost_streams(redis: aioredis.Redis) -> LostStreams:
 
 
 async def take(redis: aioredis.Redis, worker: str, tiers: list[str], at_most: int = 32,
-               state_keys: tuple[str, ...] = ()) -> tuple[list[Any], list[bytes | None]]:
-    return await Leases(redis).take(worker, uuid.uuid4().hex, tiers, at_most, time.time(), state_keys)
+               state_keys: tuple[str, ...] = (), dies: bool = False) -> tuple[list[Any], list[bytes | None]]:
+    """A live worker's take (its liveness recorded as its heartbeat does); `dies`: its heartbeat lapses after."""
+    await redis.set(keys.worker_info(worker), b"{}")
+    taken = await Leases(redis).take(worker, uuid.uuid4().hex, tiers, at_most, time.time(), state_keys)
+    if dies:
+        await redis.delete(keys.worker_info(worker))
+    return taken
 
 
 # --- the task-message codec --------------------------------------------------------------------------------
@@ -152,14 +159,26 @@ def test_a_message_celerys_own_client_wrote_is_leased_under_its_task_id(url: str
     run(url, test)
 
 
+def test_a_worker_whose_liveness_is_not_recorded_takes_nothing(url: str) -> None:
+    """Started (or back) while Redis was away, its first heartbeat not yet landed: what it took, a rescuer would
+    take over as a dead worker's while it ran it."""
+    async def test(redis: aioredis.Redis) -> None:
+        await queue(redis, job("a"))
+        with pytest.raises(NotAlive):
+            await Leases(redis).take("new:1", "n", ["tier2"], 32, time.time())
+        assert await redis.llen(keys.queue("tier2")) == 1
+        assert await redis.hlen(keys.inflight("tier2")) == 0
+
+    run(url, test)
+
+
 # --- rescue --------------------------------------------------------------------------------------------------
 
 
 def test_a_dead_workers_job_that_sent_nothing_is_queued_again_as_it_was(url: str) -> None:
     async def test(redis: aioredis.Redis) -> None:
         await queue(redis, job("a"), job("b"))
-        await redis.set(keys.worker_info("alive:2"), b"{}")
-        taken, _ = await take(redis, "dead:1", ["tier2"], at_most=1)
+        taken, _ = await take(redis, "dead:1", ["tier2"], at_most=1, dies=True)
         await take(redis, "alive:2", ["tier2"], at_most=1)
         done = await inflight.rescue_orphans(redis, ["tier2"], lost_streams(redis))
         assert done == [("a", "redispatched")]
@@ -174,7 +193,7 @@ def test_a_dead_workers_job_that_sent_nothing_is_queued_again_as_it_was(url: str
 def test_a_dead_workers_job_whose_output_had_started_is_ended_with_a_worker_lost_error_event(url: str) -> None:
     async def test(redis: aioredis.Redis) -> None:
         await queue(redis, job("s", stream=True, reply_to="reply:s"))
-        taken, _ = await take(redis, "dead:1", ["tier2"])
+        taken, _ = await take(redis, "dead:1", ["tier2"], dies=True)
         held = Lease("s", "tier2", taken[0].token)
         await Leases(redis).publish(held, "reply:s", [b"start", b"chunks"])
         pubsub = redis.pubsub()
@@ -190,10 +209,24 @@ def test_a_dead_workers_job_whose_output_had_started_is_ended_with_a_worker_lost
     run(url, test)
 
 
+def test_no_worker_is_declared_dead_until_redis_has_been_up_as_long_as_a_heartbeat_may_lapse() -> None:
+    """Right after a Redis restart every heartbeat missed during the outage reads as a death."""
+    fresh = RedisProcess.start()
+    try:
+        assert not run(fresh.url, inflight.up_long_enough)
+    finally:
+        fresh.stop()
+
+    async def embedded() -> bool:  # fakeredis has no INFO and never restarts
+        return await inflight.up_long_enough(fakeredis.FakeAsyncRedis())
+
+    assert asyncio.run(embedded())
+
+
 async def cut_stream(redis: aioredis.Redis, job_id: str) -> Lease:
     """A stream job taken by the worker "dead:1", which published its start and chunks before dying."""
     await queue(redis, job(job_id, stream=True, reply_to=f"reply:{job_id}"))
-    taken, _ = await take(redis, "dead:1", ["tier2"])
+    taken, _ = await take(redis, "dead:1", ["tier2"], dies=True)
     held = Lease(job_id, "tier2", taken[0].token)
     await Leases(redis).publish(held, f"reply:{job_id}", [b"start", b"chunks"])
     return held
@@ -245,7 +278,7 @@ def test_a_stream_whose_worker_was_found_dead_first_is_counted_by_the_api_when_i
 def test_a_note_for_a_stream_whose_worker_lives_leaves_the_count_to_that_worker(url: str) -> None:
     async def test(redis: aioredis.Redis) -> None:
         await cut_stream(redis, "e")
-        await redis.set(keys.worker_info("dead:1"), b"{}")  # alive after all
+        await redis.set(keys.worker_info("dead:1"), b"{}")  # alive after all (its heartbeat came back)
         lost = lost_streams(redis)
         assert not await lost.note_cut(job("e", stream=True), Cut(499, 4, "tier2/gpt-3.5-turbo"))
         assert await inflight.rescue_orphans(redis, ["tier2"], lost) == []
@@ -261,7 +294,7 @@ def test_a_note_for_a_stream_whose_worker_lives_leaves_the_count_to_that_worker(
 def test_a_worker_whose_lease_was_taken_over_publishes_nothing_and_bills_nothing(url: str) -> None:
     async def test(redis: aioredis.Redis) -> None:
         await queue(redis, job("z", reply_to="reply:z"))
-        taken, _ = await take(redis, "slow:1", ["tier2"])
+        taken, _ = await take(redis, "slow:1", ["tier2"], dies=True)
         zombie = Lease("z", "tier2", taken[0].token)
         rescued = await inflight.rescue_orphans(redis, ["tier2"], lost_streams(redis))
         assert rescued == [("z", "redispatched")]  # slow:1 thought dead
@@ -317,7 +350,9 @@ def test_the_consumer_takes_every_job_within_its_slots_and_wakes_for_a_job_queue
             most = max(most, slots.held)
 
         await queue(redis, *(job(f"j{i}") for i in range(5)))
-        consumer = Consumer(url, "host:1", ["tier1", "tier2"], slots, start, {"m1": keys.model_cooldown("m1")})
+        heartbeat = Heartbeat(url, "host:1", ["tier1", "tier2"], lambda now: b"{}", lambda: False)
+        consumer = Consumer(url, "host:1", ["tier1", "tier2"], slots, start, {"m1": keys.model_cooldown("m1")},
+                            heartbeat.beat)  # no heartbeat yet: the consumer beats before its first take
         running = asyncio.create_task(consumer.run())
         while len(started) < 5:
             await asyncio.sleep(0.01)
