@@ -65,12 +65,13 @@ _COUNTER_OFFER = re.compile(
     r"(?:fazer|faz|faze|fazem)\s(?:um|uma|algo|alguma)\s(?:preco|precinho|condic\w+|coisa)|"
     r"(?:preco|valor|condic\w+|tarifa|taxa|rate|price|deal)\s(?:especial|melhor|better|special)|"
     r"(?:special|better|lower|best)\s(?:rate|price|deal|offer)|can\syou\sdo\s(?:better|something)|"
-    r"mais\sem\sconta|da\spra\s(?:baixar|melhorar|fazer\s(?:um|uma|algo|melhor|por|mais))|"
+    r"mais\sem\sconta|da\spra\s(?:baixar(?!\s(?:(?:as|os|o|a|um|uma|pelo|pela|no|na)\s)?(?:aulas?|app|aplicativo|arquivos?|"
+    r"videos?|fotos?|musicas?|pdf|boleto|nota|certificado|relatorio))|melhorar|fazer\s(?:um|uma|algo|melhor|por|mais))|"
     r"puede\w*\s(?:bajar|mejorar|hacer\salgo)|"
     r"(?:bajar|mejorar)\s(?:el\s)?precio|"
     # the competitor's price, asked to be met: "ta vendendo a 98, vcs fazem o mesmo?", "na cooperativa ta 395. cobre?"
     r"(?:fazem|faz|fariam|faria|hacen|hace|harian|do|would\syou\sdo)\s(?:o\smesmo|igual|lo\smismo|the\ssame)"
-    r"(?:\s(?:preco|valor|precio|price))?(?=\s?\?)|(?:cobre|cobrem|cubre|cubren)(?=\s?\?)|"
+    r"(?:\s(?:preco|valor|precio|price))?(?=\s?\?)|(?<!que\s)(?<!\sq\s)(?<!plano\s)(?<!seguro\s)(?<!mes\s)(?:cobre|cobrem|cubre|cubren)(?=\s?\?)|"
     # a discount asked for as a percentage given: "vc da 20% pros pacientes dela?"
     r"(?:da|dao|dava|fazem|rola|dan|hacen|give|offer)\s(?:um\s|uns\s|un\s|a\s)?\d+(?=\s?%)|"
     # a price objection: "acima do que a gente planejou", "over our budget", "fuera de presupuesto"
@@ -98,6 +99,16 @@ _COUNTER_OFFER = re.compile(
     r"(?:assino|fecho|fechamos|compro|levo|pago)|"
     r"si\s(?:aceptan|me\s(?:lo\s)?(?:hacen|dejan|dan))\s(?:[a-z0-9]+\s){0,4}?(?:firmo|cierro|compro|llevo|pago)|"
     r"if\syou\s(?:agree|accept|can\sdo)\s(?:[a-z0-9]+\s){0,4}?(?:i|we)\W?ll\s(?:sign|buy|close|order))\b", re.ASCII)
+#: Something the customer owns offered as part of the price ("tenho uma prensa parada, da pra dar de entrada?"):
+#: a negotiation when an ownership cue is in the turn too, else often a one-line policy question ("aceitam troca?").
+_TRADE = re.compile(
+    r"\b(?:como\sparte\s(?:do|de|da|del)\s(?:pagamento|pago|valor|preco|precio)|parte\sdo\spagamento|"
+    r"as\spart\sof\s(?:the\s|my\s)?(?:payment|price)|(?:dar|dou|daria|aceita\w*|pega\w*|entra\w*|usar|vale)\s"
+    r"(?:[a-z]+\s){0,3}?(?:de|como|na)\s(?:entrada|troca)|(?:aceptan|aceptarian|toman|reciben|tomarian)\s"
+    r"(?:[a-z]+\s){0,3}?(?:a\scuenta|como\sparte|en\sparte)|permuta\w*|canje\w*|barter\w*)\b", re.ASCII)
+_OWNED = re.compile(
+    r"\b(?:tenho|temos|tengo|tenemos|meu|minha|meus|minhas|mi|mis|i\shave|we\shave|i\Wve\sgot|we\Wve\sgot|my|our|"
+    r"nossos?|nossas?|dou|der|sou|soy)\b", re.ASCII)
 #: Something broken or failing: an error message, a feature that does not work.
 _PROBLEM = re.compile(
     r"\b(?:erro|error|errores|erros|falha\w*|falla\w*|fail\w*|bug\w*|travou|travando|trava|caiu|cai\w*\sa\s|"
@@ -121,14 +132,15 @@ _PAYMENT_TERMS = re.compile(
 #: A chain or multi-unit business the customer has: "temos 8 lojas", "I own 12 beauty stores", "red de 5 sucursales".
 _CHAIN = re.compile(
     r"\b(?:tenho|temos|somos|possuo|possuimos|administro|administramos|gerencio|gerenciamos|tengo|tenemos|"
-    r"manejo|manejamos|we\s(?:have|own|run|manage|operate)|i\s(?:have|own|run|manage|operate)|"
-    r"(?:rede|red|chain|network|grupo|group)\s(?:de|of|com|con|with))\s(?:[a-z]+\s){0,4}?"
+    r"manejo|manejamos|we\s(?:have|own|run|manage|operate)|i\s(?:have|own|run|manage|operate)|i\Wve\sgot|"
+    r"we\Wve\sgot|(?:rede|red|chain|network|grupo|group)\s(?:de|of|com|con|with)|com|con|with)\s(?:[a-z]+\s){0,4}?"
     rf"(?P<num>{_NUMBER})\s(?:[a-z]+\s){{0,2}}?"
     r"(?:lojas|filiais|franquias|sucursales|tiendas|locales|stores|shops|branches|locations|restaurantes|"
     r"restaurants|hoteis|hoteles|hotels|pousadas|clinicas|clinics|consultorios|farmacias|pharmacies|escolas|"
     r"colegios|schools|academias|gyms|saloes|salones|salons|padarias|panaderias|bakeries|mercados|supermercados|"
     r"supermarkets|postos|condominios|predios|edificios|buildings|hospitais|hospitales|hospitals|oficinas|"
-    r"escritorios|offices|cafeterias|bares|bars|concessionarias|dealerships|fazendas|farms)\b", re.ASCII)
+    r"escritorios|offices|cafeterias|bares|bars|concessionarias|dealerships|fazendas|farms|unidades|units|sedes|"
+    r"apartamentos|aptos|apartments|flats|imoveis|properties|propiedades|departamentos|casas|houses)\b", re.ASCII)
 #: Units of a chain from which the customer is a high-value lead (the guide: "many stores, branches").
 _CHAIN_MIN_UNITS = 3
 _URGENCY = re.compile(
@@ -203,7 +215,8 @@ def read_signals(folded: str) -> Signals:
     has_digits = _DIGIT.search(folded) is not None
     amount, amount_text = _largest_amount(folded) if has_digits else (None, None)
     quantity, quantity_text = _largest_quantity(folded) if has_digits else (None, None)
-    return Signals(amount, amount_text, quantity, quantity_text, bool(_COUNTER_OFFER.search(folded)),
+    counter_offer = bool(_COUNTER_OFFER.search(folded)) or bool(_TRADE.search(folded) and _OWNED.search(folded))
+    return Signals(amount, amount_text, quantity, quantity_text, counter_offer,
                    bool(_PAYMENT_TERMS.search(folded)), bool(_URGENCY.search(folded)), bool(_PROBLEM.search(folded)),
                    bool(_COMPLAINT.search(folded)), has_digits and _is_chain(folded))
 
