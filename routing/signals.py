@@ -83,7 +83,7 @@ _COUNTER_OFFER = re.compile(
     r"ou\s(?:eu\s)?vou\s(?:cancelar|pedir\s(?:o\s|um\s)?(?:estorno|reembolso|cancelamento)|procurar\soutr\w*)|"
     r"se\s(?:vcs?\s|voces\s)?nao\s(?:[a-z]+\s){1,8}?(?:eu\s)?(?:vou\s)?cancel\w*|"
     r"si\sno\s(?:[a-z]+\s){1,8}?(?:voy\sa\s)?(?:cancel\w*|me\svoy)|"
-    r"cancel\w*\s(?:[a-z]+\s){0,5}?(?:unless|a\smenos\sque|salvo\sque)|or\selse|"
+    r"cancel\w*[^.?!]{0,40}?\b(?:unless|a\smenos\sq(?:ue)?|salvo\sque|a\snao\sser\sq(?:ue)?)|or\selse|"
     # a trade offered as part of the price: "te dou meu hb20 + 40 mil pela compass", "minha titan de entrada"
     r"(?:te\s)?dou\s(?:o\s|a\s)?(?:meu|minha)\s|te\sdoy\s(?:mi|el\smio)\s|i\Wll\sgive\syou\smy\s|"
     r"(?:meu|minha|mi)\s(?:[a-z0-9]+\s){0,3}?(?:na\stroca|como\s(?:parte|entrada)|de\sentrada|a\scuenta)|"
@@ -93,7 +93,11 @@ _COUNTER_OFFER = re.compile(
     r"keep|hold)\s(?:[a-z]+\s){0,3}?(?:preco|valor|precio|taxa|tarifa|rate|pricing|price|desconto|descuento|"
     r"discount|condic\w+)|(?:preco|valor|precio|rate|pricing|taxa|tarifa)\s(?:do|del|de)\s(?:ano|mes)\s"
     r"(?:passado|pasado)|last\syear\Ws\s(?:price|pricing|rate)|(?:ano|mes)\s(?:passado|pasado)\s(?:[a-z]+\s){0,4}?"
-    r"(?:fizeram|deram|deu|fez|hicieron|dieron)\s(?:um\s|uns\s)?\d+(?=\s?%)|(?:gave|give)\s(?:us|me)\s\d+(?=\s?%)|"
+    r"(?:fizeram|deram|fez|hicieron|dieron|hizo)\s(?:um\s|uns\s|el\s|la\s|un\s|una\s)?(?:\d+(?=\s?%)|\d+x\d+|"
+    r"desconto|descuento|promo\w*)|(?:gave|give)\s(?:us|me)\s\d+(?=\s?%)|(?:repetir|repete|repitan|repeat)\s"
+    r"(?:[a-z]+\s){0,2}?(?:desconto|descuento|promo\w*|\d+x\d+|condic\w+|discount|deal|preco|precio|price)|"
+    # something given in exchange: "divulgo vcs em troca de assinatura", "a post in exchange for a free shoot"
+    r"a\scambio\sde|em\stroca\sde|in\sexchange\sfor|"
     # a conditional close: "se topar assino essa semana", "si me lo dejan asi firmo hoy"
     r"se\s(?:vcs?\s|voces\s)?(?:topar\w*|aceitar\w*|fizer\w*|fecharem)\s(?:[a-z0-9]+\s){0,4}?"
     r"(?:assino|fecho|fechamos|compro|levo|pago)|"
@@ -141,6 +145,10 @@ _CHAIN = re.compile(
     r"supermarkets|postos|condominios|predios|edificios|buildings|hospitais|hospitales|hospitals|oficinas|"
     r"escritorios|offices|cafeterias|bares|bars|concessionarias|dealerships|fazendas|farms|unidades|units|sedes|"
     r"apartamentos|aptos|apartments|flats|imoveis|properties|propiedades|departamentos|casas|houses)\b", re.ASCII)
+#: "sou dono de 9 bares", "soy dueno de 4 cafeterias", "owner of 12 salons": whatever the units are.
+_OWNER_OF = re.compile(
+    r"\b(?:(?:sou|soy)\s(?:o\s|a\s|el\s|la\s)?(?:dono|dona|dueno|duena|proprietari[oa]|socio|socia)\s"
+    rf"(?:de|da|do|del)|owner\sof)\s(?:[a-z]+\s){{0,2}}?(?P<num>{_NUMBER})\s[a-z]", re.ASCII)
 #: Units of a chain from which the customer is a high-value lead (the guide: "many stores, branches").
 _CHAIN_MIN_UNITS = 3
 _URGENCY = re.compile(
@@ -267,7 +275,8 @@ def _largest_quantity(folded: str) -> tuple[float | None, str | None]:
 
 
 def _is_chain(folded: str) -> bool:
-    return any((parse_number(match.group("num")) or 0) >= _CHAIN_MIN_UNITS for match in _CHAIN.finditer(folded))
+    return any((parse_number(match.group("num")) or 0) >= _CHAIN_MIN_UNITS
+               for pattern in (_CHAIN, _OWNER_OF) for match in pattern.finditer(folded))
 
 
 def _decade(value: float) -> int:
