@@ -56,15 +56,15 @@ class Gateway:
                                SpendSeeder(redis, records).seed),
                    UsageRecorder(redis), records, LostStreams(redis, deployments, settings.audit.content))
 
-    async def finish(self, job: JobEnvelope, model: str | None, status: int, relayed: int = 0) -> None:
+    async def finish(self, job: JobEnvelope, model: str | None, status: int, relayed: int | None = None) -> None:
         """A request has ended, however: stop listening for its job (and cancel it if it may still run: the API
-        gave up on it, or its client did), give back its concurrency slot, count it. `relayed`: the chunks of a
-        stream that ended before its worker's last event, which its worker bills if it lives, else a rescuer or
-        this process (common/lost_streams.py)."""
+        gave up on it, or its client did), give back its concurrency slot, count it. `relayed`, for a stream
+        that ended before its worker's last event: the chunks its client got (0 or more), which its worker bills
+        if it lives, else a rescuer or this process (common/lost_streams.py)."""
         if self.listener.unregister(job.id):
             await self._until_done(retried(lambda: jobs.cancel(self.redis, job.id), f"the cancel of {job.id}",
                                            until=job.deadline))
-        if relayed:
+        if relayed is not None:
             await self._until_done(retried(lambda: self._note_cut(job, Cut(status, relayed, model)),
                                            f"the note of the cut stream {job.id}"))
         observe.ended(job.tier)

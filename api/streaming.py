@@ -33,11 +33,11 @@ async def relay_stream(gateway: Gateway, receive: Receive, job: JobEnvelope, que
     try:
         first = await next_event(queue, job.deadline, disconnected,
                                  wait_at_most=gateway.settings.server.keepalive_seconds)
-    except TimeoutError:
-        await gateway.finish(job, None, 504)
+    except TimeoutError:  # its worker may have started just now: the stream is cut, with nothing relayed
+        await gateway.finish(job, None, 504, relayed=0)
         return error_response(deadline_exceeded(), headers)
     except ClientGone:
-        await gateway.finish(job, None, 499)
+        await gateway.finish(job, None, 499, relayed=0)
         return Response(status_code=499)
     finally:
         disconnected.cancel()
@@ -54,7 +54,7 @@ async def relay_stream(gateway: Gateway, receive: Receive, job: JobEnvelope, que
 
     async def on_disconnect() -> None:
         """A client gone before the stream's first write never started its events (whose end finishes it)."""
-        await end(first["model"] if first is not None and first["type"] == "start" else None, 499)
+        await end(first["model"] if first is not None and first["type"] == "start" else None, 499, 0)
 
     events = _sse_events(gateway, job, queue, first, end)
     return DisconnectAwareStream(events, {**headers, **SSE_HEADERS}, on_disconnect=on_disconnect)
@@ -68,7 +68,7 @@ class _Ending:
         self._job = job
         self._done = False
 
-    async def __call__(self, model: str | None, status: int, relayed: int = 0) -> None:
+    async def __call__(self, model: str | None, status: int, relayed: int | None = None) -> None:
         if not self._done:
             self._done = True
             await self._gateway.finish(self._job, model, status, relayed)
@@ -114,7 +114,7 @@ async def _sse_events(gateway: Gateway, job: JobEnvelope, queue: asyncio.Queue[d
                 yield KEEPALIVE
     finally:  # however the stream ends (done, error, deadline, client gone): a job still running is cancelled
         request_log.note(outcome=status, model=model)
-        await end(model, status, relayed if unended else 0)
+        await end(model, status, relayed if unended else None)
 
 
 async def _settle_if_lost(gateway: Gateway, job: JobEnvelope, error: dict[str, Any], model: str | None,

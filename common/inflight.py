@@ -95,7 +95,8 @@ async def up_long_enough(redis: aioredis.Redis) -> bool:
         info = await redis.info("server")
     except ResponseError:  # the embedded server (fakeredis) has no INFO, and no restart to recover from
         return True
-    return int(info["uptime_in_seconds"]) >= liveness.DEAD_AFTER_SECONDS
+    uptime = info.get("uptime_in_seconds")  # a Redis-compatible server may not say: then it is not held back
+    return uptime is None or int(uptime) >= liveness.DEAD_AFTER_SECONDS
 
 
 async def rescue_orphans(redis: aioredis.Redis, tiers: list[str], lost_streams: LostStreams,
