@@ -74,7 +74,7 @@ class Gateway:
 
     async def _note_cut(self, job: JobEnvelope, cut: Cut) -> None:
         if await self.lost_streams.note_cut(job, cut):  # its worker was found dead already: nobody else counts it
-            await self.lost_streams.count(job, cut)
+            await self.lost_streams.settle(job, cut)
 
     async def settle_lost(self, job: JobEnvelope, model: str | None, chunks: int, status: int) -> None:
         """A stream whose worker died mid-answer (or may die: the reply channel was lost after chunks went out): the

@@ -85,6 +85,7 @@ async def watch(redis: aioredis.Redis, tiers: list[str], lost_streams: LostStrea
         try:
             if await up_long_enough(redis):
                 await rescue_orphans(redis, tiers, lost_streams, leases)
+            await lost_streams.count_left()
         except Exception as exc:
             log.warning("orphan rescue failed: %s", exc)
 
@@ -135,7 +136,7 @@ async def _rescue(redis: aioredis.Redis, tier: str, record: InflightRecord, clai
         return "redispatched"
     if claimed.cut is not None:  # its API stopped relaying it already, and said what its client got
         cut = Cut.decode(claimed.cut)
-        await retried(lambda: lost_streams.count(job, cut), f"the usage of {job.id}")
+        await retried(lambda: lost_streams.settle(job, cut), f"the usage of {job.id}")
         await finish(redis, tier, "failed", job.organization_id)
         log.warning("job %s failed: worker %s died after its output had started; counted the %d chunks its client "
                     "got", job.id, record.worker, cut.chunks)

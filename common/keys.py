@@ -73,6 +73,12 @@ def stream_cut(job_id: str) -> str:
     return f"{PREFIX}:cut:{job_id}"
 
 
+def streams_to_count() -> str:
+    """Hash job_id → a lost stream's note and job message ("<status> <chunks> <model>\\n<message>"), from the
+    moment one party knows both until its count is recorded: a watchdog counts what a dead process left."""
+    return f"{PREFIX}:cuts-to-count"
+
+
 def tier_outcomes(tier: str, second: int) -> str:
     """Hash of counts ("ok", "failed", "dropped", "redispatched") of a tier's jobs that ended in one epoch second."""
     return f"{PREFIX}:outcomes:{tier}:{second}"

@@ -107,6 +107,9 @@ local cut = false
 if string.find(held, ' ', 1, true) then
   cut = redis.call('GET', KEYS[3])
   redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
+  if cut and cut ~= ARGV[3] and record then
+    redis.call('HSET', KEYS[4], ARGV[1], cut .. '\\n' .. string.sub(record, string.find(record, '\\n', 1, true) + 1))
+  end
 end
 return {record or '', held, cut or ''}
 """
@@ -202,9 +205,10 @@ class Leases:
 
     async def claim(self, tier: str, job_id: str, token: str) -> Claimed | None:
         """Take over the job a dead worker held under `token`; None when another rescuer, or the worker's own
-        end, came first. A job whose output went out is marked lost in the same step (common/lost_streams.py)."""
-        found = await self._claim(keys=[keys.inflight(tier), keys.leases(tier), keys.stream_cut(job_id)],
-                                  args=[job_id, token, LOST, CUT_KEPT_SECONDS])
+        end, came first. A job whose output went out is marked lost in the same step, and one whose API left its
+        note is put with it in keys.streams_to_count (common/lost_streams.py)."""
+        found = await self._claim(keys=[keys.inflight(tier), keys.leases(tier), keys.stream_cut(job_id),
+                                        keys.streams_to_count()], args=[job_id, token, LOST, CUT_KEPT_SECONDS])
         if not found:
             return None
         record, held, cut = found

@@ -12,11 +12,15 @@ client left, while the worker's death was not yet known). So both leave a trace 
   worker_lost, on which the API still relaying counts it (api/streaming.py); an API that stops relaying
   afterwards finds the mark where it would leave its note, and counts the stream then.
 
-Every count is once by request id (common/usage.py), so a count that two of them reach changes nothing.
+Whoever learns second puts the note and the job in keys.streams_to_count in that same step, and takes them out
+once counted: were it to die (or Redis to stay away) in between, every watchdog round counts what is left
+(`count_left`). Every count is once by request id (common/usage.py), so a count that two of them reach changes
+nothing.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,9 +30,12 @@ import redis.asyncio as aioredis
 from common import keys
 from common.audit import accepted_record
 from common.budget import PricedModel
+from common.celery_message import UnreadableJob, job_message, read_job
 from common.jobs import JobEnvelope
 from common.pricing import partial_stream_usage, usage_cost
 from common.usage import UsageEntry, UsageRecorder
+
+log = logging.getLogger("tiergate.lost_streams")
 
 #: How long a note waits for a rescuer: a dead worker is rescued within seconds while any process of the
 #: gateway runs; past an hour with none running, the stream goes unbilled rather than the key living for ever.
@@ -37,7 +44,10 @@ CUT_KEPT_SECONDS = 3600
 LOST = b"lost"
 
 _NOTE = """
-if redis.call('GET', KEYS[1]) == 'lost' then return 1 end
+if redis.call('GET', KEYS[1]) == 'lost' then
+  redis.call('HSET', KEYS[2], ARGV[3], ARGV[1] .. '\\n' .. ARGV[4])
+  return 1
+end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return 0
 """
@@ -71,7 +81,27 @@ class LostStreams:
     async def note_cut(self, job: JobEnvelope, cut: Cut) -> bool:
         """The API stopped relaying `job`'s stream before its worker's last event: leave the note; True when a
         rescuer marked the job lost already (then the caller counts the stream: nobody else will)."""
-        return bool(await self._note(keys=[keys.stream_cut(job.id)], args=[cut.encode(), CUT_KEPT_SECONDS]))
+        return bool(await self._note(keys=[keys.stream_cut(job.id), keys.streams_to_count()],
+                                     args=[cut.encode(), CUT_KEPT_SECONDS, job.id, job_message(job)]))
+
+    async def settle(self, job: JobEnvelope, cut: Cut) -> None:
+        """Count a stream put in keys.streams_to_count, then take it out."""
+        await self.count(job, cut)
+        await self._redis.hdel(keys.streams_to_count(), job.id)
+
+    async def count_left(self) -> int:
+        """Count the streams a process died (or Redis went away) before counting; how many there were."""
+        left = await self._redis.hgetall(keys.streams_to_count())
+        for job_id, raw in left.items():
+            cut, _, message = raw.partition(b"\n")
+            try:
+                job, read = read_job(message), Cut.decode(cut)
+            except (UnreadableJob, ValueError) as exc:  # never written so; kept, it would stop every later round
+                log.error("dropped an unreadable stream to count (%s): %s", job_id.decode(errors="replace"), exc)
+                await self._redis.hdel(keys.streams_to_count(), job_id)
+                continue
+            await self.settle(job, read)
+        return len(left)
 
     async def count(self, job: JobEnvelope, cut: Cut) -> None:
         """Count a stream cut with its worker dead: what its client got, its reservations settled."""

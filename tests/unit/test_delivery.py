@@ -256,6 +256,7 @@ def test_a_stream_its_api_stopped_relaying_before_its_worker_was_found_dead_is_c
         assert usage["cost_nusd"] > 0, "the chunks its client got were not billed"
         assert (audit["status"], audit["model"]) == (504, "tier2/gpt-3.5-turbo")
         assert await inflight.rescue_orphans(redis, ["tier2"], lost) == []
+        assert not await redis.exists(keys.streams_to_count()), "a counted stream stays to be counted"
         await lost.count(job("c", stream=True), cut)  # the API's own count, were it to come too: still once
         assert len(await ledger_usage(redis)) == 1
         await pubsub.aclose()
@@ -271,6 +272,26 @@ def test_a_stream_whose_worker_was_found_dead_first_is_counted_by_the_api_when_i
         assert await ledger_usage(redis) == [], "the rescue cannot know how many chunks went out"
         assert await lost.note_cut(job("d", stream=True), Cut(499, 4, "tier2/gpt-3.5-turbo")), \
             "the API must learn that nobody else will count the stream"
+
+    run(url, test)
+
+
+def test_a_lost_stream_whose_counter_died_before_counting_is_counted_by_the_next_watchdog_round(url: str) -> None:
+    """The rescuer claimed it (finding the API's note), or the API found the lost mark, then died: the stream
+    waits in keys.streams_to_count with its job, and any process's watchdog counts it."""
+    async def test(redis: aioredis.Redis) -> None:
+        lost = lost_streams(redis)
+        held = await cut_stream(redis, "f")
+        await lost.note_cut(job("f", stream=True), Cut(504, 6, "tier2/gpt-3.5-turbo"))
+        assert await Leases(redis).claim("tier2", "f", held.token) is not None  # ... and the rescuer dies here
+        await cut_stream(redis, "g")
+        await inflight.rescue_orphans(redis, ["tier2"], lost)  # worker_lost: nobody was listening
+        assert await lost.note_cut(job("g", stream=True), Cut(499, 2, "tier2/gpt-3.5-turbo"))  # the API dies here
+        assert await ledger_usage(redis) == []
+        assert await lost.count_left() == 2
+        counted = {u["usage"]["request_id"]: u["usage"]["completion_tokens"] for u in await ledger_usage(redis)}
+        assert counted == {"f": 6, "g": 2}
+        assert await lost.count_left() == 0
 
     run(url, test)
 
