@@ -44,7 +44,7 @@ CUT_KEPT_SECONDS = 3600
 LOST = b"lost"
 
 _NOTE = """
-if redis.call('GET', KEYS[1]) == 'lost' then
+if redis.call('GET', KEYS[1]) == ARGV[5] then
   redis.call('HSET', KEYS[2], ARGV[3], ARGV[1] .. '\\n' .. ARGV[4])
   return 1
 end
@@ -82,7 +82,7 @@ class LostStreams:
         """The API stopped relaying `job`'s stream before its worker's last event: leave the note; True when a
         rescuer marked the job lost already (then the caller counts the stream: nobody else will)."""
         return bool(await self._note(keys=[keys.stream_cut(job.id), keys.streams_to_count()],
-                                     args=[cut.encode(), CUT_KEPT_SECONDS, job.id, job_message(job)]))
+                                     args=[cut.encode(), CUT_KEPT_SECONDS, job.id, job_message(job), LOST]))
 
     async def settle(self, job: JobEnvelope, cut: Cut) -> None:
         """Count a stream put in keys.streams_to_count, then take it out."""
