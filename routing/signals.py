@@ -40,7 +40,11 @@ _UNIT = re.compile(
     r"pedidos|orders|envios|entregas|shipments|remessa\w*|cases|casos|contratos|contracts|hectare\w*|ha\b|"
     r"hoteis|hotels|restaurantes|restaurants|clinicas|clinics|escolas|schools|farmacias|pharmacies|"
     r"consultorio\w*|estac\w*|workstations?|desks|salas|andares|floors|predios|edificios|buildings|galpo\w*|"
-    r"warehouses|condominios|academias|gyms|sedes)\b", re.ASCII)
+    r"warehouses|condominios|academias|gyms|sedes|criancas|ninos|kids|children|pacientes|patients|hospedes|"
+    r"huespedes|guests|membros|miembros|members|associados|afiliados|atletas|athletes|familias|families|motoristas|"
+    r"choferes|drivers|medicos|doctors|professores|profesores|teachers|turmas|endpoints|dispositivos|devices|"
+    r"computadores|computers|notebooks|laptops|servidores|servers|celulares|tablets|terminais|terminales|terminals|"
+    r"maquininhas|sensores|sensors|camaras|cameras)\b", re.ASCII)
 _COUNTER_OFFER = re.compile(
     r"\b(?<!ja\s)(?:faz|faria|fecha|fecho|fechamos|deixa|deixo|sai|pago|pagaria|levo|dou|doy|hace|haces|dejame|dejalo|"
     r"cierro|llevo|i\Wll\s(?:do|pay|take|give)|would\syou\s(?:do|take)|can\syou\sdo|will\syou\s(?:do|take)|"
@@ -68,6 +72,9 @@ _COUNTER_OFFER = re.compile(
     r"mais\sem\sconta|da\spra\s(?:baixar(?!\s(?:(?:as|os|o|a|um|uma|pelo|pela|no|na)\s)?(?:aulas?|app|aplicativo|arquivos?|"
     r"videos?|fotos?|musicas?|pdf|boleto|nota|certificado|relatorio))|melhorar|fazer\s(?:um|uma|algo|melhor|por|mais))|"
     r"puede\w*\s(?:bajar|mejorar|hacer\salgo)|"
+    # how much less, if something is dropped: "se eu tirar o DJ, baixa quanto?"
+    r"(?:baixa|abaixa|cai|diminui|reduz|desce)\s(?:pra\s|para\s)?quanto|quanto\s(?:baixa|abaixa|cai|diminui|reduz|desce)|"
+    r"(?:cuanto|how\smuch)\s(?:baja|bajaria|menos|less|would\sit\sdrop|does\sit\sdrop|off)|"
     r"(?:bajar|mejorar)\s(?:el\s)?precio|"
     # the competitor's price, asked to be met: "ta vendendo a 98, vcs fazem o mesmo?", "na cooperativa ta 395. cobre?"
     r"(?:fazem|faz|fariam|faria|hacen|hace|harian|do|would\syou\sdo)\s(?:o\smesmo|igual|lo\smismo|the\ssame)"
@@ -94,22 +101,40 @@ _COUNTER_OFFER = re.compile(
     r"discount|condic\w+)|(?:preco|valor|precio|rate|pricing|taxa|tarifa)\s(?:do|del|de)\s(?:ano|mes)\s"
     r"(?:passado|pasado)|last\syear\Ws\s(?:price|pricing|rate)|(?:ano|mes)\s(?:passado|pasado)\s(?:[a-z]+\s){0,4}?"
     r"(?:fizeram|deram|fez|hicieron|dieron|hizo)\s(?:um\s|uns\s|el\s|la\s|un\s|una\s)?(?:\d+(?=\s?%)|\d+x\d+|"
-    r"desconto|descuento|promo\w*)|(?:gave|give)\s(?:us|me)\s\d+(?=\s?%)|(?:repetir|repete|repitan|repeat)\s"
+    r"desconto|descuento|promo\w*)|(?:gave|give)\s(?:us|me)\s\d+(?=\s?%)|"
+    r"(?:precio|preco|valor|tarifa|price|rate)\s(?:[a-z]+\s){0,3}?(?:que\s(?:tenia|tinha|pagava|pagaba|tinhamos|"
+    r"teniamos|pagavamos|pagabamos)|i\s(?:had|paid|was\spaying)|we\s(?:had|paid|were\spaying))|"
+    r"(?:deixa\w*|dej\w*|let\sme\skeep)\s(?:[a-z]+\s){0,3}?(?:preco|precio|valor|tarifa|price)|"
+    r"(?:repetir|repete|repitan|repeat)\s"
     r"(?:[a-z]+\s){0,2}?(?:desconto|descuento|promo\w*|\d+x\d+|condic\w+|discount|deal|preco|precio|price)|"
     # something given in exchange: "divulgo vcs em troca de assinatura", "a post in exchange for a free shoot"
     r"a\scambio\sde|em\stroca\sde|in\sexchange\sfor|"
+    # more for the same money: "could you upgrade us to the suite at the same rate?"
+    r"(?<!no\s)(?<!entra\s)(?<!entram\s)(?:mesmo|mismo|same)\s(?:rate|price|preco|valor|precio|tarifa)|"
     # a conditional close: "se topar assino essa semana", "si me lo dejan asi firmo hoy"
-    r"se\s(?:vcs?\s|voces\s)?(?:topar\w*|aceitar\w*|fizer\w*|fecharem)\s(?:[a-z0-9]+\s){0,4}?"
-    r"(?:assino|fecho|fechamos|compro|levo|pago)|"
-    r"si\s(?:aceptan|me\s(?:lo\s)?(?:hacen|dejan|dan))\s(?:[a-z0-9]+\s){0,4}?(?:firmo|cierro|compro|llevo|pago)|"
-    r"if\syou\s(?:agree|accept|can\sdo)\s(?:[a-z0-9]+\s){0,4}?(?:i|we)\W?ll\s(?:sign|buy|close|order))\b", re.ASCII)
+    r"se\s(?:vcs?\s|voces\s)?(?:topar\w*|aceitar\w*|fizer\w*|fecharem|zerar\w*|isentar\w*|tirar\w*|baixar\w*|"
+    r"liberar\w*|incluir\w*|cobrir\w*|deixar\w*|derem|der|dar)\s(?:[a-z0-9]+\s){0,6}?(?:eu\s)?"
+    r"(?:assino|fecho|fechamos|compro|levo|pago|trago|passo|contrato|migro|mudo|renovo)|"
+    r"si\s(?:me\s|nos\s)?(?:lo\s|la\s)?(?:aceptan|hacen|dejan|dan|quitan|eliminan|bajan|incluyen|cubren|regalan)\s"
+    r"(?:[a-z0-9]+\s){0,6}?(?:firmo|cierro|compro|llevo|pago|traigo|paso|contrato|renuevo|firmamos|cerramos)|"
+    r"if\syou\s(?:agree|accept|can\sdo|waive|drop|include|throw\sin|cover|match|give)\s(?:[a-z0-9]+\s){0,6}?"
+    r"(?:i|we)\W?(?:ll|d|will|would)\s(?:sign|buy|close|order|bring|move|switch|renew|commit)|"
+    # a fee asked to be waived: "zeram a taxa de adesao?", "can you waive the setup fee"
+    r"(?:zera\w*|isent\w*|abona\w*|waive\w*)\s(?:[a-z]+\s){0,3}?(?:tarifa|taxa|anuidade|frete|multa|juros|"
+    r"mensalidade|matricula|instalacao|setup|fee|fees|comision|cuota|envio|flete|adesao))\b", re.ASCII)
 #: Something the customer owns offered as part of the price ("tenho uma prensa parada, da pra dar de entrada?"):
 #: a negotiation when an ownership cue is in the turn too, else often a one-line policy question ("aceitam troca?").
 _TRADE = re.compile(
     r"\b(?:como\sparte\s(?:do|de|da|del)\s(?:pagamento|pago|valor|preco|precio)|parte\sdo\spagamento|"
     r"as\spart\sof\s(?:the\s|my\s)?(?:payment|price)|(?:dar|dou|daria|aceita\w*|pega\w*|entra\w*|usar|vale)\s"
     r"(?:[a-z]+\s){0,3}?(?:de|como|na)\s(?:entrada|troca)|(?:aceptan|aceptarian|toman|reciben|tomarian)\s"
-    r"(?:[a-z]+\s){0,3}?(?:a\scuenta|como\sparte|en\sparte)|permuta\w*|canje\w*|barter\w*)\b", re.ASCII)
+    r"(?:[a-z]+\s){0,3}?(?:a\scuenta|como\sparte|en\sparte)|permuta\w*|canje\w*|barter\w*|"
+    r"(?:consider|accept|open\sto|do)\s(?:a\s)?(?:trade|swap)|topa\w*\strocar|trocar\sparte|"
+    # paying with goods, not money: "posso pagar a entrada com um celular?"
+    r"(?:pag\w*|pay)\s(?:[a-z]+\s){0,3}?(?:com|con|with)\s(?:um|uma|meu|minha|o\smeu|a\sminha|un|una|mi|my|a)\s"
+    r"(?!cart\w*|card|pix|boleto|cheque|check|credito|credit|debito|debit|dinheiro|cash|transfer\w*|vale|cupom|cupon|"
+    r"coupon|saldo|pontos|puntos|points|milhas|miles|conta|cuenta|account|nota|fgts|financ\w*|tarjeta|efectivo))\b",
+    re.ASCII)
 _OWNED = re.compile(
     r"\b(?:tenho|temos|tengo|tenemos|meu|minha|meus|minhas|mi|mis|i\shave|we\shave|i\Wve\sgot|we\Wve\sgot|my|our|"
     r"nossos?|nossas?|dou|der|sou|soy)\b", re.ASCII)
@@ -130,7 +155,7 @@ _COMPLAINT = re.compile(
     r"nunca\smais|never\sagain|nunca\smas|(?:ja|already)\s(?:e\sa|is\sthe)?\s?(?:segunda|terceira|second|third)|"
     r"ninguem\sresponde|nobody\s(?:answers|replies)|nadie\sresponde)\b", re.ASCII)
 _PAYMENT_TERMS = re.compile(
-    r"\b(?:\d{2,3}\s?(?:dias|days|dias\s(?:no|de)|ddl)|\d{2}/\d{2}(?:/\d{2,3})?\s?(?:dias)?|net\s?\d{2}|"
+    r"\b(?:\d{2,3}\s?(?:dias|days|dias\s(?:no|de)|ddl)|\d{2}/\d{2}(?:/\d{2,3})?\s?(?:dias)?|net\W?\d{2}|"
     r"prazo\w*|plazo\w*|parcel\w*|cuotas|installments?|boleto\w*\sfaturado|faturad\w*|a\scredito|credito|"
     r"consignad\w*|consignment|sin\sinteres\w*|sem\sjuros|entrada\sde|pie\sde|down\spayment)\b", re.ASCII)
 #: A chain or multi-unit business the customer has: "temos 8 lojas", "I own 12 beauty stores", "red de 5 sucursales".

@@ -41,6 +41,7 @@ def test_a_bare_number_is_not_money(text: str) -> None:
     ("hotel com 120 quartos", 120), ("mandamos 2 mil caixas por mês", 2000), ("tenemos 6 sucursales", 6),
     ("licenças para 1.500 usuários", 1500), ("I own 12 organic beauty stores", 12),
     ("220 estações de trabalho e 12 salas", 220), ("tengo 5 consultorios odontológicos", 5),
+    ("tenho uma creche com 45 crianças", 45), ("and for 400 endpoints?", 400),
 ])
 def test_quantities_with_units_measure_the_deal(text: str, quantity: float) -> None:
     assert read_signals(fold(text)).largest_quantity == quantity
@@ -58,7 +59,11 @@ def test_quantities_with_units_measure_the_deal(text: str, quantity: float) -> N
     "that's over our budget", "está fuera de presupuesto", "ou vcs me dão as 2 sessões ou vou pedir estorno",
     "se não resolverem o valor da mensalidade vou cancelar", "Cancel my subscription unless you refund the box",
     "preciso de 45 dias pra pagar. se topar assino essa semana", "si me lo dejan así firmo hoy",
-    "if you agree to net 60 we'll sign today",
+    "if you agree to net 60 we'll sign today", "se zerarem a taxa de adesão eu trago a conta da empresa",
+    "dá pra isentar o frete?", "si me quitan la comisión firmamos hoy", "if you waive the setup fee we'll sign",
+    "posso pagar a entrada com minha moto?", "me dejan el precio que tenía el año pasado?",
+    "se eu tirar a decoração, baixa quanto?", "could you add the extra room at the same rate?",
+    "would you consider a trade? I have two old kayaks",
 ])
 def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
     assert read_signals(fold(text)).counter_offer, text
@@ -70,7 +75,9 @@ def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
                                   "do you sell matching bands for the wedding?", "já faz 20 que eu espero na fila",
                                   "vi isso há 2 dias no insta", "a loja fica a 1,5 km do metrô?",
                                   "vcs fazem o mesmo modelo em azul?", "o seguro cobre enchente?",
-                                  "tem como mudar a data?", "se não chover vou de bike"])
+                                  "tem como mudar a data?", "se não chover vou de bike", "posso pagar com cartão?",
+                                  "can i pay with a foreign credit card?", "a toalha entra no mesmo preço?",
+                                  "tem isenção de anuidade?", "se chegar amanhã eu pego na loja"])
 def test_ordinary_turns_are_not_counter_offers(text: str) -> None:
     assert not read_signals(fold(text)).counter_offer, text
 
@@ -88,6 +95,7 @@ def test_a_chain_is_a_customer_with_three_or_more_business_units(text: str, chai
 @pytest.mark.parametrize(("text", "field"), [
     ("preciso de 60 dias no boleto pelo volume que compro", "payment_terms"),
     ("pay net 30?", "payment_terms"),
+    ("net-60 is standard for us", "payment_terms"),
     ("fecho hoje se vc confirmar", "urgency"),
     ("lo necesito para hoy", "urgency"),
     ("o sistema dá erro 500 ao salvar", "problem"),
