@@ -16,7 +16,7 @@ from routing.decision import ModelCandidate, RouteDecision, RouteRequest, Routin
 from routing.intent import IntentMatch, detect_intent, metadata_intent
 from routing.scorer import Scorer, turn_features
 from routing.settings import TIERS, RoutingSettings, parse_routing_settings
-from routing.signals import Signals, read_signals
+from routing.signals import Signals
 from routing.stickiness import sticky_floor
 from routing.text import Found, TurnText, read_text, user_texts
 
@@ -84,13 +84,13 @@ class Router:
         texts, last, intent, complexity = self._read(request)
         signals: Signals | None = None
         customer = self._customer_floor(request)
-        if self.scorer is not None and texts and (intent is None or intent.source != "metadata"):
+        if self.scorer is not None and texts:
             extra = _extra_features(intent, complexity, customer)
             tier, reasons, signals = self._scored(texts, last, extra, _last_reply(request.messages), complexity)
+            if intent is not None and intent.source == "metadata":
+                tier, reasons = self._given_intent_floor(intent, complexity, tier, reasons)
         else:
             tier, reasons = self._by_rules(intent, complexity)
-            if self.scorer is not None:
-                signals = read_signals(last.folded)
         for floor in (customer,
                       self._signal_floor(signals),
                       self._carried_floor(intent),
@@ -132,6 +132,15 @@ class Router:
         else:
             reasons.append(complexity.describe())
         return tier, reasons
+
+    def _given_intent_floor(self, intent: IntentMatch, complexity: Complexity, scored: int,
+                            reasons: list[str]) -> tuple[int, list[str]]:
+        """An intent given in metadata is what the platform knows: its tier is a floor. The scorer may still raise
+        the turn above it (a negotiation under `support`), never lower it."""
+        given, given_reasons = self._by_rules(intent, complexity)
+        if given >= scored:
+            return given, given_reasons
+        return scored, [*reasons, f"{intent.describe(given)}, raised by the scorer"]
 
     def _carried_floor(self, intent: IntentMatch | None) -> tuple[int, str] | None:
         """A short follow-up with no intent of its own keeps the tier of the earlier turn it continues ("hmm,

@@ -80,11 +80,13 @@ CASES: list[tuple[str, dict[str, Any], int | tuple[int, ...]]] = [
     ("We have 5,000 employees and need an enterprise agreement", {}, 4),
     ("Necesitamos 300 licencias para nuestro equipo comercial", {}, 4),
     ("oi, tenho interesse", {"lead_value": 75000}, 4),
-    # metadata intent wins over detection
+    # a metadata intent is a floor: it decides a turn the scorer would put lower, and the scorer may raise it
     ("oi", {"intent": "negotiation"}, 4),
     ("quanto custa?", {"intent": "faq"}, 1),
     ("bom dia", {"intent": "technical_support"}, 3),
     ("tudo bem?", {"intent": "NEGOTIATION"}, 4),
+    ("Tenho R$ 2 milhões pra investir em salas comerciais, o que vocês têm?", {"intent": "faq"}, 4),
+    ("me passa o valor do plano anual pra 400 usuarios, a gente fecha ainda este mes", {"intent": "faq"}, 4),
     # customer value
     ("oi", {"customer_tier": "vip"}, 3),
     ("oi", {"customer_tier": "Gold"}, 3),
@@ -109,6 +111,14 @@ def test_a_turn_goes_to_the_tier_a_sales_lead_would_choose(text: str, metadata: 
     accepted = expected if isinstance(expected, tuple) else (expected,)
     assert decision.tier_number in accepted, f"{text!r}: expected tier{expected}, got {decision.tier}: " \
                                              f"{decision.reason_text()}"
+
+
+def test_a_turn_raised_above_its_given_intent_says_so() -> None:
+    decision = ROUTER.decide(RouteRequest([{"role": "user", "content": "Tenho US$ 3 millones para invertir en "
+                                                                       "departamentos, qué opciones tienen?"}],
+                                          {"intent": "greeting"}))
+    assert decision.tier_number == 4, decision.reason_text()
+    assert "intent greeting (metadata) -> tier1, raised by the scorer" in decision.reasons
 
 
 SPELLINGS = [

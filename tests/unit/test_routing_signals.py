@@ -63,7 +63,10 @@ def test_quantities_with_units_measure_the_deal(text: str, quantity: float) -> N
     "dá pra isentar o frete?", "si me quitan la comisión firmamos hoy", "if you waive the setup fee we'll sign",
     "posso pagar a entrada com minha moto?", "me dejan el precio que tenía el año pasado?",
     "se eu tirar a decoração, baixa quanto?", "could you add the extra room at the same rate?",
-    "would you consider a trade? I have two old kayaks",
+    "would you consider a trade? I have two old kayaks", "a taxa de entrega vc tira?", "me condonan el recargo?",
+    "quero fechar mas só se incluir a instalação", "tenho 2 toneladas de sucata, vcs abatem no pedido?",
+    "dá pra congelar o valor por 3 anos?", "dá pra manter os 180 do ano passado?", "389 is still steep",
+    "inclui o suporte no mesmo valor?",
 ])
 def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
     assert read_signals(fold(text)).counter_offer, text
