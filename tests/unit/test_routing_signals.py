@@ -66,7 +66,9 @@ def test_quantities_with_units_measure_the_deal(text: str, quantity: float) -> N
     "would you consider a trade? I have two old kayaks", "a taxa de entrega vc tira?", "me condonan el recargo?",
     "quero fechar mas só se incluir a instalação", "tenho 2 toneladas de sucata, vcs abatem no pedido?",
     "dá pra congelar o valor por 3 anos?", "dá pra manter os 180 do ano passado?", "389 is still steep",
-    "inclui o suporte no mesmo valor?",
+    "inclui o suporte no mesmo valor?", "dá pra dar minha prensa velha de 2 ton como entrada?",
+    "o concorrente fez 31 mil, tem como chegar perto?", "tenho fazenda, posso pagar metade em café?",
+    "vi que era 49 ano passado, ainda consigo?", "el año pasado costaba 300 mil el año pasado, llegan a ese precio?",
 ])
 def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
     assert read_signals(fold(text)).counter_offer, text
@@ -80,7 +82,9 @@ def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
                                   "vcs fazem o mesmo modelo em azul?", "o seguro cobre enchente?",
                                   "tem como mudar a data?", "se não chover vou de bike", "posso pagar com cartão?",
                                   "can i pay with a foreign credit card?", "a toalha entra no mesmo preço?",
-                                  "tem isenção de anuidade?", "se chegar amanhã eu pego na loja"])
+                                  "tem isenção de anuidade?", "se chegar amanhã eu pego na loja",
+                                  "a trilha é muito puxada?", "consegue chegar perto das 18h?",
+                                  "quero a chaminé só se der", "em quanto tempo o kit se paga com a economia?"])
 def test_ordinary_turns_are_not_counter_offers(text: str) -> None:
     assert not read_signals(fold(text)).counter_offer, text
 
