@@ -212,6 +212,8 @@ def _scorer(section: Mapping[str, Any]) -> ScorerSettings:
     path = "routing.scorer"
     _only(section, {"model", "under_risk", "signal_floors"}, path)
     model = section.get("model", "builtin")
+    if model is False:  # YAML reads an unquoted `off` as false
+        model = "off"
     if model not in ("builtin", "off"):
         raise ValueError(f"{path}.model: must be builtin or off, got {model!r}")
     risk = section.get("under_risk")

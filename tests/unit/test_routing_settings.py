@@ -28,6 +28,14 @@ def test_the_default_section_parses_with_every_intent_mapped_and_detectable() ->
     assert settings.stickiness.max_drop == 1
 
 
+def test_the_scorer_is_turned_off_by_an_unquoted_yaml_off(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(DEFAULT.read_text().replace("model: builtin ", "model: off "))
+    routing = load_settings(config).routing
+    assert routing["scorer"]["model"] is False  # what YAML makes of it
+    assert parse_routing_settings(routing).scorer.model == "off"
+
+
 def test_an_empty_section_still_routes_on_defaults() -> None:
     settings = parse_routing_settings({})
     assert (settings.default_tier, settings.intents, settings.stickiness.ttl_seconds) == (2, (), 1800)
