@@ -50,7 +50,7 @@ _COUNTER_OFFER = re.compile(
     r"cierro|llevo|i\Wll\s(?:do|pay|take|give)|would\syou\s(?:do|take)|can\syou\sdo|will\syou\s(?:do|take)|"
     r"how\sabout|what\sabout)\s(?:(?:por|em|a|pra|por\so|for|at|en|tudo\spor|los|las|os|as)\s)?"
     rf"(?:{_CURRENCY}\s?)?\d[\d.,]*(?!\d|[.,]?\d|\s?(?:dias?|horas?|h\b|hs\b|meses|mes|anos?|semanas?|minutos?|min\b|"
-    r"days?|hours?|weeks?|months?|years?|dias?\b|an[oi]s?))"
+    r"days?|hours?|weeks?|months?|years?|dias?\b|an[oi]s?|generac\w*|generations?|decadas|vezes|veces|times))"
     r"|\d[\d.,]*\s?(?:k|mil)?\s?(?:reais|pesos|dolares|dollars|bucks)?\s?(?:que|y|and|e)\s(?:eu\s)?"
     r"(?:levo|fecho|pego|compro|llevo|cierro|take\sit|buy|close)"
     r"|\d+\s?%\s?(?:off|de\sdesconto|de\sdescuento|desconto|descuento|menos|discount)"
@@ -64,7 +64,8 @@ _COUNTER_OFFER = re.compile(
     r"(?:[a-z]+\s){0,4}?(?:por|a|en|for|at)\s(?:r\$\s?|us\$\s?|\$\s?)?(?:\d[\d.,]*\d|\d)"
     r"(?![.,]?\d|\s?(?:dias?|semanas?|meses|anos?|horas?|minutos?|km|days?|weeks?|months?|years?|hours?))|"
     r"concorrente\w*|competidor\w*|competitor\w*|cancel\w*\sse|cancelar\so\scontrato|otherwise\si\W?ll\scancel|"
-    r"(?:ta|esta|muito|mto|mt|meio|bem|tao|muy|un\spoco|demasiado|too|so|very|bit|little|still|ainda)\s(?:caro|cara|"
+    r"(?<!seja\s)(?<!sea\s)(?:ta|esta|muito|mto|mt|meio|bem|tao|muy|un\spoco|demasiado|too|so|very|bit|little|still|"
+    r"ainda)\s(?:caro|cara|"
     r"salgad[oa]|expensive|pricey|steep)|(?:ta|esta|ficou|meio|ainda)\spuxad[oa]|"
     # the competitor's price, asked to be approached: "a X fez 31 mil pro mesmo escopo, tem como chegar perto?"
     r"(?:chegar|chega|chegam|chegaria|llegar|llegan|get\sclose)\s(?:perto(?!\s(?:das|de|do)\s(?:\d|meio|hora))|nisso|nesse\s(?:valor|preco)|"
@@ -84,7 +85,9 @@ _COUNTER_OFFER = re.compile(
     r"(?:bajar|mejorar)\s(?:el\s)?precio|"
     # the competitor's price, asked to be met: "ta vendendo a 98, vcs fazem o mesmo?", "na cooperativa ta 395. cobre?"
     r"(?:fazem|faz|fariam|faria|hacen|hace|harian|do|would\syou\sdo)\s(?:o\smesmo|igual|lo\smismo|the\ssame)"
-    r"(?:\s(?:preco|valor|precio|price))?(?=\s?\?)|(?<!que\s)(?<!\sq\s)(?<!plano\s)(?<!seguro\s)(?<!mes\s)(?:cobre|cobrem|cubre|cubren)(?=\s?\?)|"
+    r"(?:\s(?:preco|valor|precio|price))?(?=\s?\?)|"
+    r"(?<!que\s)(?<!\sq\s)(?<!plano\s)(?<!seguro\s)(?<!mes\s)(?<!ou\s)(?<!de\s)(?<!em\s)(?<!\so\s)(?<!\se\s)"
+    r"(?:cobre|cobrem|cubre|cubren)(?=\s?\?)|"
     # a discount asked for as a percentage given: "vc da 20% pros pacientes dela?"
     r"(?:da|dao|dava|fazem|rola|dan|hacen|give|offer)\s(?:um\s|uns\s|un\s|a\s)?\d+(?=\s?%)|"
     # a price objection: "acima do que a gente planejou", "over our budget", "fuera de presupuesto"
@@ -302,8 +305,8 @@ def _largest_amount(folded: str) -> tuple[float | None, str | None]:
     best: tuple[float | None, str | None] = (None, None)
     for match in _AMOUNT.finditer(folded):
         magnitude = match.group("mag")
-        if not (match.group("pre") or match.group("post") or (magnitude and magnitude not in ("m", "mi"))):
-            continue  # a bare number is not money; "5 m" is metres and "2 mi" alone too ambiguous
+        if not (match.group("pre") or match.group("post") or (magnitude and magnitude not in ("m", "mi", "mm"))):
+            continue  # a bare number is not money; "5 m" and "1400mm" are lengths, "2 mi" alone too ambiguous
         value = parse_number(match.group("num"))
         if value is None:
             continue

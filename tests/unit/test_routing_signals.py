@@ -25,13 +25,14 @@ def test_numbers_are_read_in_brazilian_and_english_formats(text: str, number: fl
     ("faturamos 500 mil reais por mês", 500e3),
     ("o pedido é de R$ 1.250,00", 1250.0),
     ("around USD 20k per year", 20e3),
+    ("inversión de US$ 5 MM", 5e6),
 ])
 def test_amounts_carry_their_currency_and_magnitude(text: str, amount: float) -> None:
     assert read_signals(fold(text)).largest_amount == pytest.approx(amount)
 
 
 @pytest.mark.parametrize("text", ["tenho 3 filhos e 2 cachorros", "a sala tem 5 m de largura", "pedido 48213",
-                                  "chego às 14h", "CEP 01310-100"])
+                                  "chego às 14h", "CEP 01310-100", "4 km de correia 1400mm", "manta asfáltica 4mm"])
 def test_a_bare_number_is_not_money(text: str) -> None:
     assert read_signals(fold(text)).largest_amount is None
 
@@ -84,7 +85,9 @@ def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
                                   "can i pay with a foreign credit card?", "a toalha entra no mesmo preço?",
                                   "tem isenção de anuidade?", "se chegar amanhã eu pego na loja",
                                   "a trilha é muito puxada?", "consegue chegar perto das 18h?",
-                                  "quero a chaminé só se der", "em quanto tempo o kit se paga com a economia?"])
+                                  "quero a chaminé só se der", "em quanto tempo o kit se paga com a economia?",
+                                  "hacemos malbec hace 3 generaciones", "é alumínio ou cobre?",
+                                  "algo que não seja muito caro pra bar"])
 def test_ordinary_turns_are_not_counter_offers(text: str) -> None:
     assert not read_signals(fold(text)).counter_offer, text
 
