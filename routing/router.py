@@ -140,7 +140,7 @@ class Router:
         given, given_reasons = self._by_rules(intent, complexity)
         if given >= scored:
             return given, given_reasons
-        return scored, [*reasons, f"{intent.describe(given)}, raised by the scorer"]
+        return scored, [*reasons, f"{intent.describe(self.settings.intent_tiers[intent.name])}, raised by the scorer"]
 
     def _carried_floor(self, intent: IntentMatch | None) -> tuple[int, str] | None:
         """A short follow-up with no intent of its own keeps the tier of the earlier turn it continues ("hmm,

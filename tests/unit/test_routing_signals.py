@@ -26,6 +26,7 @@ def test_numbers_are_read_in_brazilian_and_english_formats(text: str, number: fl
     ("o pedido é de R$ 1.250,00", 1250.0),
     ("around USD 20k per year", 20e3),
     ("inversión de US$ 5 MM", 5e6),
+    ("facturamos 50 MM al año", 50e6),
 ])
 def test_amounts_carry_their_currency_and_magnitude(text: str, amount: float) -> None:
     assert read_signals(fold(text)).largest_amount == pytest.approx(amount)
@@ -68,8 +69,9 @@ def test_quantities_with_units_measure_the_deal(text: str, quantity: float) -> N
     "quero fechar mas só se incluir a instalação", "tenho 2 toneladas de sucata, vcs abatem no pedido?",
     "dá pra congelar o valor por 3 anos?", "dá pra manter os 180 do ano passado?", "389 is still steep",
     "inclui o suporte no mesmo valor?", "dá pra dar minha prensa velha de 2 ton como entrada?",
-    "o concorrente fez 31 mil, tem como chegar perto?", "tenho fazenda, posso pagar metade em café?",
-    "vi que era 49 ano passado, ainda consigo?", "el año pasado costaba 300 mil el año pasado, llegan a ese precio?",
+    "a outra empresa fez 31 mil, tem como chegar perto?", "tenho fazenda, posso pagar metade em café?",
+    "vi que era 49 ano passado, ainda consigo?", "costaba 300 mil el año pasado", "quero o valor que eu pagava antes",
+    "me dejan la tarifa de temporada baja?", "can you get close to that?", "22 tá puxado, faz 18?",
 ])
 def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
     assert read_signals(fold(text)).counter_offer, text
@@ -87,7 +89,19 @@ def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
                                   "a trilha é muito puxada?", "consegue chegar perto das 18h?",
                                   "quero a chaminé só se der", "em quanto tempo o kit se paga com a economia?",
                                   "hacemos malbec hace 3 generaciones", "é alumínio ou cobre?",
-                                  "algo que não seja muito caro pra bar"])
+                                  "algo que não seja muito caro pra bar", "é o mesmo preço no site e na loja?",
+                                  "is it the same price for kids?", "can i pay with my phone?",
+                                  "me deixa ver o preço do frete", "a carne congelada tem preço de atacado?",
+                                  "¿venden condones de sabor?", "a retirada na loja tem frete?",
+                                  "os alunos bolsistas são isentos da matrícula?",
+                                  "quanto reduz na conta de luz com o painel solar?", "o ônibus chega perto do hotel?",
+                                  "how do I get close to that beach?", "essa semana tá puxada, posso remarcar?",
+                                  "se der tempo passo na loja hoje", "si hacen envío a Córdoba compro dos",
+                                  "so if you drop it off monday will it be ready friday?",
+                                  "can I do a swap for a bigger size? my order came small",
+                                  "meu marido vai pagar o resto em outubro",
+                                  "paguei 300 no mês passado e não recebi nada",
+                                  "vcs tem troco em notas de 50?"])
 def test_ordinary_turns_are_not_counter_offers(text: str) -> None:
     assert not read_signals(fold(text)).counter_offer, text
 
