@@ -288,7 +288,6 @@ class Signals:
 
 
 _DIGIT = re.compile(r"\d")
-_GLUED_MM = re.compile(r"\dmm$")  # "1400mm" is millimetres; "50 mm" and "US$ 5MM" are millions
 
 
 def read_signals(folded: str) -> Signals:
@@ -324,7 +323,7 @@ def _largest_amount(folded: str) -> tuple[float | None, str | None]:
     for match in _AMOUNT.finditer(folded):
         magnitude = match.group("mag")
         if not (match.group("pre") or match.group("post") or (magnitude and magnitude not in ("m", "mi")
-                                                              and not _GLUED_MM.search(match.group(0)))):
+                                                              and not _is_millimetres(match))):
             continue  # a bare number is not money; "5 m" and "1400mm" are lengths, "2 mi" alone too ambiguous
         value = parse_number(match.group("num"))
         if value is None:
@@ -333,6 +332,11 @@ def _largest_amount(folded: str) -> tuple[float | None, str | None]:
         if best[0] is None or value > best[0]:
             best = (value, match.group(0).strip())
     return best
+
+
+def _is_millimetres(match: re.Match[str]) -> bool:
+    """ "1400mm", glued to its number, is a length; "50 mm" (no currency) is read as millions."""
+    return match.group("mag") == "mm" and match.end("num") == match.start("mag")
 
 
 def _largest_quantity(folded: str) -> tuple[float | None, str | None]:
