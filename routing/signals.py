@@ -27,9 +27,11 @@ _NUMBER = r"\d{1,3}(?:[.,\s]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d+)?"
 _AMOUNT = re.compile(
     rf"(?P<pre>{_CURRENCY})?\s?(?P<num>{_NUMBER})\s?(?P<mag>(?:{_MAGNITUDE_WORDS})\b)?"
     rf"(?:\s?(?:de\s)?(?P<post>{_CURRENCY})\b)?", re.ASCII)
+#: Words that make "320 por pessoa" a price per head rather than a count of people.
+_PRICE_PER = r"(?:e|por|per|a|each|cada|pra|para|o|la|el|the)"
 #: Counted things that measure the size of a deal or a business: stores, seats, rooms, trucks, boxes...
 _UNIT = re.compile(
-    rf"(?P<num>{_NUMBER})\s?(?P<mag>mil\b|k\b)?\s?(?:[a-z]+\s){{0,2}}?(?P<unit>"
+    rf"(?P<num>{_NUMBER})\s?(?P<mag>mil\b|k\b)?\s?(?:(?!{_PRICE_PER}\s)[a-z]+\s){{0,2}}?(?P<unit>"
     r"loja|lojas|unidade|unidades|filia\w*|franquia\w*|ponto|pontos|quarto\w*|leito\w*|apartamento\w*|apto\w*|"
     r"licen\w*|assento\w*|seats?|usuario\w*|users?|funcionario\w*|colaborador\w*|employee\w*|empleado\w*|"
     r"vendedor\w*|pessoa\w*|people|person\w*|alunos?|students?|clientes|clients|customers|"
@@ -47,7 +49,7 @@ _UNIT = re.compile(
     r"maquininhas|sensores|sensors|camaras|cameras)\b", re.ASCII)
 _COUNTER_OFFER = re.compile(
     r"\b(?<!ja\s)(?:faz|faria|fecha|fecho|fechamos|deixa|deixo|sai|pago|pagaria|levo|dou|doy|hace|haces|dejame|dejalo|"
-    r"cierro|llevo|i\Wll\s(?:do|pay|take|give)|would\syou\s(?:do|take)|can\syou\sdo|will\syou\s(?:do|take)|"
+    r"cierro|llevo|i\Wll\s(?:do|pay|take|give)|would\s(?:you|u)\s(?:do|take)|can\s(?:you|u)\sdo|will\s(?:you|u)\s(?:do|take)|"
     r"how\sabout|what\sabout)\s(?:(?:por|em|a|pra|por\so|for|at|en|tudo\spor|los|las|os|as)\s)?"
     rf"(?:{_CURRENCY}\s?)?\d[\d.,]*(?!\d|[.,]?\d|\s?(?:dias?|horas?|h\b|hs\b|meses|mes|anos?|semanas?|minutos?|min\b|"
     r"days?|hours?|weeks?|months?|years?|dias?\b|an[oi]s?|generac\w*|generations?|decadas|vezes|veces|times))"
@@ -64,7 +66,9 @@ _COUNTER_OFFER = re.compile(
     r"(?:[a-z]+\s){0,4}?(?:por|a|en|for|at)\s(?:r\$\s?|us\$\s?|\$\s?)?(?:\d[\d.,]*\d|\d)"
     r"(?![.,]?\d|\s?(?:dias?|semanas?|meses|anos?|horas?|minutos?|km|days?|weeks?|months?|years?|hours?))|"
     r"concorrente\w*|competidor\w*|competitor\w*|cancel\w*\sse|cancelar\so\scontrato|otherwise\si\W?ll\scancel|"
-    r"(?<!seja\s)(?<!sea\s)(?:ta|esta|muito|mto|mt|meio|bem|tao|muy|un\spoco|demasiado|too|so|very|bit|little|still|"
+    # ("nada muito caro", "que nao fique muito caro" ask for something cheap, not for a lower price)
+    r"(?<!seja\s)(?<!sea\s)(?<!fique\s)(?<!ficar\s)(?<!fosse\s)(?<!nada\s)(?<!quede\s)(?<!nothing\s)"
+    r"(?:ta|esta|muito|mto|mt|meio|bem|tao|muy|un\spoco|demasiado|too|so|very|bit|little|still|"
     r"ainda)\s(?:caro|cara|"
     r"salgad[oa]|expensive|pricey|steep)|"
     # the competitor's price, asked to be approached: "a X fez 31 mil pro mesmo escopo, tem como chegar perto?"
@@ -76,6 +80,10 @@ _COUNTER_OFFER = re.compile(
     r"(?:fazer|faz|faze|fazem)\s(?:um|uma|algo|alguma)\s(?:preco|precinho|condic\w+|coisa)|"
     r"(?:preco|valor|condic\w+|tarifa|taxa|rate|price|deal)\s(?:especial|melhor|better|special)|"
     r"(?:special|better|lower|best)\s(?:rate|price|deal|offer)|can\syou\sdo\s(?:better|something)|"
+    # a ceiling or a perk asked for: "not a penny more", "the books are on the house?", "rola alguma coisa pra mim?"
+    r"not\sa\s(?:penny|cent|dollar)\smore|nem\sum\s(?:centavo|real|tostao)\sa\smais|ni\sun\s(?:peso|centavo|sol|dolar)\smas|"
+    r"on\sthe\shouse|rola\s(?:um|uma|algum|alguma|algo)\s?(?:condic\w*|precinho|preco\sespecial|coisa|a\smais)?"
+    r"(?=\s?\?|\spra\s(?:mim|nos|gente|eles))|"
     r"mais\sem\sconta|da\spra\s(?:baixar(?!\s(?:(?:as|os|o|a|um|uma|pelo|pela|no|na)\s)?(?:aulas?|app|aplicativo|arquivos?|"
     r"videos?|fotos?|musicas?|pdf|boleto|nota|certificado|relatorio))|melhorar|fazer\s(?:um|uma|algo|melhor|por|mais))|"
     r"puede\w*\s(?:bajar|mejorar|hacer\salgo)|"
@@ -86,8 +94,8 @@ _COUNTER_OFFER = re.compile(
     # the competitor's price, asked to be met: "ta vendendo a 98, vcs fazem o mesmo?", "na cooperativa ta 395. cobre?"
     r"(?:fazem|faz|fariam|faria|hacen|hace|harian|do|would\syou\sdo)\s(?:o\smesmo|igual|lo\smismo|the\ssame)"
     r"(?:\s(?:preco|valor|precio|price))?(?=\s?\?)|"
-    r"(?<!que\s)(?<!\sq\s)(?<!plano\s)(?<!seguro\s)(?<!mes\s)(?<!ou\s)(?<!de\s)(?<!em\s)(?<!\so\s)(?<!\se\s)"
-    r"(?:cobre|cobrem|cubre|cubren)(?=\s?\?)|"
+    # ("o plano cobre?", "vcs compram cobre?" are not: only a bare "cobre?" or one said to the seller)
+    r"(?:(?<![^.,!;\s])(?<![a-z0-9]\s)|\b(?:vcs?|voces?|voce|tu|ustedes|usted|ud|uds)\s)(?:cobre|cobrem|cubre|cubren)(?=\s?\?)|"
     # a discount asked for as a percentage given: "vc da 20% pros pacientes dela?"
     r"(?:da|dao|dava|fazem|rola|dan|hacen|give|offer)\s(?:um\s|uns\s|un\s|a\s)?\d+(?=\s?%)|"
     # a price objection: "acima do que a gente planejou", "over our budget", "fuera de presupuesto"
@@ -133,7 +141,8 @@ _COUNTER_OFFER = re.compile(
     # a conditional close: "se topar assino essa semana", "si me lo dejan asi firmo hoy"
     r"se\s(?:vcs?\s|voces\s)?(?:topar\w*|aceitar\w*|fizer\w*|fecharem|zerar\w*|isentar\w*|tirar\w*|baixar\w*|"
     r"incluir\w*|cobrir\w*|deixar\w*)\s(?:[a-z0-9]+\s){0,6}?(?:eu\s)?"
-    r"(?:assino|fecho|fechamos|compro|levo|pago|trago|passo|contrato|migro|mudo|renovo)|"
+    r"(?:assino|assinamos|fecho|fechamos|compro|compramos|levo|levamos|pago|trago|passo|contrato|contratamos|migro|mudo|"
+    r"renovo|renovamos|comeco|comecamos|matriculo|inscrevo)|"
     r"se\s(?:vcs?\s|voces\s)?(?:derem|der|dar|liberar\w*)\s(?:[a-z0-9]+\s){0,6}?(?:eu\s)?(?:assino|fecho|fechamos|"
     r"compro|levo|contrato|renovo)|"
     r"(?:me|nos)\s(?:dejan|deja|dejarian|dejas|respetan|respetarian)\s(?:la|el)\s(?:tarifa|precio|valor)|"
@@ -142,9 +151,10 @@ _COUNTER_OFFER = re.compile(
     r"(?:ta|esta|ficou)\spuxad[oa]\s(?:pra|para)\s(?:mim|nos|a\sgente)|\d+\s(?:ta|esta)\spuxad[oa]|"
     r"si\s(?:(?:me|nos)\s(?:lo\s|la\s)?(?:hacen|dejan|dan|quitan|bajan|incluyen|cubren|regalan)|aceptan|quitan|eliminan|"
     r"bajan)\s"
-    r"(?:[a-z0-9]+\s){0,6}?(?:firmo|cierro|compro|llevo|pago|traigo|paso|contrato|renuevo|firmamos|cerramos)|"
+    r"(?:[a-z0-9]+\s){0,6}?(?:firmo|cierro|compro|llevo|pago|traigo|paso|contrato|renuevo|firmamos|cerramos|"
+    r"empiezo|empezamos|arranco|inscribo)|"
     r"if\syou\s(?:agree|accept|can\sdo|waive|drop|include|throw\sin|cover|match|give)\s(?:[a-z0-9]+\s){0,6}?"
-    r"(?:i|we)\W?(?:ll|d|will|would)\s(?:sign|buy|close|order|bring|move|switch|renew|commit)|"
+    r"(?:i|we)\W?(?:ll|d|will|would)\s(?:sign|buy|close|order|bring|move|switch|renew|commit|start|enroll)|"
     # a fee asked to be waived: "zeram a taxa de adesao?", "can you waive the setup fee"
     r"(?:zera|zerar|zeram|zerarem|isenta|isentar|isentam|isentarem|abona|abonar|abonam|waive|tira|tirar|tiram|tirarem|"
     r"perdoa|perdoar|perdoam|quita|quitan|quitar|quiten|elimina|eliminan|eliminar|dispensa|dispensar|dispensam)\s"
@@ -202,7 +212,7 @@ _COMPLAINT = re.compile(
     r"nunca\smais|never\sagain|nunca\smas|(?:ja|already)\s(?:e\sa|is\sthe)?\s?(?:segunda|terceira|second|third)|"
     r"ninguem\sresponde|nobody\s(?:answers|replies)|nadie\sresponde)\b", re.ASCII)
 _PAYMENT_TERMS = re.compile(
-    r"\b(?:\d{2,3}\s?(?:dias|days|dias\s(?:no|de)|ddl)|\d{2}/\d{2}(?:/\d{2,3})?\s?(?:dias)?|net\W?\d{2}|"
+    r"\b(?:\d{2,3}\s?(?:dias|days|dias\s(?:no|de)|ddl)|\d{2}/(?:1[3-9]|[2-9]\d|\d{3})\b(?:/\d{2,3})?\s?(?:dias)?|net\W?\d{2}|"
     r"prazo\w*|plazo\w*|parcel\w*|cuotas|installments?|boleto\w*\sfaturado|faturad\w*|a\scredito|credito|"
     r"consignad\w*|consignment|sin\sinteres\w*|sem\sjuros|entrada\sde|pie\sde|down\spayment)\b", re.ASCII)
 #: A chain or multi-unit business the customer has: "temos 8 lojas", "I own 12 beauty stores", "red de 5 sucursales".
@@ -342,6 +352,8 @@ def _is_millimetres(match: re.Match[str]) -> bool:
 def _largest_quantity(folded: str) -> tuple[float | None, str | None]:
     best: tuple[float | None, str | None] = (None, None)
     for match in _UNIT.finditer(folded):
+        if _is_year(match):
+            continue
         value = parse_number(match.group("num"))
         if value is None:
             continue
@@ -350,6 +362,12 @@ def _largest_quantity(folded: str) -> tuple[float | None, str | None]:
         if best[0] is None or value > best[0]:
             best = (value, match.group(0).strip())
     return best
+
+
+def _is_year(match: re.Match[str]) -> bool:
+    """ "desde 2015 atendemos familias" dates the story; "2015 familias" would count them."""
+    words_between = match.string[match.end("mag") if match.group("mag") else match.end("num"):match.start("unit")]
+    return re.fullmatch(r"(?:19|20)\d\d", match.group("num")) is not None and bool(words_between.strip())
 
 
 def _is_chain(folded: str) -> bool:

@@ -44,6 +44,7 @@ def test_a_bare_number_is_not_money(text: str) -> None:
     ("licenças para 1.500 usuários", 1500), ("I own 12 organic beauty stores", 12),
     ("220 estações de trabalho e 12 salas", 220), ("tengo 5 consultorios odontológicos", 5),
     ("tenho uma creche com 45 crianças", 45), ("and for 400 endpoints?", 400),
+    ("temos 2000 funcionários", 2000), ("em 2019 abrimos, hoje são 3 lojas", 3),
 ])
 def test_quantities_with_units_measure_the_deal(text: str, quantity: float) -> None:
     assert read_signals(fold(text)).largest_quantity == quantity
@@ -72,6 +73,10 @@ def test_quantities_with_units_measure_the_deal(text: str, quantity: float) -> N
     "a outra empresa fez 31 mil, tem como chegar perto?", "tenho fazenda, posso pagar metade em café?",
     "vi que era 49 ano passado, ainda consigo?", "costaba 300 mil el año pasado", "quero o valor que eu pagava antes",
     "me dejan la tarifa de temporada baja?", "can you get close to that?", "22 tá puxado, faz 18?",
+    "a matrícula é obrigatória? se tirar ela eu começo semana q vem", "would u take 18k for the civic?",
+    "if you waive the setup fee we'll start in march", "we have 40 to spend, not a penny more",
+    "paying the full year upfront, so the books are on the house right?", "na leroy tá 112 o m2, cobre?",
+    "vou trazer 6 alunos meus, rola alguma coisa pra mim?",
 ])
 def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
     assert read_signals(fold(text)).counter_offer, text
@@ -101,9 +106,23 @@ def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
                                   "can I do a swap for a bigger size? my order came small",
                                   "meu marido vai pagar o resto em outubro",
                                   "paguei 300 no mês passado e não recebi nada",
-                                  "vcs tem troco em notas de 50?"])
+                                  "vcs tem troco em notas de 50?", "vocês compram cobre?",
+                                  "a garantia cobre?", "quero algo que não fique muito caro",
+                                  "um túmulo simples, o q vcs recomendam? nada mto caro", "rola um show no sábado?"])
 def test_ordinary_turns_are_not_counter_offers(text: str) -> None:
     assert not read_signals(fold(text)).counter_offer, text
+
+
+@pytest.mark.parametrize("text", ["desde 2015 atendemos famílias", "a diária de 320 é por pessoa?",
+                                  "the 40 a night is per person?"])
+def test_years_and_prices_per_head_are_not_quantities(text: str) -> None:
+    assert read_signals(fold(text)).largest_quantity is None, text
+
+
+@pytest.mark.parametrize(("text", "terms"), [("casamos dia 14/09 e o bolo ficou lindo", False),
+                                             ("30/60/90 no boleto", True), ("pode ser 28/56?", True)])
+def test_a_date_is_not_a_payment_term(text: str, terms: bool) -> None:
+    assert read_signals(fold(text)).payment_terms is terms
 
 
 @pytest.mark.parametrize(("text", "chain"), [
