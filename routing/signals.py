@@ -46,7 +46,8 @@ _UNIT = re.compile(
     r"huespedes|guests|membros|miembros|members|associados|afiliados|atletas|athletes|familias|families|motoristas|"
     r"choferes|drivers|medicos|doctors|professores|profesores|teachers|turmas|endpoints|dispositivos|devices|"
     r"computadores|computers|notebooks|laptops|servidores|servers|celulares|tablets|terminais|terminales|terminals|"
-    r"maquininhas|sensores|sensors|camaras|cameras)\b", re.ASCII)
+    r"maquininhas|sensores|sensors|camaras|cameras|m2|metros\squadrados|metros\scuadrados|square\s(?:meters|metres|feet)|"
+    r"sq\s?ft)\b", re.ASCII)
 _COUNTER_OFFER = re.compile(
     r"\b(?<!ja\s)(?:faz|faria|fecha|fecho|fechamos|deixa|deixo|sai|pago|pagaria|levo|dou|doy|hace|haces|dejame|dejalo|"
     r"cierro|llevo|i\Wll\s(?:do|pay|take|give)|would\s(?:you|u)\s(?:do|take)|can\s(?:you|u)\sdo|will\s(?:you|u)\s(?:do|take)|"
@@ -80,6 +81,7 @@ _COUNTER_OFFER = re.compile(
     r"(?:fazer|faz|faze|fazem)\s(?:um|uma|algo|alguma)\s(?:preco|precinho|condic\w+|coisa)|"
     r"(?:preco|valor|condic\w+|tarifa|taxa|rate|price|deal)\s(?:especial|melhor|better|special)|"
     r"(?:special|better|lower|best)\s(?:rate|price|deal|offer)|can\syou\sdo\s(?:better|something)|"
+    r"(?:done|deal)\s(?:at|for)\s(?:\$\s?|us\$\s?)?\d[\d.,]*k?(?=\s?(?:\?|!|$))|"
     # a ceiling or a perk asked for: "not a penny more", "the books are on the house?", "rola alguma coisa pra mim?"
     r"not\sa\s(?:penny|cent|dollar)\smore|nem\sum\s(?:centavo|real|tostao)\sa\smais|ni\sun\s(?:peso|centavo|sol|dolar)\smas|"
     r"on\sthe\shouse|rola\s(?:um|uma|algum|alguma|algo)\s?(?:condic\w*|precinho|preco\sespecial|coisa|a\smais)?"
@@ -164,6 +166,10 @@ _COUNTER_OFFER = re.compile(
     r"ustedes|me)\s(?:tira|tiram|tirar|isenta|zera|dispensa|perdoa|abona|quita|quitan|condonan)|"
     r"condon(?:a|an|ar|en|e|aria|arian)\b|"
     r"da\spra\s(?:isentar|zerar|abonar|dispensar|perdoar)|"
+    # the same asked in the subjunctive: "preciso q tire a taxa de hospedagem pra fechar"
+    r"(?:q|que|pra|para)\s(?:vcs?\s|voces?\s|me\s|nos\s)?(?:tire|tirem|zere|zerem|isente|isentem|abone|abonem|dispense|"
+    r"dispensem|perdoe|perdoem|quite|quiten|elimine|eliminen)\s(?:[a-z]+\s){0,3}?(?:tarifa|taxa|anuidade|frete|multa|juros|"
+    r"mensalidade|matricula|instalacao|setup|comision|cuota|envio|flete|adesao|deslocamento|cargo|recargo)|"
     # a close on a condition: "quero fechar, mas so se incluir as palmilhas", "only if you throw in the case"
     r"(?:so\sse|solo\ssi|only\sif)\s(?:vcs?\s|voces\s|you\s|ustedes\s)?(?:inclu\w*|congel\w*|fizer\w*|"
     r"baixar\w*|tirar\w*|manter\w*|mantiver\w*|zerar\w*|isent\w*|cobrir\w*|iguala\w*|parcel\w*|hacen|dan|dejan|"

@@ -45,6 +45,8 @@ def test_a_bare_number_is_not_money(text: str) -> None:
     ("220 estações de trabalho e 12 salas", 220), ("tengo 5 consultorios odontológicos", 5),
     ("tenho uma creche com 45 crianças", 45), ("and for 400 endpoints?", 400),
     ("temos 2000 funcionários", 2000), ("em 2019 abrimos, hoje são 3 lojas", 3),
+    ("precisamos cobrir 1.200m² pra expositores", 1200), ("roughly 6,000 m2 of boardwalks", 6000),
+    ("we need 40k sq ft of leather", 40000),
 ])
 def test_quantities_with_units_measure_the_deal(text: str, quantity: float) -> None:
     assert read_signals(fold(text)).largest_quantity == quantity
@@ -77,6 +79,7 @@ def test_quantities_with_units_measure_the_deal(text: str, quantity: float) -> N
     "if you waive the setup fee we'll start in march", "we have 40 to spend, not a penny more",
     "paying the full year upfront, so the books are on the house right?", "na leroy tá 112 o m2, cobre?",
     "vou trazer 6 alunos meus, rola alguma coisa pra mim?",
+    "vi a proposta, preciso q tire a taxa de hospedagem do pacote pra fechar", "done at 99?", "deal at 4.5k?",
 ])
 def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
     assert read_signals(fold(text)).counter_offer, text
@@ -108,7 +111,9 @@ def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
                                   "paguei 300 no mês passado e não recebi nada",
                                   "vcs tem troco em notas de 50?", "vocês compram cobre?",
                                   "a garantia cobre?", "quero algo que não fique muito caro",
-                                  "um túmulo simples, o q vcs recomendam? nada mto caro", "rola um show no sábado?"])
+                                  "um túmulo simples, o q vcs recomendam? nada mto caro", "rola um show no sábado?",
+                                  "that was done at 10 am", "is the deal for 3 months?",
+                                  "the tire disposal fee is how much?"])
 def test_ordinary_turns_are_not_counter_offers(text: str) -> None:
     assert not read_signals(fold(text)).counter_offer, text
 
