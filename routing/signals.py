@@ -46,7 +46,7 @@ _UNIT = re.compile(
     r"huespedes|guests|membros|miembros|members|associados|afiliados|atletas|athletes|familias|families|motoristas|"
     r"choferes|drivers|medicos|doctors|professores|profesores|teachers|turmas|endpoints|dispositivos|devices|"
     r"computadores|computers|notebooks|laptops|servidores|servers|celulares|tablets|terminais|terminales|terminals|"
-    r"maquininhas|sensores|sensors|camaras|cameras|m2|metros\squadrados|metros\scuadrados|square\s(?:meters|metres|feet)|"
+    r"maquininhas|sensores|sensors|camaras|cameras|casas|houses|homes|viviendas|lotes|lots|terrenos|m2|metros\squadrados|metros\scuadrados|square\s(?:meters|metres|feet)|"
     r"sq\s?ft)\b", re.ASCII)
 _COUNTER_OFFER = re.compile(
     r"\b(?<!ja\s)(?:faz|faria|fecha|fecho|fechamos|deixa|deixo|sai|pago|pagaria|levo|dou|doy|hace|haces|dejame|dejalo|"
@@ -82,6 +82,10 @@ _COUNTER_OFFER = re.compile(
     r"(?:preco|valor|condic\w+|tarifa|taxa|rate|price|deal)\s(?:especial|melhor|better|special)|"
     r"(?:special|better|lower|best)\s(?:rate|price|deal|offer)|can\syou\sdo\s(?:better|something)|"
     r"(?:done|deal)\s(?:at|for)\s(?:\$\s?|us\$\s?)?\d[\d.,]*k?(?=\s?(?:\?|!|$))|"
+    # the terms asked for: "q condiciones me dan?", "what terms can you offer?"
+    r"(?:que|q|qual|quais|what|which)\s(?:condic\w+|terms)\s(?:(?:me|nos|you|u)\s)?(?:dan|da|dao|dariam|darian|ofrecen|"
+    r"oferecem|ofereceriam|hacen|fazem|can\s(?:you|u)\s(?:offer|give|do)|could\s(?:you|u)\s(?:offer|give|do)|"
+    r"would\s(?:you|u)\s(?:offer|give))|"
     # a ceiling or a perk asked for: "not a penny more", "the books are on the house?", "rola alguma coisa pra mim?"
     r"not\sa\s(?:penny|cent|dollar)\smore|nem\sum\s(?:centavo|real|tostao)\sa\smais|ni\sun\s(?:peso|centavo|sol|dolar)\smas|"
     r"on\sthe\shouse|rola\s(?:um|uma|algum|alguma|algo)\s?(?:condic\w*|precinho|preco\sespecial|coisa|a\smais)?"

@@ -46,7 +46,7 @@ def test_a_bare_number_is_not_money(text: str) -> None:
     ("tenho uma creche com 45 crianças", 45), ("and for 400 endpoints?", 400),
     ("temos 2000 funcionários", 2000), ("em 2019 abrimos, hoje são 3 lojas", 3),
     ("precisamos cobrir 1.200m² pra expositores", 1200), ("roughly 6,000 m2 of boardwalks", 6000),
-    ("we need 40k sq ft of leather", 40000),
+    ("we need 40k sq ft of leather", 40000), ("a developer finishing 22 houses in a gated community", 22),
 ])
 def test_quantities_with_units_measure_the_deal(text: str, quantity: float) -> None:
     assert read_signals(fold(text)).largest_quantity == quantity
@@ -80,6 +80,7 @@ def test_quantities_with_units_measure_the_deal(text: str, quantity: float) -> N
     "paying the full year upfront, so the books are on the house right?", "na leroy tá 112 o m2, cobre?",
     "vou trazer 6 alunos meus, rola alguma coisa pra mim?",
     "vi a proposta, preciso q tire a taxa de hospedagem do pacote pra fechar", "done at 99?", "deal at 4.5k?",
+    "necesito 12 ps5 y 24 mandos. facturan? q condiciones me dan?", "what terms can you offer for 40 units?",
 ])
 def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
     assert read_signals(fold(text)).counter_offer, text
