@@ -48,6 +48,10 @@ _UNIT = re.compile(
     r"computadores|computers|notebooks|laptops|servidores|servers|celulares|tablets|terminais|terminales|terminals|"
     r"maquininhas|sensores|sensors|camaras|cameras|casas|houses|homes|viviendas|lotes|lots|terrenos|m2|metros\squadrados|metros\scuadrados|square\s(?:meters|metres|feet)|"
     r"sq\s?ft)\b", re.ASCII)
+#: Fees a customer asks to have waived ("zeram a taxa de adesão?"); the subjunctive reads only these, leaving out the
+#: English "fee" ("the tire disposal fee").
+_WAIVABLE_FEE = (r"(?:tarifa|taxa|anuidade|frete|multa|juros|mensalidade|matricula|instalacao|setup|comision|cuota|"
+                 r"envio|flete|adesao|deslocamento|cargo|recargo)")
 _COUNTER_OFFER = re.compile(
     r"\b(?<!ja\s)(?:faz|faria|fecha|fecho|fechamos|deixa|deixo|sai|pago|pagaria|levo|dou|doy|hace|haces|dejame|dejalo|"
     r"cierro|llevo|i\Wll\s(?:do|pay|take|give)|would\s(?:you|u)\s(?:do|take)|can\s(?:you|u)\sdo|will\s(?:you|u)\s(?:do|take)|"
@@ -164,16 +168,14 @@ _COUNTER_OFFER = re.compile(
     # a fee asked to be waived: "zeram a taxa de adesao?", "can you waive the setup fee"
     r"(?:zera|zerar|zeram|zerarem|isenta|isentar|isentam|isentarem|abona|abonar|abonam|waive|tira|tirar|tiram|tirarem|"
     r"perdoa|perdoar|perdoam|quita|quitan|quitar|quiten|elimina|eliminan|eliminar|dispensa|dispensar|dispensam)\s"
-    r"(?:[a-z]+\s){0,3}?(?:tarifa|taxa|anuidade|frete|multa|juros|mensalidade|matricula|instalacao|setup|fee|fees|"
-    r"comision|cuota|envio|flete|adesao|deslocamento|almacenaje|cargo|recargo)|"
+    rf"(?:[a-z]+\s){{0,3}}?(?:{_WAIVABLE_FEE}|fee|fees|almacenaje)|"
     r"(?:tarifa|taxa|frete|multa|juros|fee|comision|flete|deslocamento|almacenaje)\s(?:[a-z]+\s){0,3}?(?:vcs?|voces?|"
     r"ustedes|me)\s(?:tira|tiram|tirar|isenta|zera|dispensa|perdoa|abona|quita|quitan|condonan)|"
     r"condon(?:a|an|ar|en|e|aria|arian)\b|"
     r"da\spra\s(?:isentar|zerar|abonar|dispensar|perdoar)|"
     # the same asked in the subjunctive: "preciso q tire a taxa de hospedagem pra fechar"
     r"(?:q|que|pra|para)\s(?:vcs?\s|voces?\s|me\s|nos\s)?(?:tire|tirem|zere|zerem|isente|isentem|abone|abonem|dispense|"
-    r"dispensem|perdoe|perdoem|quite|quiten|elimine|eliminen)\s(?:[a-z]+\s){0,3}?(?:tarifa|taxa|anuidade|frete|multa|juros|"
-    r"mensalidade|matricula|instalacao|setup|comision|cuota|envio|flete|adesao|deslocamento|cargo|recargo)|"
+    rf"dispensem|perdoe|perdoem|quite|quiten|elimine|eliminen)\s(?:[a-z]+\s){{0,3}}?{_WAIVABLE_FEE}|"
     # a close on a condition: "quero fechar, mas so se incluir as palmilhas", "only if you throw in the case"
     r"(?:so\sse|solo\ssi|only\sif)\s(?:vcs?\s|voces\s|you\s|ustedes\s)?(?:inclu\w*|congel\w*|fizer\w*|"
     r"baixar\w*|tirar\w*|manter\w*|mantiver\w*|zerar\w*|isent\w*|cobrir\w*|iguala\w*|parcel\w*|hacen|dan|dejan|"
