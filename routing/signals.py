@@ -183,6 +183,18 @@ _COUNTER_OFFER = re.compile(
     # goods taken off the bill: "vcs compram ou abatem no pedido?"
     r"abat\w*\s(?:[a-z]+\s){0,2}?(?:no|do|da|na|del|en\sel|from\sthe)\s(?:pedido|valor|preco|total|pago|fatura|boleto|"
     r"conta|compra))\b", re.ASCII)
+#: Terms the customer proposes or asks the seller to better: paying half now and the rest later ("pago metade agora
+#: e metade na entrega"), unless the customer only asks whether that is the rule ("tenho que pagar metade..."); and
+#: "what's the best you can do?".
+_TERMS_PROPOSED = re.compile(
+    r"\b(?<!tenho\sque\s)(?<!tem\sque\s)(?<!tengo\sque\s)(?<!hay\sque\s)(?<!have\sto\s)(?<!need\sto\s)"
+    r"(?<!preciso\s)(?<!precisa\s)(?<!devo\s)(?<!debo\s)"
+    r"(?:pago|pagamos|pagaria\w*|pagar|pagaremos|pagando|pay|paying)\s(?:a\s|la\s)?(?:metade|mitad|half|50\s?%)\s(?:[a-z0-9]+\s){0,3}?(?:e|y|and)\s"
+    r"(?:a\s|o\s|la\s|el\s|the\s)?(?:metade|mitad|half|50\s?%|resto|rest|other\shalf|outra\smetade|otra\smitad|"
+    r"restante)|"
+    r"\b(?:o|lo|the)\s(?:melhor|mejor|best)\s(?:preco\s|precio\s|price\s|valor\s)?(?:que\s|q\s)?"
+    r"(?:vcs?|voces?|usted|ustedes|you|u)\s(?:consegue\w*(?!\s(?:me\s)?(?:indicar|recomendar|sugerir))|"
+    r"pode\w*\s(?:fazer|me\sdar|dar)|puede\w*\s(?:hacer|dar(?:me)?)|can\sdo|could\sdo|can\soffer)\b", re.ASCII)
 #: Something the customer owns offered as part of the price ("tenho uma prensa parada, da pra dar de entrada?"):
 #: a negotiation when an ownership cue is in the turn too, else often a one-line policy question ("aceitam troca?").
 _TRADE = re.compile(
@@ -317,7 +329,8 @@ def read_signals(folded: str) -> Signals:
     has_digits = _DIGIT.search(folded) is not None
     amount, amount_text = _largest_amount(folded) if has_digits else (None, None)
     quantity, quantity_text = _largest_quantity(folded) if has_digits else (None, None)
-    counter_offer = bool(_COUNTER_OFFER.search(folded)) or bool(_TRADE.search(folded) and _OWNED.search(folded))
+    counter_offer = (bool(_COUNTER_OFFER.search(folded)) or bool(_TERMS_PROPOSED.search(folded))
+                     or bool(_TRADE.search(folded) and _OWNED.search(folded)))
     return Signals(amount, amount_text, quantity, quantity_text, counter_offer,
                    bool(_PAYMENT_TERMS.search(folded)), bool(_URGENCY.search(folded)), bool(_PROBLEM.search(folded)),
                    bool(_COMPLAINT.search(folded)), has_digits and _is_chain(folded))

@@ -81,6 +81,8 @@ def test_quantities_with_units_measure_the_deal(text: str, quantity: float) -> N
     "vou trazer 6 alunos meus, rola alguma coisa pra mim?",
     "vi a proposta, preciso q tire a taxa de hospedagem do pacote pra fechar", "done at 99?", "deal at 4.5k?",
     "necesito 12 ps5 y 24 mandos. facturan? q condiciones me dan?", "what terms can you offer for 40 units?",
+    "pago metade agora e metade na entrega, mas preciso q fique pronto antes do natal", "qual o melhor q vc consegue?",
+    "y si pago la mitad ahora y la otra mitad en 2 meses?", "whats the best u can do on 30 licences?",
 ])
 def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
     assert read_signals(fold(text)).counter_offer, text
@@ -114,7 +116,12 @@ def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
                                   "a garantia cobre?", "quero algo que não fique muito caro",
                                   "um túmulo simples, o q vcs recomendam? nada mto caro", "rola um show no sábado?",
                                   "that was done at 10 am", "is the deal for 3 months?",
-                                  "the tire disposal fee is how much?"])
+                                  "the tire disposal fee is how much?",
+                                  "tenho que pagar metade agora e metade na entrega?",
+                                  "paguei metade ontem e o resto hoje, já caiu?",
+                                  "qual o melhor que vcs fazem pra cabelo cacheado?",
+                                  "qual o melhor que vc pode me indicar pra pele oleosa?",
+                                  "what is the best you can recommend for a beginner?"])
 def test_ordinary_turns_are_not_counter_offers(text: str) -> None:
     assert not read_signals(fold(text)).counter_offer, text
 
