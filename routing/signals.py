@@ -183,18 +183,32 @@ _COUNTER_OFFER = re.compile(
     # goods taken off the bill: "vcs compram ou abatem no pedido?"
     r"abat\w*\s(?:[a-z]+\s){0,2}?(?:no|do|da|na|del|en\sel|from\sthe)\s(?:pedido|valor|preco|total|pago|fatura|boleto|"
     r"conta|compra))\b", re.ASCII)
-#: Terms the customer proposes or asks the seller to better: paying half now and the rest later ("pago metade agora
-#: e metade na entrega"), unless the customer only asks whether that is the rule ("tenho que pagar metade..."); and
-#: "what's the best you can do?".
-_TERMS_PROPOSED = re.compile(
+#: An offer the customer makes, or asks the seller to make, in words the counter-offer shapes above miss:
+#: - a price named in the first person ("faço 500 e busco hj"), not a count ("faço 3 coleções por ano");
+#: - half now and the rest later ("pago metade agora e metade na entrega"), unless the customer only asks whether
+#:   that is the rule ("tenho que pagar metade...");
+#: - the seller's best asked for ("what's the best you can do?", "what can you do on price?");
+#: - a swap proposed ("troco meu casal de agapornis num de calopsita, topa?");
+#: - an ultimatum with two sides ("ou vcs seguram o valor ou eu saio").
+_OFFER = re.compile(
+    r"\bfaco\s(?:(?:por|a|pra)\s)?(?:r\$\s?)?\d[\d.,]*(?!\se\spouc)(?=\s?(?:mil\b|k\b|reais\b|%|$|[?!.,])|"
+    r"\s(?:no|na|nos|nas|e|se|a|em|pelo|pela|por|pra|cada|hoje|hj|agora|ja|fechado|fecho|levo|busco|pago|todo|que|q)\b)|"
     r"\b(?<!tenho\sque\s)(?<!tem\sque\s)(?<!tengo\sque\s)(?<!hay\sque\s)(?<!have\sto\s)(?<!need\sto\s)"
     r"(?<!preciso\s)(?<!precisa\s)(?<!devo\s)(?<!debo\s)"
-    r"(?:pago|pagamos|pagaria\w*|pagar|pagaremos|pagando|pay|paying)\s(?:a\s|la\s)?(?:metade|mitad|half|50\s?%)\s(?:[a-z0-9]+\s){0,3}?(?:e|y|and)\s"
-    r"(?:a\s|o\s|la\s|el\s|the\s)?(?:metade|mitad|half|50\s?%|resto|rest|other\shalf|outra\smetade|otra\smitad|"
-    r"restante)|"
+    r"(?:pago|pagamos|pagaria\w*|pagar|pagaremos|pagando|pay|paying)\s(?:a\s|la\s)?(?:metade|mitad|half|50\s?%)\s"
+    r"(?:[a-z0-9]+\s){0,3}?(?:e|y|and)\s(?:a\s|o\s|la\s|el\s|the\s)?(?:metade|mitad|half|50\s?%|resto|rest|"
+    r"other\shalf|outra\smetade|otra\smitad|restante)|"
     r"\b(?:o|lo|the)\s(?:melhor|mejor|best)\s(?:preco\s|precio\s|price\s|valor\s)?(?:que\s|q\s)?"
     r"(?:vcs?|voces?|usted|ustedes|you|u)\s(?:consegue\w*(?!\s(?:me\s)?(?:indicar|recomendar|sugerir))|"
-    r"pode\w*\s(?:fazer|me\sdar|dar)|puede\w*\s(?:hacer|dar(?:me)?)|can\sdo|could\sdo|can\soffer)\b", re.ASCII)
+    r"pode\w*\s(?:fazer|me\sdar|dar)|puede\w*\s(?:hacer|dar(?:me)?)|can\sdo|could\sdo|can\soffer)\b|"
+    r"\bwhat\s(?:can|could|would)\s(?:you|u|ya)\s(?:guys\s)?do\s(?:(?:on|for|with)\s(?:the\s|that\s|this\s|our\s|my\s)?"
+    r"(?:price|pricing|prices|fees?|rate|rates|number|quote|deal|volume|all\b|\d)|per\s(?:unit|seat|install\w*|head|"
+    r"person|box|case|item|piece|license|licence|user))|"
+    r"\bo\sque\s(?:vcs?|voces?|voce)\s(?:consegue\w*|pode\w*)\sfazer\s(?:no|pelo)\s(?:preco|valor)\b|"
+    r"\b(?:troco|trocaria|cambio|cambiaria)\s(?:o\s|a\s|el\s|la\s)?(?:meu|minha|meus|minhas|mi|mis)\s[^?.!]{3,80}?"
+    r"(?:topa|aceita|rola|fechado|trato|va|dale)\s?\?|"
+    r"\bou\s(?:vcs?|voces|voce)\s[^.?!]{3,80}?\sou\s(?:eu\s|entao\s)?(?:cancel\w*|saio|troco|levo|mudo|apago|"
+    r"desinstalo|rescindo)\b", re.ASCII)
 #: Something the customer owns offered as part of the price ("tenho uma prensa parada, da pra dar de entrada?"):
 #: a negotiation when an ownership cue is in the turn too, else often a one-line policy question ("aceitam troca?").
 _TRADE = re.compile(
@@ -329,7 +343,7 @@ def read_signals(folded: str) -> Signals:
     has_digits = _DIGIT.search(folded) is not None
     amount, amount_text = _largest_amount(folded) if has_digits else (None, None)
     quantity, quantity_text = _largest_quantity(folded) if has_digits else (None, None)
-    counter_offer = (bool(_COUNTER_OFFER.search(folded)) or bool(_TERMS_PROPOSED.search(folded))
+    counter_offer = (bool(_COUNTER_OFFER.search(folded)) or bool(_OFFER.search(folded))
                      or bool(_TRADE.search(folded) and _OWNED.search(folded)))
     return Signals(amount, amount_text, quantity, quantity_text, counter_offer,
                    bool(_PAYMENT_TERMS.search(folded)), bool(_URGENCY.search(folded)), bool(_PROBLEM.search(folded)),

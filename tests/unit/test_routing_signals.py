@@ -83,6 +83,10 @@ def test_quantities_with_units_measure_the_deal(text: str, quantity: float) -> N
     "necesito 12 ps5 y 24 mandos. facturan? q condiciones me dan?", "what terms can you offer for 40 units?",
     "pago metade agora e metade na entrega, mas preciso q fique pronto antes do natal", "qual o melhor q vc consegue?",
     "y si pago la mitad ahora y la otra mitad en 2 meses?", "whats the best u can do on 30 licences?",
+    "o carrinho ta 650 ne? faço 500 e busco hj ainda", "faço 15 mil, fechado?",
+    "3 installs same street, what can you do per unit?", "what can you do on price for that volume?",
+    "troco meu casal de agapornis adulto num casal de calopsita, topa?",
+    "ou vcs seguram o valor do ano passado ou eu levo pra outra corretora",
 ])
 def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
     assert read_signals(fold(text)).counter_offer, text
@@ -121,7 +125,12 @@ def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
                                   "paguei metade ontem e o resto hoje, já caiu?",
                                   "qual o melhor que vcs fazem pra cabelo cacheado?",
                                   "qual o melhor que vc pode me indicar pra pele oleosa?",
-                                  "what is the best you can recommend for a beginner?"])
+                                  "what is the best you can recommend for a beginner?",
+                                  "faço 3 coleções por ano, umas 12 referências", "faço 30 anos amanhã, quero um bolo",
+                                  "faço 40 e poucos km por dia, qual bike?", "troco meu pedido por um número maior?",
+                                  "what can you do for beginners?", "what can you do about my order, it is late",
+                                  "o que vcs conseguem fazer pra cabelo cacheado?",
+                                  "ou vcs entregam sexta ou segunda, qual é melhor?"])
 def test_ordinary_turns_are_not_counter_offers(text: str) -> None:
     assert not read_signals(fold(text)).counter_offer, text
 
