@@ -32,7 +32,8 @@ _PRICE_PER = r"(?:e|por|per|a|each|cada|pra|para|o|la|el|the)"
 #: Counted things that measure the size of a deal or a business: stores, seats, rooms, trucks, boxes...
 _UNIT = re.compile(
     rf"(?P<num>{_NUMBER})\s?(?P<mag>mil\b|k\b)?\s?(?:(?!{_PRICE_PER}\s)[a-z]+\s){{0,2}}?(?P<unit>"
-    r"loja|lojas|unidade|unidades|filia\w*|franquia\w*|ponto|pontos|quarto\w*|leito\w*|apartamento\w*|apto\w*|"
+    r"loja|lojas|unidade|unidades|filia\w*|franquia\w*|ponto|pontos|quarto\w*|leito\w*|apartamento\w*|apto\w*|deptos?|"
+    r"departamentos|centros|centers|centres|"
     r"licen\w*|assento\w*|seats?|usuario\w*|users?|funcionario\w*|colaborador\w*|employee\w*|empleado\w*|"
     r"vendedor\w*|pessoa\w*|people|person\w*|alunos?|students?|clientes|clients|customers|"
     r"stores?|shops?|branch\w*|locations?|offices?|rooms?|sucursal\w*|tienda\w*|locale\w*|habitacion\w*|"
@@ -188,6 +189,7 @@ _COUNTER_OFFER = re.compile(
 #: - half now and the rest later ("pago metade agora e metade na entrega"), unless the customer only asks whether
 #:   that is the rule ("tenho que pagar metade...");
 #: - the seller's best asked for ("what's the best you can do?", "what can you do on price?");
+#: - a lower price asked for on a condition ("se eu pegar 2 carros sai mais barato?");
 #: - a swap proposed ("troco meu casal de agapornis num de calopsita, topa?");
 #: - an ultimatum with two sides ("ou vcs seguram o valor ou eu saio").
 _OFFER = re.compile(
@@ -205,6 +207,8 @@ _OFFER = re.compile(
     r"(?:price|pricing|prices|fees?|rate|rates|number|quote|deal|volume|all\b|\d)|per\s(?:unit|seat|install\w*|head|"
     r"person|box|case|item|piece|license|licence|user))|"
     r"\bo\sque\s(?:vcs?|voces?|voce)\s(?:consegue\w*|pode\w*)\sfazer\s(?:no|pelo)\s(?:preco|valor)\b|"
+    r"\b(?:se|if|si)\s[^?.!]{3,60}?\b(?:sai|fica|cai|sale|queda)\s(?:mais|mas)\sbarat\w*|"
+    r"\bse\s[^.!?]{3,40}?\?\s?(?:cai|baixa|desce)\smais\s?\?|"
     r"\b(?:troco|trocaria|cambio|cambiaria)\s(?:o\s|a\s|el\s|la\s)?(?:meu|minha|meus|minhas|mi|mis)\s[^?.!]{3,80}?"
     r"(?:topa|aceita|rola|fechado|trato|va|dale)\s?\?|"
     r"\bou\s(?:vcs?|voces|voce)\s[^.?!]{3,80}?\sou\s(?:eu\s|entao\s)?(?:cancel\w*|saio|troco|levo|mudo|apago|"
@@ -264,7 +268,8 @@ _CHAIN = re.compile(
     r"colegios|schools|academias|gyms|saloes|salones|salons|padarias|panaderias|bakeries|mercados|supermercados|"
     r"supermarkets|postos|condominios|predios|edificios|buildings|hospitais|hospitales|hospitals|oficinas|"
     r"escritorios|offices|cafeterias|bares|bars|concessionarias|dealerships|fazendas|farms|unidades|units|sedes|"
-    r"apartamentos|aptos|apartments|flats|imoveis|properties|propiedades|departamentos|casas|houses)\b", re.ASCII)
+    r"apartamentos|aptos|deptos|apartments|flats|imoveis|properties|propiedades|departamentos|casas|"
+    r"houses)\b", re.ASCII)
 #: "sou dono de 9 bares", "soy dueno de 4 cafeterias", "owner of 12 salons": whatever the units are.
 _OWNER_OF = re.compile(
     r"\b(?:(?:sou|soy)\s(?:o\s|a\s|el\s|la\s)?(?:dono|dona|dueno|duena|proprietari[oa]|socio|socia)\s"

@@ -47,6 +47,7 @@ def test_a_bare_number_is_not_money(text: str) -> None:
     ("temos 2000 funcionários", 2000), ("em 2019 abrimos, hoje são 3 lojas", 3),
     ("precisamos cobrir 1.200m² pra expositores", 1200), ("roughly 6,000 m2 of boardwalks", 6000),
     ("we need 40k sq ft of leather", 40000), ("a developer finishing 22 houses in a gated community", 22),
+    ("administro un edificio de 12 deptos", 12), ("material pras oficinas de 14 centros culturais", 14),
 ])
 def test_quantities_with_units_measure_the_deal(text: str, quantity: float) -> None:
     assert read_signals(fold(text)).largest_quantity == quantity
@@ -86,7 +87,8 @@ def test_quantities_with_units_measure_the_deal(text: str, quantity: float) -> N
     "o carrinho ta 650 ne? faço 500 e busco hj ainda", "faço 15 mil, fechado?",
     "3 installs same street, what can you do per unit?", "what can you do on price for that volume?",
     "troco meu casal de agapornis adulto num casal de calopsita, topa?",
-    "ou vcs seguram o valor do ano passado ou eu levo pra outra corretora",
+    "ou vcs seguram o valor do ano passado ou eu levo pra outra corretora", "e se for 15 docs? cai mais?",
+    "se eu pegar 2 carros pra mim e meu irmão sai mais barato?",
 ])
 def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
     assert read_signals(fold(text)).counter_offer, text
@@ -130,7 +132,8 @@ def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
                                   "faço 40 e poucos km por dia, qual bike?", "troco meu pedido por um número maior?",
                                   "what can you do for beginners?", "what can you do about my order, it is late",
                                   "o que vcs conseguem fazer pra cabelo cacheado?",
-                                  "ou vcs entregam sexta ou segunda, qual é melhor?"])
+                                  "ou vcs entregam sexta ou segunda, qual é melhor?",
+                                  "a internet cai mais? tá instável", "o preço cai mais no natal?"])
 def test_ordinary_turns_are_not_counter_offers(text: str) -> None:
     assert not read_signals(fold(text)).counter_offer, text
 
@@ -152,6 +155,7 @@ def test_a_date_is_not_a_payment_term(text: str, terms: bool) -> None:
     ("tengo 3 salones de belleza en Buenos Aires", True), ("We manage 22 office buildings across Houston", True),
     ("temos 2 lojas", False), ("tenho 3 filhos em 3 escolas diferentes", False),
     ("buscar gente em 3 hoteis diferentes", False), ("preciso de 40 maquinas", False),
+    ("administro un edificio de 12 deptos con el gas cortado", True),
 ])
 def test_a_chain_is_a_customer_with_three_or_more_business_units(text: str, chain: bool) -> None:
     assert read_signals(fold(text)).chain is chain
