@@ -113,9 +113,11 @@ _COUNTER_OFFER = re.compile(
     r"(?:acima|fora|alem)\sdo\s(?:q|que\s|nosso\s|meu\s)?(?:a\sgente\s|eu\s)?(?:planej\w*|esperava|orcamento|orcado)|"
     r"(?:over|above|beyond|out\sof)\s(?:our|my|the)\sbudget|fuera\sde(?:l|\smi|\snuestro)?\spresupuesto|"
     r"tem\scomo\s(?:melhorar|baixar|fazer\s(?:melhor|menos|por))|"
-    # an ultimatum: "ou vcs me dao X ou vou pedir estorno", "se nao resolverem o valor vou cancelar",
-    # "cancel unless you refund"
+    # an ultimatum: "ou vcs me dao X ou vou pedir estorno", "ou vcs seguram o valor ou eu saio",
+    # "se nao resolverem o valor vou cancelar", "cancel unless you refund"
     r"ou\s(?:eu\s)?vou\s(?:cancelar|pedir\s(?:o\s|um\s)?(?:estorno|reembolso|cancelamento)|procurar\soutr\w*)|"
+    r"ou\s(?:vcs?|voces|voce)\s[^.?!]{3,80}?\sou\s(?:eu\s|entao\s)?(?:cancel\w*|saio|troco|levo|mudo|apago|desinstalo|"
+    r"rescindo)|"
     r"se\s(?:vcs?\s|voces\s)?nao\s(?:[a-z]+\s){1,8}?(?:eu\s)?(?:vou\s)?cancel\w*|"
     r"si\sno\s(?:[a-z]+\s){1,8}?(?:voy\sa\s)?(?:cancel\w*|me\svoy)|"
     r"cancel\w*[^.?!]{0,40}?\b(?:unless|a\smenos\sq(?:ue)?|salvo\sque|a\snao\sser\sq(?:ue)?)|or\selse|"
@@ -190,8 +192,7 @@ _COUNTER_OFFER = re.compile(
 #:   that is the rule ("tenho que pagar metade...");
 #: - the seller's best asked for ("what's the best you can do?", "what can you do on price?");
 #: - a lower price asked for on a condition ("se eu pegar 2 carros sai mais barato?");
-#: - a swap proposed ("troco meu casal de agapornis num de calopsita, topa?");
-#: - an ultimatum with two sides ("ou vcs seguram o valor ou eu saio").
+#: - a swap proposed ("troco meu casal de agapornis num de calopsita, topa?").
 _OFFER = re.compile(
     r"\bfaco\s(?:(?:por|a|pra)\s)?(?:r\$\s?)?\d[\d.,]*(?!\se\spouc)(?=\s?(?:mil\b|k\b|reais\b|%|$|[?!.,])|"
     r"\s(?:no|na|nos|nas|e|se|a|em|pelo|pela|por|pra|cada|hoje|hj|agora|ja|fechado|fecho|levo|busco|pago|todo|que|q)\b)|"
@@ -210,9 +211,7 @@ _OFFER = re.compile(
     r"\b(?:se|if|si)\s[^?.!]{3,60}?\b(?:sai|fica|cai|sale|queda)\s(?:mais|mas)\sbarat\w*|"
     r"\bse\s[^.!?]{3,40}?\?\s?(?:cai|baixa|desce)\smais\s?\?|"
     r"\b(?:troco|trocaria|cambio|cambiaria)\s(?:o\s|a\s|el\s|la\s)?(?:meu|minha|meus|minhas|mi|mis)\s[^?.!]{3,80}?"
-    r"(?:topa|aceita|rola|fechado|trato|va|dale)\s?\?|"
-    r"\bou\s(?:vcs?|voces|voce)\s[^.?!]{3,80}?\sou\s(?:eu\s|entao\s)?(?:cancel\w*|saio|troco|levo|mudo|apago|"
-    r"desinstalo|rescindo)\b", re.ASCII)
+    r"(?:topa|aceita|rola|fechado|trato|va|dale)\s?\?", re.ASCII)
 #: Something the customer owns offered as part of the price ("tenho uma prensa parada, da pra dar de entrada?"):
 #: a negotiation when an ownership cue is in the turn too, else often a one-line policy question ("aceitam troca?").
 _TRADE = re.compile(
