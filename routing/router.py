@@ -144,8 +144,10 @@ class Router:
 
     def _carried_floor(self, intent: IntentMatch | None) -> tuple[int, str] | None:
         """A short follow-up with no intent of its own keeps the tier of the earlier turn it continues ("hmm,
-        pouco" after a discount request is still a negotiation)."""
+        pouco" after a discount request is still a negotiation), for the intents of `scorer.carried_intents`."""
         if self.scorer is None or intent is None or intent.source != "earlier turn":
+            return None
+        if intent.name not in self.settings.scorer.carried_intents:
             return None
         tier = self.settings.intent_tiers[intent.name]
         return tier, f"follow-up of an earlier {intent.name} turn: at least tier{tier}"

@@ -17,6 +17,8 @@ TIERS = ("tier1", "tier2", "tier3", "tier4")
 #: Signals that set a lowest tier by default (the labelling guide's rules for negotiation and tier 3).
 DEFAULT_SIGNAL_FLOOR_NAMES = {"counter_offer": "tier4", "chain": "tier4", "problem": "tier3", "complaint": "tier3"}
 DEFAULT_SIGNAL_FLOORS = {name: int(tier.removeprefix("tier")) for name, tier in DEFAULT_SIGNAL_FLOOR_NAMES.items()}
+#: Earlier-turn intents a short follow-up keeps when the scorer decides (see ScorerSettings).
+DEFAULT_CARRIED_INTENTS = frozenset({"negotiation"})
 FEATURES = ("chars_per_100", "question", "list_item", "code", "number", "money", "comparison",
             "technical_term", "commercial_term", "depth")
 
@@ -77,11 +79,15 @@ class ScorerSettings:
     """The learned scorer (routing/scorer.py): `model` is "builtin" (the shipped file) or "off" (keywords and
     complexity alone); `under_risk` overrides the model's own threshold when set; `signal_floors` is the
     lowest tier of a turn that shows a signal (routing/signals.py): a counter-offer, something broken, an
-    unhappy customer; the labelling guide's rules that no phrasing may escape."""
+    unhappy customer; the labelling guide's rules that no phrasing may escape. `carried_intents` are the
+    earlier-turn intents whose tier a short follow-up without an intent of its own still keeps: the scorer reads
+    the conversation itself, and in leave-business-out the carried tier was mostly wrong except for a
+    negotiation."""
 
     model: str
     under_risk: float | None
     signal_floors: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_SIGNAL_FLOORS))
+    carried_intents: frozenset[str] = DEFAULT_CARRIED_INTENTS
 
 
 @dataclass(frozen=True)
@@ -114,7 +120,7 @@ def parse_routing_settings(raw: Mapping[str, Any] | None) -> RoutingSettings:
         complexity=_complexity(_mapping(section.get("complexity", {}), "routing.complexity"), vocabulary),
         customer_value=_customer_value(_mapping(section.get("customer_value", {}), "routing.customer_value")),
         stickiness=_stickiness(_mapping(section.get("stickiness", {}), "routing.stickiness")),
-        scorer=_scorer(_mapping(section.get("scorer", {}), "routing.scorer")),
+        scorer=_scorer(_mapping(section.get("scorer", {}), "routing.scorer"), intent_tiers),
     )
 
 
@@ -208,9 +214,9 @@ def _stickiness(section: Mapping[str, Any]) -> StickinessSettings:
     )
 
 
-def _scorer(section: Mapping[str, Any]) -> ScorerSettings:
+def _scorer(section: Mapping[str, Any], intent_tiers: Mapping[str, int]) -> ScorerSettings:
     path = "routing.scorer"
-    _only(section, {"model", "under_risk", "signal_floors"}, path)
+    _only(section, {"model", "under_risk", "signal_floors", "carried_intents"}, path)
     model = section.get("model", "builtin")
     if model is False:  # YAML reads an unquoted `off` as false
         model = "off"
@@ -226,7 +232,12 @@ def _scorer(section: Mapping[str, Any]) -> ScorerSettings:
             raise ValueError(f"{path}.signal_floors.{name}: unknown signal ({', '.join(DEFAULT_SIGNAL_FLOORS)})")
         if tier is not None:
             floors[name] = _tier(tier, f"{path}.signal_floors.{name}")
-    return ScorerSettings(model, None if risk is None else float(risk), floors)
+    carried = frozenset(_strings(section.get("carried_intents", sorted(DEFAULT_CARRIED_INTENTS & intent_tiers.keys())),
+                                 f"{path}.carried_intents"))
+    unknown = sorted(carried - intent_tiers.keys())
+    if unknown:
+        raise ValueError(f"{path}.carried_intents: {unknown[0]!r} is not in routing.intent_tiers")
+    return ScorerSettings(model, None if risk is None else float(risk), floors, carried)
 
 
 # --- value checks ----------------------------------------------------------------------------------------

@@ -192,7 +192,8 @@ _COUNTER_OFFER = re.compile(
 #:   that is the rule ("tenho que pagar metade...");
 #: - the seller's best asked for ("what's the best you can do?", "what can you do on price?");
 #: - a lower price asked for on a condition ("se eu pegar 2 carros sai mais barato?");
-#: - a swap proposed ("troco meu casal de agapornis num de calopsita, topa?").
+#: - a swap proposed ("troco meu casal de agapornis num de calopsita, topa?", "le cambio mi bici por la inscripcion",
+#:   "troco ela por uma tela minha e completo a diferenca"), not an exchange asked for ("troco por um maior?").
 _OFFER = re.compile(
     r"\bfaco\s(?:(?:por|a|pra)\s)?(?:r\$\s?)?\d[\d.,]*(?!\se\spouc)(?=\s?(?:mil\b|k\b|reais\b|%|$|[?!.,])|"
     r"\s(?:no|na|nos|nas|e|se|a|em|pelo|pela|por|pra|cada|hoje|hj|agora|ja|fechado|fecho|levo|busco|pago|todo|que|q)\b)|"
@@ -211,7 +212,12 @@ _OFFER = re.compile(
     r"\b(?:se|if|si)\s[^?.!]{3,60}?\b(?:sai|fica|cai|sale|queda)\s(?:mais|mas)\sbarat\w*|"
     r"\bse\s[^.!?]{3,40}?\?\s?(?:cai|baixa|desce)\smais\s?\?|"
     r"\b(?:troco|trocaria|cambio|cambiaria)\s(?:o\s|a\s|el\s|la\s)?(?:meu|minha|meus|minhas|mi|mis)\s[^?.!]{3,80}?"
-    r"(?:topa|aceita|rola|fechado|trato|va|dale)\s?\?", re.ASCII)
+    r"(?:topa|aceita|rola|fechado|trato|va|dale)\s?\?|"
+    r"\b(?:te|le|les|lhe|lhes)\s(?:cambio|troco|cambiamos|trocamos|cambiaria|trocaria)\s[^?.!]{3,80}?"
+    r"\b(?:por|pelo|pela|pelos|pelas|num|numa|como\sparte|a\scuenta)\b|"
+    r"\b(?:i\Wll|i\swould|i\Wd|we\Wll|we\swould|we\Wd)\s(?:trade|swap)\syou\s|"
+    r"\b(?:troco|trocaria|cambio|cambiaria|dou|daria|doy|entrego)\s[^?.!]{3,100}?\b(?:e|y|and)\s(?:eu\s|yo\s|i\Wll\s)?"
+    r"(?:completo|complemento|cubro|pago|pongo|pay|cover)\s(?:a|la|the)\s(?:diferenc\w*|difference)\b", re.ASCII)
 #: Something the customer owns offered as part of the price ("tenho uma prensa parada, da pra dar de entrada?"):
 #: a negotiation when an ownership cue is in the turn too, else often a one-line policy question ("aceitam troca?").
 _TRADE = re.compile(

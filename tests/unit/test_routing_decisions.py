@@ -145,6 +145,16 @@ def test_a_short_turn_without_an_intent_takes_the_intent_of_the_earlier_turn() -
     assert "follow-up of an earlier negotiation turn: at least tier4" in decision.reasons
 
 
+def test_only_the_carried_intents_keep_a_follow_up_up() -> None:
+    messages = [{"role": "user", "content": "consegue um desconto no plano anual?"},
+                {"role": "assistant", "content": "Posso oferecer 10%."},
+                {"role": "user", "content": "hmm, pouco"}]
+    scorer = {**SETTINGS.routing["scorer"], "carried_intents": ["high_value_lead"]}
+    router = build_router(SETTINGS, routing={**SETTINGS.routing, "scorer": scorer})
+    decision = router.decide(RouteRequest(messages))
+    assert not any(r.startswith("follow-up of an earlier") for r in decision.reasons), decision.reason_text()
+
+
 def test_a_long_multi_question_product_turn_is_raised_by_complexity_under_the_keyword_rules() -> None:
     text = ("Qual a diferença entre o sofá Milano e o Verona? Quero saber: 1) tamanho, 2) tecido, 3) prazo de "
             "entrega e 4) garantia. Qual compensa mais pra uma sala de 3x4?")

@@ -82,6 +82,8 @@ BAD: list[tuple[Callable[[dict[str, Any]], None], str]] = [
     (_set("stickiness.ttl_seconds", -5), "routing.stickiness.ttl_seconds: must be an integer >= 0"),
     (_set("stickiness.max_drop", True), "routing.stickiness.max_drop: must be an integer"),
     (_set("length_thresholds", {"tier2": 80}), "routing.length_thresholds: unknown key"),
+    (_set("scorer.carried_intents", ["pricing"]), "routing.scorer.carried_intents: 'pricing' is not in"),
+    (_set("scorer.carried_intents", "negotiation"), "routing.scorer.carried_intents: must be a list of strings"),
 ]
 
 

@@ -89,6 +89,9 @@ def test_quantities_with_units_measure_the_deal(text: str, quantity: float) -> N
     "troco meu casal de agapornis adulto num casal de calopsita, topa?",
     "ou vcs seguram o valor do ano passado ou eu levo pra outra corretora", "e se for 15 docs? cai mais?",
     "se eu pegar 2 carros pra mim e meu irmão sai mais barato?",
+    "le cambio mi bici de ruta vieja por la inscripción al viaje", "te troco 20 sacas de café pelo trator",
+    "troco ela por uma tela do meu acervo e completo a diferença", "we'll swap you 300 sacks toward the new order",
+    "doy mi camioneta 2019 y pongo la diferencia en efectivo",
 ])
 def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
     assert read_signals(fold(text)).counter_offer, text
@@ -133,7 +136,10 @@ def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
                                   "what can you do for beginners?", "what can you do about my order, it is late",
                                   "o que vcs conseguem fazer pra cabelo cacheado?",
                                   "ou vcs entregam sexta ou segunda, qual é melhor?",
-                                  "a internet cai mais? tá instável", "o preço cai mais no natal?"])
+                                  "a internet cai mais? tá instável", "o preço cai mais no natal?",
+                                  "se eu trocar de plano pago a diferença?", "troco por um tamanho maior?",
+                                  "posso trocar meu pedido pelo modelo azul?", "le cambian el aceite al auto?",
+                                  "tenho uma cota de 70 mil, completo a diferença à vista. como fica a vistoria?"])
 def test_ordinary_turns_are_not_counter_offers(text: str) -> None:
     assert not read_signals(fold(text)).counter_offer, text
 
