@@ -201,7 +201,7 @@ def _report(result: Evaluation, figures: dict[str, Any], with_misses: bool) -> s
         f"cost (USD)       routed {cost['routed']:.4f} | always tier4 {cost['always_tier4']:.4f} "
         f"({cost['routed_vs_tier4']:.1%}) | always tier2 {cost['always_tier2']:.4f} ({cost['routed_vs_tier2']:.1%})",
         f"                 as labelled {cost['as_labelled']:.4f} ({cost['as_labelled_vs_tier4']:.1%} of always tier4: "
-        "every turn at its labelled tier)",
+        f"every turn at its labelled tier; routed is {cost['routed_vs_as_labelled']:.1%} of it)",
         "",
         "confusion (rows expected, columns routed)",
         "          " + "".join(f"{'tier' + str(t):>8}" for t in range(1, 5)),

@@ -81,6 +81,7 @@ class Evaluation:
                          "always_tier2": round(self.cost_tier2, 6), "as_labelled": round(self.cost_labelled, 6),
                          "routed_vs_tier4": round(_ratio(self.cost_routed, self.cost_tier4), 4),
                          "as_labelled_vs_tier4": round(_ratio(self.cost_labelled, self.cost_tier4), 4),
+                         "routed_vs_as_labelled": round(_ratio(self.cost_routed, self.cost_labelled), 4),
                          "routed_vs_tier2": round(_ratio(self.cost_routed, self.cost_tier2), 4)},
             "by_category": {name: {"turns": t, "exact": e, "under": u}
                             for name, (t, e, u) in sorted(self.by_category.items())},

@@ -59,6 +59,7 @@ def test_cost_prices_each_turn_at_the_first_model_of_its_tier_with_a_fixed_answe
     assert result.cost_labelled == pytest.approx(expected2)  # the turn routed as labelled would cost tier 2's
     assert result.to_dict()["cost_usd"]["routed_vs_tier4"] == 1.0
     assert result.to_dict()["cost_usd"]["as_labelled_vs_tier4"] == pytest.approx(expected2 / expected4, abs=1e-4)
+    assert result.to_dict()["cost_usd"]["routed_vs_as_labelled"] == pytest.approx(expected4 / expected2, abs=1e-4)
 
 
 def test_an_under_routed_tier4_or_vip_turn_is_critical_but_an_ordinary_one_is_not() -> None:
