@@ -23,7 +23,7 @@ from importlib import resources
 from itertools import pairwise
 
 from routing.signals import Signals, read_signals
-from routing.text import HEAD_CHARS, TurnText, fold, normalise, read_text
+from routing.text import HEAD_CHARS, TurnText, fold, normalise, read_text, tail
 
 #: Earlier user turns whose words count as context (prefixed "ctx:").
 CONTEXT_TURNS = 2
@@ -80,13 +80,13 @@ def turn_features(texts: Sequence[str], extra: Iterable[str] = (), reply: str = 
     context = Signals()
     earlier = texts[-1 - CONTEXT_TURNS:-1]
     if earlier:
-        earlier_folded = fold(" ".join(earlier))[-HEAD_CHARS:]
+        earlier_folded = tail(fold(" ".join(earlier)), HEAD_CHARS)
         names += [f"ctx:{w}" for w in normalise("", earlier_folded).split()]
         context = read_signals(earlier_folded)
         names += context.features("ctx_")
         names.append(f"turns:{min(len(texts), 4)}")
     if reply and ASSISTANT_CONTEXT:
-        names += [f"asst:{w}" for w in normalise(reply[-HEAD_CHARS:]).split()]
+        names += [f"asst:{w}" for w in normalise(tail(reply, HEAD_CHARS)).split()]
     names += extra
     return TurnFeatures(list(dict.fromkeys(words)), list(dict.fromkeys(names)), signals, context)
 

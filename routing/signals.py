@@ -381,9 +381,8 @@ def _largest_amount(folded: str) -> tuple[float | None, str | None]:
     best: tuple[float | None, str | None] = (None, None)
     for match in _AMOUNT.finditer(folded):
         magnitude = match.group("mag")
-        if not (match.group("pre") or match.group("post") or (magnitude and magnitude not in ("m", "mi")
-                                                              and not _is_millimetres(match))):
-            continue  # a bare number is not money; "5 m" and "1400mm" are lengths, "2 mi" alone too ambiguous
+        if not (match.group("pre") or match.group("post") or _is_money_magnitude(match)):
+            continue  # a bare number is not money
         value = parse_number(match.group("num"))
         if value is None:
             continue
@@ -391,6 +390,20 @@ def _largest_amount(folded: str) -> tuple[float | None, str | None]:
         if best[0] is None or value > best[0]:
             best = (value, match.group(0).strip())
     return best
+
+
+def _is_money_magnitude(match: re.Match[str]) -> bool:
+    """A magnitude without a currency: "500 mil", "450k", "1,8 mi" are money; "5 m" is a length, "1400mm" too (see
+    _is_millimetres), and "20 mi away" a distance."""
+    magnitude = match.group("mag")
+    if not magnitude or magnitude == "m" or _is_millimetres(match):
+        return False
+    return magnitude != "mi" or not _MILES.match(match.string, match.end("mag"))
+
+
+#: What follows miles: "20 mi away", "12 mi from the port", "300 mi north", "65 mi/h".
+_MILES = re.compile(r"\s?(?:/|away|from|north|south|east|west|out|off|radius|drive|long|round|each|per|of\s|"
+                    r"de\sdistancia)", re.ASCII)
 
 
 def _is_millimetres(match: re.Match[str]) -> bool:

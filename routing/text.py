@@ -40,9 +40,28 @@ class TurnText:
 
 
 def read_text(text: str) -> TurnText:
-    read = text[:HEAD_CHARS] + " " + text[-TAIL_CHARS:] if len(text) > HEAD_CHARS + TAIL_CHARS else text
+    read = head(text, HEAD_CHARS) + " " + tail(text, TAIL_CHARS) if len(text) > HEAD_CHARS + TAIL_CHARS else text
     folded = fold(read)
     return TurnText(text, read, folded, normalise(read, folded))
+
+
+def head(text: str, chars: int) -> str:
+    """At most `chars` characters from the start, ending at a word's end where one is near: a cut word reads as
+    another ("15 mil" cut to "15 mi" is millions)."""
+    if len(text) <= chars or text[chars].isspace():
+        return text[:chars]
+    cut = text[:chars]
+    space = cut.rfind(" ")
+    return cut[:space] if space > chars // 2 else cut
+
+
+def tail(text: str, chars: int) -> str:
+    """At most `chars` characters from the end, starting at a word's start where one is near."""
+    if len(text) <= chars or text[-chars - 1].isspace():
+        return text[-chars:]
+    cut = text[-chars:]
+    space = cut.find(" ")
+    return cut[space + 1:] if 0 <= space < chars // 2 else cut
 
 
 def fold(text: str) -> str:

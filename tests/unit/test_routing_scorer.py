@@ -8,6 +8,8 @@ from array import array
 import pytest
 
 from routing.scorer import Scorer, feature_index, turn_features, word_features
+from routing.signals import read_signals
+from routing.text import head, normalise, read_text, tail
 from routing.training import Example, fit
 
 
@@ -28,6 +30,22 @@ def test_a_long_turn_feeds_its_head_and_tail_only() -> None:
     words = turn_features(["inicio " + " ".join(f"meio{i}" for i in range(400)) + " final"]).words
     assert "inicio" in words and "final" in words
     assert len(words) < 60
+
+
+def test_a_long_turn_is_cut_between_words_so_no_word_reads_as_another() -> None:
+    opening = ("quero montar uma academia na garagem de casa " * 4)[:150] + "ate  "
+    story = opening + "15 mil reais " + "piso ok " * 12  # the 160th character falls inside "mil"
+    read = read_text(story)
+    words = read.padded.split()
+    assert set(words) <= set(normalise(story).split())  # every word read is a whole word of the turn
+    assert read_signals(read.folded).largest_amount is None  # "15 mil" is not cut to "15 mi", millions
+
+
+def test_head_and_tail_end_at_spaces_when_one_is_near() -> None:
+    assert head("quanto custa o trator novo", 15) == "quanto custa o"
+    assert tail("quanto custa o trator novo", 12) == "trator novo"
+    assert head("a" * 30, 10) == "a" * 10 and tail("b" * 30, 10) == "b" * 10  # no space near: a hard cut
+    assert head("curto", 10) == "curto" and tail("curto", 10) == "curto"
 
 
 def test_scoring_a_turn_by_its_words_equals_scoring_all_its_feature_names() -> None:

@@ -27,13 +27,17 @@ def test_numbers_are_read_in_brazilian_and_english_formats(text: str, number: fl
     ("around USD 20k per year", 20e3),
     ("inversión de US$ 5 MM", 5e6),
     ("facturamos 50 MM al año", 50e6),
+    ("orçamento de 1,8 mi, quero algo entre 36 e 40 pes", 1.8e6),
+    ("o imovel ta avaliado em 2 mi", 2e6),
 ])
 def test_amounts_carry_their_currency_and_magnitude(text: str, amount: float) -> None:
     assert read_signals(fold(text)).largest_amount == pytest.approx(amount)
 
 
 @pytest.mark.parametrize("text", ["tenho 3 filhos e 2 cachorros", "a sala tem 5 m de largura", "pedido 48213",
-                                  "chego às 14h", "CEP 01310-100", "4 km de correia 1400mm", "manta asfáltica 4mm"])
+                                  "chego às 14h", "CEP 01310-100", "4 km de correia 1400mm", "manta asfáltica 4mm",
+                                  "we're 20 mi away from the port", "about 300 mi north of Austin", "65 mi/h max",
+                                  "it has 2 mi of fence"])
 def test_a_bare_number_is_not_money(text: str) -> None:
     assert read_signals(fold(text)).largest_amount is None
 
