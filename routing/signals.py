@@ -13,6 +13,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from routing.prefiltered import PrefilteredPattern
+
 #: Currency markers before or after a number.
 _CURRENCY = (r"(?:r\$|us\$|u\$s|\$|€|£|usd|brl|mxn|ars|clp|cop|pen|eur|reais|real|dolares|dolars|dollars|pesos|"
              r"euros|soles)")
@@ -53,7 +55,7 @@ _UNIT = re.compile(
 #: English "fee" ("the tire disposal fee").
 _WAIVABLE_FEE = (r"(?:tarifa|taxa|anuidade|frete|multa|juros|mensalidade|matricula|instalacao|setup|comision|cuota|"
                  r"envio|flete|adesao|deslocamento|cargo|recargo)")
-_COUNTER_OFFER = re.compile(
+_COUNTER_OFFER = PrefilteredPattern(re.compile(
     r"\b(?<!ja\s)(?:faz|faria|fecha|fecho|fechamos|deixa|deixo|sai|pago|pagaria|levo|dou|doy|hace|haces|dejame|dejalo|"
     r"cierro|llevo|i\Wll\s(?:do|pay|take|give)|would\s(?:you|u)\s(?:do|take)|can\s(?:you|u)\sdo|will\s(?:you|u)\s(?:do|take)|"
     r"how\sabout|what\sabout)\s(?:(?:por|em|a|pra|por\so|for|at|en|tudo\spor|los|las|os|as)\s)?"
@@ -185,7 +187,7 @@ _COUNTER_OFFER = re.compile(
     r"bajan|incluyen|mantienen|throw|include|drop|waive|match|lower|keep|freeze)|"
     # goods taken off the bill: "vcs compram ou abatem no pedido?"
     r"abat\w*\s(?:[a-z]+\s){0,2}?(?:no|do|da|na|del|en\sel|from\sthe)\s(?:pedido|valor|preco|total|pago|fatura|boleto|"
-    r"conta|compra))\b", re.ASCII)
+    r"conta|compra))\b", re.ASCII))
 #: An offer the customer makes, or asks the seller to make, in words the counter-offer shapes above miss:
 #: - a price named in the first person ("faço 500 e busco hj"), not a count ("faço 3 coleções por ano");
 #: - half now and the rest later ("pago metade agora e metade na entrega"), unless the customer only asks whether
@@ -194,7 +196,7 @@ _COUNTER_OFFER = re.compile(
 #: - a lower price asked for on a condition ("se eu pegar 2 carros sai mais barato?");
 #: - a swap proposed ("troco meu casal de agapornis num de calopsita, topa?", "le cambio mi bici por la inscripcion",
 #:   "troco ela por uma tela minha e completo a diferenca"), not an exchange asked for ("troco por um maior?").
-_OFFER = re.compile(
+_OFFER = PrefilteredPattern(re.compile(
     r"\bfaco\s(?:(?:por|a|pra)\s)?(?:r\$\s?)?\d[\d.,]*(?!\se\spouc)(?=\s?(?:mil\b|k\b|reais\b|%|$|[?!.,])|"
     r"\s(?:no|na|nos|nas|e|se|a|em|pelo|pela|por|pra|cada|hoje|hj|agora|ja|fechado|fecho|levo|busco|pago|todo|que|q)\b)|"
     r"\b(?<!tenho\sque\s)(?<!tem\sque\s)(?<!tengo\sque\s)(?<!hay\sque\s)(?<!have\sto\s)(?<!need\sto\s)"
@@ -217,10 +219,10 @@ _OFFER = re.compile(
     r"\b(?:por|pelo|pela|pelos|pelas|num|numa|como\sparte|a\scuenta)\b|"
     r"\b(?:i\Wll|i\swould|i\Wd|we\Wll|we\swould|we\Wd)\s(?:trade|swap)\syou\s|"
     r"\b(?:troco|trocaria|cambio|cambiaria|dou|daria|doy|entrego)\s[^?.!]{3,100}?\b(?:e|y|and)\s(?:eu\s|yo\s|i\Wll\s)?"
-    r"(?:completo|complemento|cubro|pago|pongo|pay|cover)\s(?:a|la|the)\s(?:diferenc\w*|difference)\b", re.ASCII)
+    r"(?:completo|complemento|cubro|pago|pongo|pay|cover)\s(?:a|la|the)\s(?:diferenc\w*|difference)\b", re.ASCII))
 #: Something the customer owns offered as part of the price ("tenho uma prensa parada, da pra dar de entrada?"):
 #: a negotiation when an ownership cue is in the turn too, else often a one-line policy question ("aceitam troca?").
-_TRADE = re.compile(
+_TRADE = PrefilteredPattern(re.compile(
     r"\b(?:como\sparte\s(?:do|de|da|del)\s(?:pagamento|pago|valor|preco|precio)|parte\sdo\spagamento|"
     r"as\spart\sof\s(?:the\s|my\s)?(?:payment|price)|(?:dar|dou|daria|aceita\w*|pega\w*|entra\w*|usar|vale)\s"
     r"(?:[a-z]+\s){0,3}?(?:de|como|na)\s(?:entrada|troca)|(?:aceptan|aceptarian|toman|reciben|tomarian)\s"
@@ -238,26 +240,26 @@ _TRADE = re.compile(
     r"pay\s(?:the\s)?(?:deposit|down\spayment|half|part|rest)\s(?:of\s[a-z]+\s)?(?:with|in)\s(?:a|my))\s"
     r"(?!cart\w*|card|pix|boleto|cheque|check|credito|credit|debito|debit|dinheiro|cash|transfer\w*|vale|cupom|cupon|"
     r"coupon|saldo|pontos|puntos|points|milhas|miles|conta|cuenta|account|nota|fgts|financ\w*|tarjeta|efectivo))\b",
-    re.ASCII)
+    re.ASCII))
 _OWNED = re.compile(
     r"\b(?:tenho|temos|tengo|tenemos|meu|minha|meus|minhas|mi|mis|i\shave|we\shave|i\Wve\sgot|we\Wve\sgot|my|our|"
     r"nossos?|nossas?|dou|der|sou|soy)\b", re.ASCII)
 #: Something broken or failing: an error message, a feature that does not work.
-_PROBLEM = re.compile(
+_PROBLEM = PrefilteredPattern(re.compile(
     r"\b(?:erro|error|errores|erros|falha\w*|falla\w*|fail\w*|bug\w*|travou|travando|trava|caiu|cai\w*\sa\s|"
     r"nao\s(?:funciona|liga|conecta|carrega|abre|entra|consigo|sincroniza|aparece)|no\s(?:funciona|enciende|conecta|"
     r"carga|abre|puedo|sincroniza|aparece)|(?:does|do|did|is|are|it|won)n?\W?t\s(?:work|load|connect|open|sync|start|"
     r"turn\son)|not\sworking|broken|crash\w*|down\b|fora\sdo\sar|sin\sservicio|sem\s(?:sinal|internet|acesso)|"
-    r"codigo\s\d|code\s\d|timeout|\d{3}\s(?:error|erro)|(?:error|erro)\s\d{3})", re.ASCII)
+    r"codigo\s\d|code\s\d|timeout|\d{3}\s(?:error|erro)|(?:error|erro)\s\d{3})", re.ASCII))
 #: An unhappy customer: the churn risk the guide sends to a careful model.
-_COMPLAINT = re.compile(
+_COMPLAINT = PrefilteredPattern(re.compile(
     r"\b(?<!sou\s)(?<!soy\s)(?<!\bam\s)(?<!i\Wm\s)"
     r"(?:absurdo|absurda|pessim\w*|horrivel|horrible|terrible|awful|ridicul\w*|inaceitavel|inaceptable|"
     r"unacceptable|vergonha|verguenza|descaso|desrespeito|falta\sde\srespeto|decepcionad\w*|decepcion\w*|"
     r"disappointed|frustrad\w*|furious|irritad\w*|indignad\w*|reclam\w*|complain\w*|queja\w*|procon|"
     r"reclame\saqui|reembols\w*(?!\s(?:d[oa]s?|pelo|via|de)\s(?:plano|convenio|seguro))|refund\w*|estorno|devolu\w+\sdo\sdinheiro|dinheiro\sde\svolta|money\sback|"
     r"nunca\smais|never\sagain|nunca\smas|(?:ja|already)\s(?:e\sa|is\sthe)?\s?(?:segunda|terceira|second|third)|"
-    r"ninguem\sresponde|nobody\s(?:answers|replies)|nadie\sresponde)\b", re.ASCII)
+    r"ninguem\sresponde|nobody\s(?:answers|replies)|nadie\sresponde)\b", re.ASCII))
 _PAYMENT_TERMS = re.compile(
     r"\b(?:\d{2,3}\s?(?:dias|days|dias\s(?:no|de)|ddl)|\d{2}/(?:1[3-9]|[2-9]\d|\d{3})\b(?:/\d{2,3})?\s?(?:dias)?|net\W?\d{2}|"
     r"prazo\w*|plazo\w*|parcel\w*|cuotas|installments?|boleto\w*\sfaturado|faturad\w*|a\scredito|credito|"
@@ -353,11 +355,11 @@ def read_signals(folded: str) -> Signals:
     has_digits = _DIGIT.search(folded) is not None
     amount, amount_text = _largest_amount(folded) if has_digits else (None, None)
     quantity, quantity_text = _largest_quantity(folded) if has_digits else (None, None)
-    counter_offer = (bool(_COUNTER_OFFER.search(folded)) or bool(_OFFER.search(folded))
-                     or bool(_TRADE.search(folded) and _OWNED.search(folded)))
+    counter_offer = (_COUNTER_OFFER.found_in(folded) or _OFFER.found_in(folded)
+                     or (_TRADE.found_in(folded) and bool(_OWNED.search(folded))))
     return Signals(amount, amount_text, quantity, quantity_text, counter_offer,
-                   bool(_PAYMENT_TERMS.search(folded)), bool(_URGENCY.search(folded)), bool(_PROBLEM.search(folded)),
-                   bool(_COMPLAINT.search(folded)), has_digits and _is_chain(folded))
+                   bool(_PAYMENT_TERMS.search(folded)), bool(_URGENCY.search(folded)), _PROBLEM.found_in(folded),
+                   _COMPLAINT.found_in(folded), has_digits and _is_chain(folded))
 
 
 def parse_number(text: str) -> float | None:

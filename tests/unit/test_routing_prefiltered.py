@@ -1,0 +1,68 @@
+"""The prefiltered alternation answers exactly what `re` answers, on every labelled message and on spliced ones."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+from re import _parser as sre_parse  # type: ignore[attr-defined]
+
+import pytest
+
+from routing import signals
+from routing.prefiltered import PrefilteredPattern, alternatives, required_literals
+from routing.text import read_text
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+PREFILTERED = [name for name in dir(signals) if isinstance(getattr(signals, name), PrefilteredPattern)]
+
+
+def _messages() -> list[str]:
+    texts = [read_text(message["content"]).folded
+             for path in sorted(DATA.glob("routing_*.jsonl"))[::3]
+             for line in path.read_text().splitlines() if line
+             for message in json.loads(line)["messages"] if message["role"] == "user"]
+    rng = random.Random(7)  # spliced halves make phrasings no writer wrote, across the patterns' seams
+    spliced = [a[:rng.randrange(len(a) + 1)] + b[rng.randrange(len(b) + 1):]
+               for a, b in ((rng.choice(texts), rng.choice(texts)) for _ in range(3000))]
+    return texts + spliced
+
+
+MESSAGES = _messages()
+
+
+def test_the_signal_patterns_are_prefiltered() -> None:
+    assert {"_COUNTER_OFFER", "_OFFER", "_PROBLEM", "_COMPLAINT"} <= set(PREFILTERED)
+
+
+@pytest.mark.parametrize("name", PREFILTERED)
+def test_a_prefiltered_signal_pattern_finds_what_re_finds(name: str) -> None:
+    prefiltered: PrefilteredPattern = getattr(signals, name)
+    differ = [text for text in MESSAGES if prefiltered.found_in(text) != bool(prefiltered.pattern.search(text))]
+    assert not differ, differ[:5]
+    assert sum(map(prefiltered.found_in, MESSAGES)) > 10  # it does match: agreeing on "no" alone proves nothing
+
+
+def test_alternatives_are_split_at_the_top_level_only() -> None:
+    assert alternatives(r"ab|(?:c|d)e|[|x]f|\|g") == ["ab", "(?:c|d)e", "[|x]f", r"\|g"]
+    assert alternatives(r"\b(?:caro|(?:mais|menos)\sbarato)\b|\d+%") == \
+        [r"\b(?:caro)\b", r"\b(?:(?:mais|menos)\sbarato)\b", r"\d+%"]
+
+
+@pytest.mark.parametrize(("source", "required"), [
+    (r"desconto\w*", {"desconto"}),
+    (r"(?:mais|menos)\sbarato", {"barato"}),  # the longer of the two requirements
+    (r"(?:faz|faria)\s\d+", {"faz", "faria"}),
+    (r"(?:por\s)?\d+\s?%", None),  # an optional word and a class require nothing
+    (r"(?<!nao\s)caro", {"caro"}),  # what a lookbehind looks for is not in the match
+    (r"(?:caro|\d)x", None),  # one branch without a literal: the set requires nothing
+])
+def test_the_required_literals_are_what_every_match_contains(source: str, required: set[str] | None) -> None:
+    found = required_literals(sre_parse.parse(source, re.ASCII))
+    assert (set(found) if found is not None else None) == required
+
+
+def test_an_alternative_without_a_literal_runs_on_every_text() -> None:
+    pattern = PrefilteredPattern(re.compile(r"\b(?:desconto|\d+\s?%)", re.ASCII))
+    assert pattern.found_in("tem 10% ai?") and pattern.found_in("tem desconto?") and not pattern.found_in("oi")
