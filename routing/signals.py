@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from routing.prefiltered import PrefilteredPattern
@@ -25,10 +26,15 @@ _MAGNITUDE = {
     "bilhao": 1e9, "bilhoes": 1e9, "billion": 1e9,
 }
 _MAGNITUDE_WORDS = "|".join(sorted(_MAGNITUDE, key=len, reverse=True))
-_NUMBER = r"\d{1,3}(?:[.,\s]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d+)?"
+#: "1.250,00" or "1,250.00" or "10 000", else "1,2" or "850". The first digit is outside the alternation so that a
+#: pattern starting with a number has a digit as its first character: `re` then skips to digits in C.
+_NUMBER = r"\d(?:\d{0,2}(?:[.,\s]\d{3})+(?:[.,]\d{1,2})?|\d*(?:[.,]\d+)?)"
 _AMOUNT = re.compile(
     rf"(?P<pre>{_CURRENCY})?\s?(?P<num>{_NUMBER})\s?(?P<mag>(?:{_MAGNITUDE_WORDS})\b)?"
     rf"(?:\s?(?:de\s)?(?P<post>{_CURRENCY})\b)?", re.ASCII)
+#: The longest currency before a number ("dolares") and a space: an amount starts at most this far before its
+#: first digit.
+AMOUNT_LEAD_CHARS = 8
 #: Words that make "320 por pessoa" a price per head rather than a count of people.
 _PRICE_PER = r"(?:e|por|per|a|each|cada|pra|para|o|la|el|the)"
 #: Counted things that measure the size of a deal or a business: stores, seats, rooms, trucks, boxes...
@@ -381,7 +387,7 @@ def parse_number(text: str) -> float | None:
 
 def _largest_amount(folded: str) -> tuple[float | None, str | None]:
     best: tuple[float | None, str | None] = (None, None)
-    for match in _AMOUNT.finditer(folded):
+    for match in _amounts(folded):
         magnitude = match.group("mag")
         if not (match.group("pre") or match.group("post") or _is_money_magnitude(match)):
             continue  # a bare number is not money
@@ -392,6 +398,18 @@ def _largest_amount(folded: str) -> tuple[float | None, str | None]:
         if best[0] is None or value > best[0]:
             best = (value, match.group(0).strip())
     return best
+
+
+def _amounts(folded: str) -> Iterator[re.Match[str]]:
+    """`_AMOUNT.finditer(folded)`, searching only from a little before each digit: the optional currency in front
+    of the number makes `re` try every position of the text, and most are far from any digit."""
+    position = 0
+    while (digit := _DIGIT.search(folded, position)) is not None:
+        match = _AMOUNT.search(folded, max(position, digit.start() - AMOUNT_LEAD_CHARS))
+        if match is None:
+            return
+        yield match
+        position = match.end()
 
 
 def _is_money_magnitude(match: re.Match[str]) -> bool:

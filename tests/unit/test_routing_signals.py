@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
 import pytest
 
+from routing import signals
 from routing.signals import parse_number, read_signals
-from routing.text import fold
+from routing.text import fold, read_text
 
 
 @pytest.mark.parametrize(("text", "number"), [
@@ -199,3 +205,28 @@ def test_signals_become_feature_names_and_words_for_the_reasons() -> None:
     assert {"amount:1e6", "qty:1e1", "counter_offer", "urgency"} <= set(signals.features())
     assert signals.features("ctx_")[0].startswith("ctx_amount:")
     assert signals.describe()[:2] == ["amount r$ 1,2 mi", "quantity 14 lojas"]
+
+
+def _folded_messages() -> list[str]:
+    data = Path(__file__).resolve().parents[1] / "data"
+    return [read_text(message["content"]).folded
+            for path in sorted(data.glob("routing_*.jsonl"))[::2]
+            for line in path.read_text().splitlines() if line
+            for message in json.loads(line)["messages"] if message["role"] == "user"]
+
+
+def test_amounts_searched_near_digits_are_the_amounts_re_finds_anywhere() -> None:
+    texts = [*_folded_messages(), "dolares 1.000 e 2 mil reais", "us$ 5 mm", "x" * 50 + " dollars 300", "r$1,2 mi"]
+    def spans(matches: Iterable[re.Match[str]]) -> list[tuple[object, ...]]:
+        return [(m.span(), *m.groups()) for m in matches]
+    assert all(spans(signals._amounts(t)) == spans(signals._AMOUNT.finditer(t)) for t in texts)
+    longest_currency = max(len(c.replace("\\", "")) for c in signals._CURRENCY[3:-1].split("|"))
+    assert longest_currency + 1 <= signals.AMOUNT_LEAD_CHARS  # the currency and a space before the digit
+
+
+def test_numbers_match_as_the_plain_two_way_pattern_did() -> None:
+    """_NUMBER has its first digit outside the alternation, for speed; it must match what the plain form did."""
+    plain = re.compile(r"\d{1,3}(?:[.,\s]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d+)?")
+    factored = re.compile(signals._NUMBER)
+    texts = [*_folded_messages(), "1.250,00", "1,250.00", "10 000 000", "1,2", "850", "12.34.567", "1 2 3"]
+    assert all([m.span() for m in plain.finditer(t)] == [m.span() for m in factored.finditer(t)] for t in texts)
