@@ -5,13 +5,15 @@ over a hundred, and reading it took half of a routing decision on long turns. He
 compiled on its own with the literal strings it cannot match without (one of "desconto", "discount"; "barato"),
 read from the parsed pattern. One Aho-Corasick pass finds which of those literals a text holds, and only their
 alternatives run. An alternative without such a literal runs on every text. A match needs its literal, so no
-alternative that could match is skipped: the answer is `re`'s.
+alternative that could match is skipped: the answer is `re`'s. That holds for case-sensitive, non-verbose
+patterns without back-references, which is what the constructor accepts: under IGNORECASE a literal may be
+written in another case, in VERBOSE mode a "|" may sit in a comment, and splitting renumbers groups.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from re import _constants as sre  # type: ignore[attr-defined]  # the parser's node types (Python >= 3.11)
 from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any
@@ -25,13 +27,16 @@ _MAX_PREFIXES = 256
 _REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
 
 #: Literal strings one of which every match contains; None when nothing is known.
-Required = frozenset[str] | None
+RequiredLiterals = frozenset[str] | None
+_REFUSED_FLAGS = re.IGNORECASE | re.VERBOSE
+_BACK_REFERENCES = (sre.GROUPREF, sre.GROUPREF_EXISTS)
 
 
 class PrefilteredPattern:
     """`found_in(text)` is `bool(pattern.search(text))`."""
 
     def __init__(self, pattern: re.Pattern[str]) -> None:
+        _refuse_unsupported(pattern)
         self.pattern = pattern
         self._alternatives: list[re.Pattern[str]] = []
         unfiltered: list[str] = []
@@ -66,7 +71,37 @@ class PrefilteredPattern:
         return False
 
 
-def required_literals(items: Iterable[tuple[Any, Any]]) -> Required:
+def _refuse_unsupported(pattern: re.Pattern[str]) -> None:
+    """ValueError for a pattern whose alternatives could not be prefiltered exactly (see the module docstring)."""
+    if pattern.flags & _REFUSED_FLAGS:
+        raise ValueError("prefiltered patterns must be case-sensitive and not verbose")
+    for op, value in _walk(sre_parse.parse(pattern.pattern, pattern.flags)):
+        if op in _BACK_REFERENCES:
+            raise ValueError("prefiltered patterns must not refer back to a group")
+        if op is sre.SUBPATTERN and (value[1] or value[2]):
+            raise ValueError("prefiltered patterns must not set flags inside a group")
+
+
+def _walk(items: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
+    """Every node of a parsed pattern."""
+    for op, value in items:
+        yield op, value
+        if op is sre.SUBPATTERN:
+            yield from _walk(value[3])
+        elif op is sre.BRANCH:
+            for branch in value[1]:
+                yield from _walk(branch)
+        elif op in _REPEATS:
+            yield from _walk(value[2])
+        elif op in (sre.ASSERT, sre.ASSERT_NOT):
+            yield from _walk(value[1])
+        elif op is sre.GROUPREF_EXISTS:
+            yield from _walk(value[1])
+            if value[2] is not None:
+                yield from _walk(value[2])
+
+
+def required_literals(items: Iterable[tuple[Any, Any]]) -> RequiredLiterals:
     """The most selective requirement of a parsed sequence: a run of literal characters, or what a group, a set
     of alternatives or a repeat of at least once requires; the one whose shortest string is longest."""
     items = list(items)
@@ -109,7 +144,7 @@ def _prefixes(items: list[tuple[Any, Any]]) -> tuple[set[str], bool]:
     return prefixes, True
 
 
-def _required_by(op: Any, value: Any) -> Required:
+def _required_by(op: Any, value: Any) -> RequiredLiterals:
     """What one parsed item requires; a class, any character or a zero-width assertion requires nothing."""
     if op is sre.SUBPATTERN:
         return required_literals(value[3])
@@ -138,7 +173,8 @@ def alternatives(source: str) -> list[str]:
 
 
 def _bounded_group(alternative: str) -> tuple[str, str] | None:
-    """(the group's inside, what follows it) of "\\b(?:...)" or "\\b(?:...)\\b"; None for any other shape."""
+    """(the group's inside, what follows it) of "\\b(?:...)" or "\\b(?:...)\\b"; None for any other shape (another
+    suffix would have to follow each part; such an alternative is left whole)."""
     start = r"\b(?:"
     if not alternative.startswith(start):
         return None
@@ -170,8 +206,9 @@ def _closing(source: str, opening: int) -> int:
 
 
 def _scan(source: str) -> Sequence[tuple[int, str, int]]:
-    """(index, character, group depth before it) for each character that is syntax: escapes and character
-    classes are stepped over whole."""
+    """(index, character, depth) for each character that is syntax, the depth being the number of groups open
+    around it ("(" and ")" count as outside their own group). Escapes and character classes are stepped over
+    whole."""
     out: list[tuple[int, str, int]] = []
     depth, index = 0, 0
     while index < len(source):

@@ -66,3 +66,14 @@ def test_the_required_literals_are_what_every_match_contains(source: str, requir
 def test_an_alternative_without_a_literal_runs_on_every_text() -> None:
     pattern = PrefilteredPattern(re.compile(r"\b(?:desconto|\d+\s?%)", re.ASCII))
     assert pattern.found_in("tem 10% ai?") and pattern.found_in("tem desconto?") and not pattern.found_in("oi")
+
+
+@pytest.mark.parametrize("pattern", [
+    re.compile("desconto|barato", re.IGNORECASE),  # "DESCONTO" would not hold the literal "desconto"
+    re.compile("(?i:desconto)|barato"),
+    re.compile("foo # a|b\n | bar", re.VERBOSE),  # the "|" in the comment is not an alternative
+    re.compile(r"(a)xx|(b)\1"),  # split apart, \1 would name another group
+])
+def test_a_pattern_that_cannot_be_prefiltered_exactly_is_refused(pattern: re.Pattern[str]) -> None:
+    with pytest.raises(ValueError, match="prefiltered patterns must"):
+        PrefilteredPattern(pattern)
