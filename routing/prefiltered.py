@@ -83,7 +83,7 @@ def _refuse_unsupported(pattern: re.Pattern[str]) -> None:
 
 
 def _walk(items: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
-    """Every node of a parsed pattern."""
+    """Every node of a parsed pattern (a conditional's branches aside: the conditional itself is refused)."""
     for op, value in items:
         yield op, value
         if op is sre.SUBPATTERN:
@@ -95,18 +95,17 @@ def _walk(items: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
             yield from _walk(value[2])
         elif op in (sre.ASSERT, sre.ASSERT_NOT):
             yield from _walk(value[1])
-        elif op is sre.GROUPREF_EXISTS:
-            yield from _walk(value[1])
-            if value[2] is not None:
-                yield from _walk(value[2])
 
 
 def required_literals(items: Iterable[tuple[Any, Any]]) -> RequiredLiterals:
     """The most selective requirement of a parsed sequence: a run of literal characters, or what a group, a set
     of alternatives or a repeat of at least once requires; the one whose shortest string is longest."""
     items = list(items)
+    # prefixes from where a literal run, a group or a set of alternatives starts; one from inside a run is the same
+    # strings shortened, never the more selective
     candidates = [frozenset(_prefixes(items[i:])[0]) for i in range(len(items))
-                  if items[i][0] in (sre.LITERAL, sre.BRANCH, sre.SUBPATTERN)]
+                  if items[i][0] in (sre.LITERAL, sre.BRANCH, sre.SUBPATTERN)
+                  and not (i and items[i][0] is sre.LITERAL and items[i - 1][0] is sre.LITERAL)]
     run: list[str] = []
     for op, value in items:
         if op is sre.LITERAL:

@@ -100,15 +100,17 @@ class Scorer:
         self._buckets = buckets
         self._packed = [_pack(weights[row:row + 4]) for row in range(0, buckets * 4 + 4, 4)]  # the biases last
         #: feature name -> its packed row; word -> the sum of its word_features' rows
-        self._rows = _Remembered(lambda name: self._packed[feature_index(name, buckets)])
+        self._rows = _Remembered(self._packed_row)
         # a word's n-gram rows are summed from the table, not remembered one by one: they would crowd the other
         # features out of `_rows`, which is cleared when full
-        self._word_rows = _Remembered(
-            lambda word: sum(self._packed[feature_index(name, buckets)] for name in word_features(word)))
+        self._word_rows = _Remembered(lambda word: sum(map(self._packed_row, word_features(word))))
         self.under_risk = under_risk
         #: tier 4 as soon as its probability reaches this: a negotiation sent to a cheap model costs the sale
         self.premium_risk = under_risk if premium_risk is None else premium_risk
         self.info = info
+
+    def _packed_row(self, name: str) -> int:
+        return self._packed[feature_index(name, self._buckets)]
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Scorer:
