@@ -43,7 +43,8 @@ _UNIT = re.compile(
     r"loja|lojas|unidade|unidades|filia\w*|franquia\w*|ponto|pontos|quarto\w*|leito\w*|apartamento\w*|apto\w*|deptos?|"
     r"departamentos|centros|centers|centres|"
     r"licen\w*|assento\w*|seats?|usuario\w*|users?|funcionario\w*|colaborador\w*|employee\w*|empleado\w*|"
-    r"vendedor\w*|pessoa\w*|people|person\w*|alunos?|students?|clientes|clients|customers|"
+    r"vendedor\w*|pessoa\w*|people|person\w*|alunos?|students?|clientes|clients|customers|operador\w*|operari\w*|"
+    r"operators|trabalhador\w*|trabajador\w*|workers|staff|empregados|"
     r"stores?|shops?|branch\w*|locations?|offices?|rooms?|sucursal\w*|tienda\w*|locale\w*|habitacion\w*|"
     r"caminh\w*|truck\w*|camion\w*|veiculo\w*|carro\w*|vehicle\w*|maquina\w*|machine\w*|equipamento\w*|"
     r"caixa\w*|cajas?|box\w*|pallet\w*|palet\w*|container\w*|conteiner\w*|tonelada\w*|ton\w*|kg|litros?|"
@@ -61,6 +62,13 @@ _UNIT = re.compile(
 #: English "fee" ("the tire disposal fee").
 _WAIVABLE_FEE = (r"(?:tarifa|taxa|anuidade|frete|multa|juros|mensalidade|matricula|instalacao|setup|comision|cuota|"
                  r"envio|flete|adesao|deslocamento|cargo|recargo)")
+#: What a number after "por" or "for" counts when it is not a price: people, time, sizes.
+_NOT_A_PRICE = (r"dias?|horas?|h\b|meses|mes\b|anos?|semanas?|minutos?|min\b|noites|noches|nights?|days?|hours?|weeks?|"
+                r"months?|years?|pessoas|personas|people|persons|guests|convidados|invitados|pax\b|adults|kids|criancas|"
+                r"ninos|that|who|cm\b|mm\b|km\b|m\b|metros|kg\b|x\b|vezes|veces|times|parcelas|cuotas|installments|"
+                r"quadras|cuadras|blocks|cidades|ciudades|cities|am\b|pm\b|o\Wclock|:")
+#: The first digit of a number that is not people, time or a size ("por 3 horas", "for 6 people").
+_PRICE_NUMBER = rf"(?![\d.,]+\s?(?:{_NOT_A_PRICE}))\d"
 _COUNTER_OFFER = PrefilteredPattern(re.compile(
     r"\b(?<!ja\s)(?:faz|faria|fecha|fecho|fechamos|deixa|deixo|sai|pago|pagaria|levo|dou|doy|hace|haces|dejame|dejalo|"
     r"cierro|llevo|i\Wll\s(?:do|pay|take|give)|would\s(?:you|u)\s(?:do|take)|can\s(?:you|u)\sdo|will\s(?:you|u)\s(?:do|take)|"
@@ -95,6 +103,14 @@ _COUNTER_OFFER = PrefilteredPattern(re.compile(
     r"(?:preco|valor|condic\w+|tarifa|taxa|rate|price|deal)\s(?:especial|melhor|better|special)|"
     r"(?:special|better|lower|best)\s(?:rate|price|deal|offer)|can\syou\sdo\s(?:better|something)|"
     r"(?:done|deal)\s(?:at|for)\s(?:\$\s?|us\$\s?)?\d[\d.,]*k?(?=\s?(?:\?|!|$))|"
+    # a price named for a thing: "faz os 2 laudos por 1.400?", "me deja la nueva en 95 millones?", "would you do
+    # the 3 week hire for $200?", "can you do the 5L mayo for a tenner?"; not people, time or sizes ("faz o bolo por
+    # 3 horas?", "could you do a table for 6?", "can you do the call at 10?")
+    r"\b(?:faz|faria|fazem|fariam|deixa|deixaria|hace|haces|harian|haria|deja|dejas|dejarian|dejaria)\s(?:[a-z0-9]+\s){1,5}?"
+    rf"(?:(?:por|a|en)\s(?:r\$|us\$|\$)\s?\d|por\s{_PRICE_NUMBER}|(?:a|en)\s(?=\d[\d.,]*\d){_PRICE_NUMBER})[\d.,]*|"
+    r"\b(?:can|could|would|will)\s(?:you|u|ya)\s(?:do|take|give\s(?:me|us)|let\s(?:me|us)\shave)\s(?:[a-z0-9]+\s){0,5}?"
+    rf"(?:(?:for|at)\s(?:r\$|us\$|\$)\s?\d|for\s(?=\d[\d.,]*\d){_PRICE_NUMBER}|(?:for|at)\s\d[\d.,]*\s?(?:k|bucks|quid|"
+    r"dollars|pounds|euros|each|apiece|a\s(?:case|box|unit|piece|head|night|seat))|for\sa\s(?:tenner|fiver))[\d.,]*|"
     # the terms asked for: "q condiciones me dan?", "what terms can you offer?"
     r"(?:que|q|qual|quais|what|which)\s(?:condic\w+|terms)\s(?:(?:me|nos|you|u)\s)?(?:dan|da|dao|dariam|darian|ofrecen|"
     r"oferecem|ofereceriam|hacen|fazem|can\s(?:you|u)\s(?:offer|give|do)|could\s(?:you|u)\s(?:offer|give|do)|"
@@ -234,7 +250,8 @@ _TRADE = PrefilteredPattern(re.compile(
     r"(?:[a-z]+\s){0,3}?(?:de|como|na)\s(?:entrada|troca)|(?:aceptan|aceptarian|toman|reciben|tomarian)\s"
     r"(?:[a-z]+\s){0,3}?(?:a\scuenta|como\sparte|en\sparte)|permuta\w*|canje\w*|barter\w*|"
     r"(?:consider|accept|open\sto)\s(?:a\s)?(?:trade|swap)|topa\w*\strocar|"
-    r"(?:dar|dou|daria|usar)\s(?:o\s|a\s)?(?:meu|minha|meus|minhas|mi|mis|my)\s(?:[a-z0-9]+\s){0,6}?(?:de|como|na)\s"
+    r"(?:dar|dou|daria|usar)\s(?:o\s|a\s)?(?:meu|minha|meus|minhas|mi|mis|my)\s(?:[a-z0-9][a-z0-9.,]*\s){0,8}?"
+    r"(?:de|como|na)\s"
     r"(?:entrada|troca|parte)|"
     # paying with goods, not money: "posso pagar a entrada com um celular?"
     r"pag\w*\s(?:a\s)?(?:metade|parte)\s(?:em|en)\s(?!dinheiro|pix|cart\w*|boleto|cheque|especie|reais|dolar\w*|\d|"

@@ -58,6 +58,9 @@ def test_a_bare_number_is_not_money(text: str) -> None:
     ("precisamos cobrir 1.200m² pra expositores", 1200), ("roughly 6,000 m2 of boardwalks", 6000),
     ("we need 40k sq ft of leather", 40000), ("a developer finishing 22 houses in a gated community", 22),
     ("administro un edificio de 12 deptos", 12), ("material pras oficinas de 14 centros culturais", 14),
+    ("tenemos 2,400 operadores que necesitan lentes", 2400), ("a law firm with about 600 staff", 600),
+    ("una minera con 1.300 trabajadores", 1300), ("a steel plant with 900 workers", 900),
+    ("uma construtora com 380 operários", 380),
 ])
 def test_quantities_with_units_measure_the_deal(text: str, quantity: float) -> None:
     assert read_signals(fold(text)).largest_quantity == quantity
@@ -102,6 +105,10 @@ def test_quantities_with_units_measure_the_deal(text: str, quantity: float) -> N
     "le cambio mi bici de ruta vieja por la inscripción al viaje", "te troco 20 sacas de café pelo trator",
     "troco ela por uma tela do meu acervo e completo a diferença", "we'll swap you 300 sacks toward the new order",
     "doy mi camioneta 2019 y pongo la diferencia en efectivo",
+    "quero dar meu Valtra BH 180 2014 com 6.800 horas na troca de um novo", "faz a diária por 900 q eu fico a semana",
+    "faz os 2 laudos por 1.400 em vez de 1.780?", "me deja la nueva en 95 millones?",
+    "would you do the 3 week hire for $200 instead of $240?", "can you do the 5L mayo for a tenner?",
+    "if I take 20 cases can you do them at 27 a case?", "would you do both trusts for $5,800 together?",
 ])
 def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
     assert read_signals(fold(text)).counter_offer, text
@@ -149,7 +156,12 @@ def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
                                   "a internet cai mais? tá instável", "o preço cai mais no natal?",
                                   "se eu trocar de plano pago a diferença?", "troco por um tamanho maior?",
                                   "posso trocar meu pedido pelo modelo azul?", "le cambian el aceite al auto?",
-                                  "tenho uma cota de 70 mil, completo a diferença à vista. como fica a vistoria?"])
+                                  "tenho uma cota de 70 mil, completo a diferença à vista. como fica a vistoria?",
+                                  "faz o bolo pra 20 pessoas?", "faz o bolo por 1.400 pessoas?",
+                                  "faz a festa por 3 horas?", "could you do a table for 6?",
+                                  "could you do a dinner for 6 that works for both of us?",
+                                  "can you do the call at 10?", "can you do the delivery at 10:30?",
+                                  "hace envíos a 5 ciudades?", "can you do it for 12 people?"])
 def test_ordinary_turns_are_not_counter_offers(text: str) -> None:
     assert not read_signals(fold(text)).counter_offer, text
 
