@@ -30,6 +30,8 @@ _REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
 RequiredLiterals = frozenset[str] | None
 _REFUSED_FLAGS = re.IGNORECASE | re.VERBOSE
 _BACK_REFERENCES = (sre.GROUPREF, sre.GROUPREF_EXISTS)
+#: Items that match no character: a leading one does not move where a match starts.
+_ZERO_WIDTH = (sre.AT, sre.ASSERT, sre.ASSERT_NOT)
 
 
 class PrefilteredPattern:
@@ -40,19 +42,25 @@ class PrefilteredPattern:
         self.pattern = pattern
         self._alternatives: list[re.Pattern[str]] = []
         unfiltered: list[str] = []
-        by_literal: dict[str, list[int]] = {}
+        #: literal -> (its length, alternatives to search for, alternatives that start with it, tried where it is)
+        by_literal: dict[str, tuple[int, list[int], list[int]]] = {}
         for source in alternatives(pattern.pattern):
-            literals = required_literals(sre_parse.parse(source, pattern.flags))
+            parsed = sre_parse.parse(source, pattern.flags)
+            literals, anchored = leading_literals(parsed), True
+            required = required_literals(parsed)
+            if literals is None or (required is not None and min(map(len, required)) > min(map(len, literals))):
+                literals, anchored = required, False
             if literals is None:
                 unfiltered.append(source)
                 continue
             for literal in literals:
-                by_literal.setdefault(literal, []).append(len(self._alternatives))
+                _, searched, started = by_literal.setdefault(literal, (len(literal), [], []))
+                (started if anchored else searched).append(len(self._alternatives))
             self._alternatives.append(re.compile(source, pattern.flags))
         self._unfiltered = re.compile("|".join(f"(?:{s})" for s in unfiltered), pattern.flags) if unfiltered else None
         self._automaton = ahocorasick.Automaton()
-        for literal, indexes in by_literal.items():
-            self._automaton.add_word(literal, tuple(indexes))
+        for literal, (length, searched, started) in by_literal.items():
+            self._automaton.add_word(literal, (length, tuple(searched), tuple(started)))
         if by_literal:
             self._automaton.make_automaton()
 
@@ -61,11 +69,14 @@ class PrefilteredPattern:
             return True
         if not self._alternatives:
             return False
-        tried: set[int] = set()
-        for _, indexes in self._automaton.iter(text):
-            for index in indexes:
-                if index not in tried:
-                    tried.add(index)
+        searched: set[int] = set()
+        for end, (length, to_search, starting) in self._automaton.iter(text):
+            for index in starting:  # a match of these starts where the literal does: one attempt, there
+                if self._alternatives[index].match(text, end - length + 1):
+                    return True
+            for index in to_search:
+                if index not in searched:
+                    searched.add(index)
                     if self._alternatives[index].search(text):
                         return True
         return False
@@ -121,6 +132,17 @@ def required_literals(items: Iterable[tuple[Any, Any]]) -> RequiredLiterals:
         candidates.append(frozenset(["".join(run)]))
     useful = [c for c in candidates if min(map(len, c)) >= _MIN_LITERAL]
     return max(useful, key=lambda c: (min(map(len, c)), -len(c)), default=None)
+
+
+def leading_literals(items: Iterable[tuple[Any, Any]]) -> RequiredLiterals:
+    """The literal strings one of which every match starts with (after its zero-width assertions: a word boundary,
+    a lookbehind), so a match can be tried where the literal is found; None when they are unknown or too short."""
+    items = list(items)
+    start = next((i for i, (op, _) in enumerate(items) if op not in _ZERO_WIDTH), len(items))
+    if start == len(items) or items[start][0] not in (sre.LITERAL, sre.BRANCH, sre.SUBPATTERN):
+        return None
+    prefixes = frozenset(_prefixes(items[start:])[0])
+    return prefixes if min(map(len, prefixes)) >= _MIN_LITERAL else None
 
 
 def _prefixes(items: list[tuple[Any, Any]]) -> tuple[set[str], bool]:

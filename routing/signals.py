@@ -283,10 +283,10 @@ _COMPLAINT = PrefilteredPattern(re.compile(
     r"reclame\saqui|reembols\w*(?!\s(?:d[oa]s?|pelo|via|de)\s(?:plano|convenio|seguro))|refund\w*|estorno|devolu\w+\sdo\sdinheiro|dinheiro\sde\svolta|money\sback|"
     r"nunca\smais|never\sagain|nunca\smas|(?:ja|already)\s(?:e\sa|is\sthe)?\s?(?:segunda|terceira|second|third)|"
     r"ninguem\sresponde|nobody\s(?:answers|replies)|nadie\sresponde)\b", re.ASCII))
-_PAYMENT_TERMS = re.compile(
+_PAYMENT_TERMS = PrefilteredPattern(re.compile(
     r"\b(?:\d{2,3}\s?(?:dias|days|dias\s(?:no|de)|ddl)|\d{2}/(?:1[3-9]|[2-9]\d|\d{3})\b(?:/\d{2,3})?\s?(?:dias)?|net\W?\d{2}|"
     r"prazo\w*|plazo\w*|parcel\w*|cuotas|installments?|boleto\w*\sfaturado|faturad\w*|a\scredito|credito|"
-    r"consignad\w*|consignment|sin\sinteres\w*|sem\sjuros|entrada\sde|pie\sde|down\spayment)\b", re.ASCII)
+    r"consignad\w*|consignment|sin\sinteres\w*|sem\sjuros|entrada\sde|pie\sde|down\spayment)\b", re.ASCII))
 #: A chain or multi-unit business the customer has: "temos 8 lojas", "I own 12 beauty stores", "red de 5 sucursales".
 _CHAIN = re.compile(
     r"\b(?:tenho|temos|somos|possuo|possuimos|administro|administramos|gerencio|gerenciamos|tengo|tenemos|"
@@ -306,10 +306,10 @@ _OWNER_OF = re.compile(
     rf"(?:de|da|do|del)|owner\sof)\s(?:[a-z]+\s){{0,2}}?(?P<num>{_NUMBER})\s[a-z]", re.ASCII)
 #: Units of a chain from which the customer is a high-value lead (the guide: "many stores, branches").
 _CHAIN_MIN_UNITS = 3
-_URGENCY = re.compile(
+_URGENCY = PrefilteredPattern(re.compile(
     r"\b(?:hoje|agora|ja\sja|ainda\shoje|amanha\scedo|urgente|urgencia|imediat\w*|hoy|ahora|ya\smismo|"
     r"manana\stemprano|today|tonight|right\snow|asap|urgent\w*|this\sweek|esta\ssemana|essa\ssemana|"
-    r"fecho\shoje|cierro\shoy|close\stoday)\b", re.ASCII)
+    r"fecho\shoje|cierro\shoy|close\stoday)\b", re.ASCII))
 
 
 @dataclass(frozen=True)
@@ -381,7 +381,7 @@ def read_signals(folded: str) -> Signals:
     counter_offer = (_COUNTER_OFFER.found_in(folded) or _OFFER.found_in(folded)
                      or (_TRADE.found_in(folded) and bool(_OWNED.search(folded))))
     return Signals(amount, amount_text, quantity, quantity_text, counter_offer,
-                   bool(_PAYMENT_TERMS.search(folded)), bool(_URGENCY.search(folded)), _PROBLEM.found_in(folded),
+                   _PAYMENT_TERMS.found_in(folded), _URGENCY.found_in(folded), _PROBLEM.found_in(folded),
                    _COMPLAINT.found_in(folded), has_digits and _is_chain(folded))
 
 

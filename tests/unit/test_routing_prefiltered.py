@@ -11,7 +11,7 @@ from re import _parser as sre_parse  # type: ignore[attr-defined]
 import pytest
 
 from routing import signals
-from routing.prefiltered import PrefilteredPattern, alternatives, required_literals
+from routing.prefiltered import PrefilteredPattern, alternatives, leading_literals, required_literals
 from routing.text import read_text
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -33,7 +33,7 @@ MESSAGES = _messages()
 
 
 def test_the_signal_patterns_are_prefiltered() -> None:
-    assert {"_COUNTER_OFFER", "_OFFER", "_PROBLEM", "_COMPLAINT"} <= set(PREFILTERED)
+    assert {"_COUNTER_OFFER", "_OFFER", "_PROBLEM", "_COMPLAINT", "_PAYMENT_TERMS", "_URGENCY"} <= set(PREFILTERED)
 
 
 @pytest.mark.parametrize("name", PREFILTERED)
@@ -61,6 +61,25 @@ def test_alternatives_are_split_at_the_top_level_only() -> None:
 def test_the_required_literals_are_what_every_match_contains(source: str, required: set[str] | None) -> None:
     found = required_literals(sre_parse.parse(source, re.ASCII))
     assert (set(found) if found is not None else None) == required
+
+
+@pytest.mark.parametrize(("source", "leading"), [
+    (r"\b(?<!ja\s)(?:faz|faria)\s\d+", {"faz", "faria"}),  # a boundary and a lookbehind take no characters
+    (r"(?:mais|menos)\sbarato", {"mais", "menos"}),  # up to the class
+    (r"(?:a|bc)x", {"ax", "bcx"}),
+    (r"(?=\d)\d+\s?%", None),  # a class starts it
+    (r"(?:por\s)?\d+", None),  # an optional word may not be there
+    (r"(?:a|bc)\d", None),  # "a" is too short to filter anything
+])
+def test_the_leading_literals_are_what_every_match_starts_with(source: str, leading: set[str] | None) -> None:
+    found = leading_literals(sre_parse.parse(source, re.ASCII))
+    assert (set(found) if found is not None else None) == leading
+
+
+def test_a_match_tried_where_its_literal_starts_still_sees_what_comes_before() -> None:
+    pattern = PrefilteredPattern(re.compile(r"\b(?<!ja\s)faz\s\d+|\bcaro\b", re.ASCII))
+    assert pattern.found_in("faz 300?") and pattern.found_in("ok, faz 300 e faz 2")
+    assert not pattern.found_in("ja faz 3 dias") and not pattern.found_in("refaz 3") and not pattern.found_in("caros")
 
 
 def test_an_alternative_without_a_literal_runs_on_every_text() -> None:
