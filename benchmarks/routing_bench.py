@@ -1,23 +1,24 @@
 """Decision time of the router over the labelled turns: p50, p99 and max, in microseconds (exit 1 if p99 >= 0.5 ms).
 
-    .venv/bin/python benchmarks/routing_bench.py [FILE ...] [--rounds N]
+    .venv/bin/python benchmarks/routing_bench.py [FILE ...] [--rounds N] [--compare TREE ...]
+
+With --compare, each other checkout's router (a `git worktree` of another commit) is built from its own modules
+in this same process, and every turn is decided by each router in turn, the order rotating by round: this
+machine's speed drifts from minute to minute, and side by side it weighs on all of them alike.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from cli.routing_commands import build_router
-from config import load_settings
-from routing.evaluation import parse_turn
-
-DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
 
 
 def main() -> int:
@@ -25,31 +26,76 @@ def main() -> int:
     parser.add_argument("files", nargs="*", type=Path, default=sorted(DATA.glob("routing_*.jsonl")),
                         help="labelled JSON Lines files (default: every tests/data/routing_*.jsonl)")
     parser.add_argument("--rounds", type=int, default=50, help="passes over the turns")
+    parser.add_argument("--compare", type=Path, action="append", default=[],
+                        help="another checkout whose router is measured beside this one's")
     args = parser.parse_args()
-    settings = load_settings()
-    plans = {name: plan.max_tier for name, plan in settings.plans.items()}
-    router = build_router(settings)
-    requests = [parse_turn(json.loads(line), plans, n).request()
-                for path in args.files for n, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
-    for request in requests:  # warm-up: first calls pay for caches and lazy imports
-        router.decide(request)
-    wall, cpu = [], []
-    for _ in range(args.rounds):
+    trees = [ROOT, *(tree.resolve() for tree in args.compare)]
+    lines = [json.loads(line) for path in args.files for line in path.read_text().splitlines() if line.strip()]
+    routers = [_router_of(tree, lines) for tree in trees]
+    for router, requests in routers:  # warm-up: first calls pay for caches and lazy imports
         for request in requests:
-            start, start_cpu = time.perf_counter_ns(), time.thread_time_ns()
             router.decide(request)
-            cpu.append(time.thread_time_ns() - start_cpu)
-            wall.append(time.perf_counter_ns() - start)
-    print(f"{len(requests)} turns x {args.rounds} rounds = {len(wall)} decisions")
-    _, p99 = _report("wall", wall)
-    _report("cpu ", cpu)  # CPU time leaves out preemption: a busy machine inflates wall-clock tails only
-    return 0 if p99 < 500_000 else 1
+    wall: list[list[int]] = [[] for _ in trees]
+    cpu: list[list[int]] = [[] for _ in trees]
+    for round_ in range(args.rounds):
+        order = [(round_ + k) % len(trees) for k in range(len(trees))]
+        for turn in range(len(lines)):
+            for k in order:
+                router, requests = routers[k]
+                start, start_cpu = time.perf_counter_ns(), time.thread_time_ns()
+                router.decide(requests[turn])
+                cpu[k].append(time.thread_time_ns() - start_cpu)
+                wall[k].append(time.perf_counter_ns() - start)
+    print(f"{len(lines)} turns x {args.rounds} rounds = {len(wall[0])} decisions per tree")
+    p99s = []
+    for k, tree in enumerate(trees):
+        if len(trees) > 1:
+            print(f"{tree}:")
+        p99s.append(_report("wall", wall[k], wall[0])[1])
+        _report("cpu ", cpu[k], cpu[0])  # CPU time leaves out preemption: a busy machine inflates wall-clock tails
+    return 0 if p99s[0] < 500_000 else 1
 
 
-def _report(label: str, timings: list[int]) -> tuple[int, int]:
+def _router_of(tree: Path, lines: list[dict[str, Any]]) -> tuple[Any, list[Any]]:
+    """The router of a checkout and the requests it reads from the labelled lines, built from that checkout's own
+    modules: this checkout's are set aside meanwhile and put back after, the other's dropped."""
+    ours = _modules_of(ROOT)
+    for name in ours:
+        del sys.modules[name]
+    sys.path.insert(0, str(tree))
+    try:
+        settings = importlib.import_module("config").load_settings()
+        plans = {name: plan.max_tier for name, plan in settings.plans.items()}
+        router = importlib.import_module("cli.routing_commands").build_router(settings)
+        parse_turn = importlib.import_module("routing.evaluation").parse_turn
+        requests = [parse_turn(line, plans, n).request() for n, line in enumerate(lines, 1)]
+        if not Path(router.decide.__code__.co_filename).is_relative_to(tree):
+            raise SystemExit(f"{tree}: the router was not built from this checkout's modules")
+    finally:
+        sys.path.remove(str(tree))
+        for name in _modules_of(tree):
+            del sys.modules[name]
+        sys.modules.update(ours)
+    return router, requests
+
+
+def _modules_of(tree: Path) -> dict[str, Any]:
+    """The imported modules whose file is in the checkout (its virtualenv aside)."""
+    prefix, venv = f"{tree}/", f"{tree}/.venv/"
+    return {name: module for name, module in list(sys.modules.items())
+            if name != "__main__" and (file := getattr(module, "__file__", None))
+            and file.startswith(prefix) and not file.startswith(venv)}
+
+
+def _report(label: str, timings: list[int], first: list[int]) -> tuple[int, int]:
     timings.sort()
     p50, p99 = timings[len(timings) // 2], timings[int(len(timings) * 0.99)]
-    print(f"{label}  p50 {p50 / 1000:.1f} us   p99 {p99 / 1000:.1f} us   max {timings[-1] / 1000:.1f} us")
+    ratio = ""
+    if timings is not first:
+        first = sorted(first)
+        first_p50, first_p99 = first[len(first) // 2], first[int(len(first) * 0.99)]
+        ratio = f"   vs this checkout: p50 {p50 / first_p50:.2f}x, p99 {p99 / first_p99:.2f}x"
+    print(f"{label}  p50 {p50 / 1000:.1f} us   p99 {p99 / 1000:.1f} us   max {timings[-1] / 1000:.1f} us{ratio}")
     return p50, p99
 
 
