@@ -43,8 +43,11 @@ _UNIT = re.compile(
     r"loja|lojas|unidade|unidades|filia\w*|franquia\w*|ponto|pontos|quarto\w*|leito\w*|apartamento\w*|apto\w*|deptos?|"
     r"departamentos|centros|centers|centres|"
     r"licen\w*|assento\w*|seats?|usuario\w*|users?|funcionario\w*|colaborador\w*|employee\w*|empleado\w*|"
-    r"vendedor\w*|pessoa\w*|people|person\w*|alunos?|students?|clientes|clients|customers|operador\w*|operari\w*|"
-    r"operators|trabalhador\w*|trabajador\w*|workers|staff|empregados|"
+    r"vendedor\w*|pessoa\w*|people|person\w*|alunos?|students?|clientes|clients|customers|"
+    # ("5 vezes pro operador", "24h com operadores", "40 mins for staff" count no one)
+    r"(?<!pelo\s)(?<!pela\s)(?<!pro\s)(?<!pra\s)(?<!na\s)(?<!da\s)(?<!de\s)(?<!com\s)(?<!al\s)(?<!con\s)(?<!for\s)"
+    r"(?<!hour\s)(?<!horas\s)(?<!h\s)(?<!/\d\s)(?:operadores|operarios|operators|trabalhadores|trabajadores|workers|staff|"
+    r"empregados)|"
     r"stores?|shops?|branch\w*|locations?|offices?|rooms?|sucursal\w*|tienda\w*|locale\w*|habitacion\w*|"
     r"caminh\w*|truck\w*|camion\w*|veiculo\w*|carro\w*|vehicle\w*|maquina\w*|machine\w*|equipamento\w*|"
     r"caixa\w*|cajas?|box\w*|pallet\w*|palet\w*|container\w*|conteiner\w*|tonelada\w*|ton\w*|kg|litros?|"
@@ -62,13 +65,31 @@ _UNIT = re.compile(
 #: English "fee" ("the tire disposal fee").
 _WAIVABLE_FEE = (r"(?:tarifa|taxa|anuidade|frete|multa|juros|mensalidade|matricula|instalacao|setup|comision|cuota|"
                  r"envio|flete|adesao|deslocamento|cargo|recargo)")
-#: What a number after "por" or "for" counts when it is not a price: people, time, sizes.
-_NOT_A_PRICE = (r"dias?|horas?|h\b|meses|mes\b|anos?|semanas?|minutos?|min\b|noites|noches|nights?|days?|hours?|weeks?|"
-                r"months?|years?|pessoas|personas|people|persons|guests|convidados|invitados|pax\b|adults|kids|criancas|"
-                r"ninos|that|who|cm\b|mm\b|km\b|m\b|metros|kg\b|x\b|vezes|veces|times|parcelas|cuotas|installments|"
-                r"quadras|cuadras|blocks|cidades|ciudades|cities|am\b|pm\b|o\Wclock|:")
-#: The first digit of a number that is not people, time or a size ("por 3 horas", "for 6 people").
-_PRICE_NUMBER = rf"(?![\d.,]+\s?(?:{_NOT_A_PRICE}))\d"
+#: Money words after a number: "por 5 mil", "en 95 millones", "for 20 bucks".
+_MONEY_WORD = (r"(?:mil|k|reais|real|reales|redondo|pesos|millones|milhoes|mi|conto|contos|paus|pila|lucas|dolares|"
+               r"dollars|bucks|quid|pounds|euros)\b")
+#: What may follow a sum named as a price: the end, punctuation or one of these words ("q eu levo", "no pix", "cada",
+#: "em vez de", "instead"); any other word makes it a count ("por 200 camisetas", "por 10.000 km").
+_AFTER_A_SUM = (r"(?=\s?(?:[?!;)]|[.,](?:\s|$)|$)|\s(?:q|e|y|o|a|ao|no|na|em|en|se|si|pq|hj|ja|eu|yo|i|we|ok|"
+                r"que|cada|each|apiece|total|together|instead|rather|hoje|hoy|os|as|los|las|both|por|per|al|usd|puesto|"
+                r"today|fechado|redondo|pra|para|cash|vista|contado|efectivo|sem|sin|with|com|con|and|if|then|"
+                rf"{_MONEY_WORD})\b)")
+
+#: After "a NN", only a word or a comma says it is a price: "faz a sessao a 95, vcs cobram 130" is; "deja el aire a
+#: 22?" and "el turno a 15?" are not.
+_WORD_AFTER_A_SUM = _AFTER_A_SUM.replace(r"\s?(?:[?!;)]|[.,](?:\s|$)|$)|", r"[.,]\s|", 1)
+
+
+def _named_price(digits: int, after: str = _AFTER_A_SUM, cents: bool = True) -> str:
+    """A sum of money named as the price the customer wants: with a currency, or a number of `digits` digits or more
+    or with `cents` ("9,90"; not "0800") followed by what follows a price (`after`), or any number before a money
+    word."""
+    decimals = r"|\d{1,4}[.,]\d\d\b" if cents else ""
+    return (rf"(?:(?:r\$|us\$|\$)\s?\d[\d.,]*|(?!0)(?=\d{{{digits}}}|\d{{1,3}}[.,]\d{{3}}{decimals})"
+            rf"\d[\d.,]*?\d{after}"
+            rf"|\d[\d.,]*\s?(?={_MONEY_WORD}))")
+
+
 _COUNTER_OFFER = PrefilteredPattern(re.compile(
     r"\b(?<!ja\s)(?:faz|faria|fecha|fecho|fechamos|deixa|deixo|sai|pago|pagaria|levo|dou|doy|hace|haces|dejame|dejalo|"
     r"cierro|llevo|i\Wll\s(?:do|pay|take|give)|would\s(?:you|u)\s(?:do|take)|can\s(?:you|u)\sdo|will\s(?:you|u)\s(?:do|take)|"
@@ -99,18 +120,28 @@ _COUNTER_OFFER = PrefilteredPattern(re.compile(
     # an old price quoted back: "vi q era 49 ano passado"
     r"(?:era|custava|saia|was|costaba)\s(?:r\$\s?|\$\s?|us\$\s?)?\d[\d.,]*\s(?:(?:mil|k|reais|pesos|dollars|dolares)\s)?"
     r"(?:(?:no|el|o|en\sel)\s)?(?:ano|mes|last)\s(?:passado|pasado|year|month)|melhora\w*\s(?:o\s|esse\s|a\s)?(?:preco|valor|proposta|condic\w+)|"
-    r"(?:fazer|faz|faze|fazem)\s(?:um|uma|algo|alguma)\s(?:preco|precinho|condic\w+|coisa)|"
+    r"(?:fazer|faz|faze|fazem)\s(?:um|uma|algo|alguma|aquele|aquela|esse|essa)\s(?:preco|precinho|condic\w+|coisa)|"
+    # a lower price asked of the seller: "vcs conseguem baixar o prêmio?", "could you lower the rate?"
+    r"(?:consegue\w*|pode\w*|poderia\w*|da\spra|tem\scomo|can\s(?:you|u)|could\s(?:you|u)|would\s(?:you|u)|pueden|"
+    r"puede|podrian|podria|podes)\s(?:[a-z]+\s){0,2}?(?:baixar|reduzir|diminuir|abaixar|lower|reduce|bring\sdown|bajar|"
+    r"rebajar|reducir)\s(?:o|a|esse|essa|este|the|that|el|la|ese|esa|my|our|meu|minha|nosso|nossa|mi|nuestro)\s"
+    r"(?:premio|preco|valor|mensalidade|parcela|taxa|frete|premium|price|rate|quote|fee|precio|cuota|tarifa|"
+    r"mensualidad)|"
     r"(?:preco|valor|condic\w+|tarifa|taxa|rate|price|deal)\s(?:especial|melhor|better|special)|"
     r"(?:special|better|lower|best)\s(?:rate|price|deal|offer)|can\syou\sdo\s(?:better|something)|"
     r"(?:done|deal)\s(?:at|for)\s(?:\$\s?|us\$\s?)?\d[\d.,]*k?(?=\s?(?:\?|!|$))|"
-    # a price named for a thing: "faz os 2 laudos por 1.400?", "me deja la nueva en 95 millones?", "would you do
-    # the 3 week hire for $200?", "can you do the 5L mayo for a tenner?"; not people, time or sizes ("faz o bolo por
-    # 3 horas?", "could you do a table for 6?", "can you do the call at 10?")
-    r"\b(?:faz|faria|fazem|fariam|deixa|deixaria|hace|haces|harian|haria|deja|dejas|dejarian|dejaria)\s(?:[a-z0-9]+\s){1,5}?"
-    rf"(?:(?:por|a|en)\s(?:r\$|us\$|\$)\s?\d|por\s{_PRICE_NUMBER}|(?:a|en)\s(?=\d[\d.,]*\d){_PRICE_NUMBER})[\d.,]*|"
+    # a price named for a thing: "faz os 2 laudos por 1.400?", "faz o growler por 25 pra mim?", "me deja la nueva en
+    # 95 millones?", "would you do the 3 week hire for $200?", "can you do the 5L mayo for a tenner?". A sum, not a
+    # count ("por 200 camisetas", "por 10.000 km"), a size after a number ("50 por 70", "troca do 38 por 40"), a
+    # booking ("mesa por 10?", "a table for 12?") or a block's letter ("torre a 101")
+    r"\b(?:faz|faria|fazem|fariam|deixa|deixaria|hace|haces|harian|haria|deja|dejas|dejarian|dejaria)\s"
+    r"(?:(?:[a-z0-9]+\s){0,4}?[a-z0-9]*[a-z][a-z0-9]*\s(?<!bloco\s)(?<!torre\s)(?<!quadra\s)(?<!sala\s)(?<!mesa\s)(?<!reserva\s)"
+    rf"(?<!\sar\s)(?:por\s{_named_price(2)}|a\s(?:{_named_price(3)}|{_named_price(2, _WORD_AFTER_A_SUM)})|"
+    rf"en\s{_named_price(3)})|(?:[a-z0-9]+\s){{0,4}}?\d[\d.,]*\s(?:por|a|en)\s{_named_price(3, cents=False)})|"
     r"\b(?:can|could|would|will)\s(?:you|u|ya)\s(?:do|take|give\s(?:me|us)|let\s(?:me|us)\shave)\s(?:[a-z0-9]+\s){0,5}?"
-    rf"(?:(?:for|at)\s(?:r\$|us\$|\$)\s?\d|for\s(?=\d[\d.,]*\d){_PRICE_NUMBER}|(?:for|at)\s\d[\d.,]*\s?(?:k|bucks|quid|"
-    r"dollars|pounds|euros|each|apiece|a\s(?:case|box|unit|piece|head|night|seat))|for\sa\s(?:tenner|fiver))[\d.,]*|"
+    rf"(?:(?:for|at)\s{_named_price(3, cents=False)}|(?:for|at)\s\d[\d.,]*\s?(?:each|apiece|a\s(?:case|box|unit|"
+    r"piece|head|night|seat))|for\s(?!0)\d\d(?=\s(?:instead|rather|each|apiece|total|cash|usd|dollars|bucks|quid))"
+    r"|for\sa\s(?:tenner|fiver))[\d.,]*|"
     # the terms asked for: "q condiciones me dan?", "what terms can you offer?"
     r"(?:que|q|qual|quais|what|which)\s(?:condic\w+|terms)\s(?:(?:me|nos|you|u)\s)?(?:dan|da|dao|dariam|darian|ofrecen|"
     r"oferecem|ofereceriam|hacen|fazem|can\s(?:you|u)\s(?:offer|give|do)|could\s(?:you|u)\s(?:offer|give|do)|"
@@ -250,7 +281,10 @@ _TRADE = PrefilteredPattern(re.compile(
     r"(?:[a-z]+\s){0,3}?(?:de|como|na)\s(?:entrada|troca)|(?:aceptan|aceptarian|toman|reciben|tomarian)\s"
     r"(?:[a-z]+\s){0,3}?(?:a\scuenta|como\sparte|en\sparte)|permuta\w*|canje\w*|barter\w*|"
     r"(?:consider|accept|open\sto)\s(?:a\s)?(?:trade|swap)|topa\w*\strocar|"
-    r"(?:dar|dou|daria|usar)\s(?:o\s|a\s)?(?:meu|minha|meus|minhas|mi|mis|my)\s(?:[a-z0-9][a-z0-9.,]*\s){0,8}?"
+    r"(?:dar|dou|daria|usar)\s(?:o\s|a\s)?(?:meu|minha|meus|minhas|mi|mis|my)\s"
+    # money is not goods: "usar meu fgts de 12.500 como entrada", "mi aguinaldo de 1.500.000 como parte"
+    r"(?!(?:fgts|13o|decimo|bonus|bono|saldo|credito|vale|cupom|cupon|cashback|sinal|aguinaldo|cesantia|consorcio|"
+    r"nota|salario|ferias|rescisao|pix|dinheiro|cartao|tarjeta)\b)(?:[a-z0-9][a-z0-9.,]*\s){0,8}?"
     r"(?:de|como|na)\s"
     r"(?:entrada|troca|parte)|"
     # paying with goods, not money: "posso pagar a entrada com um celular?"

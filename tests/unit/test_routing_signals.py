@@ -62,8 +62,24 @@ def test_a_bare_number_is_not_money(text: str) -> None:
     ("una minera con 1.300 trabajadores", 1300), ("a steel plant with 900 workers", 900),
     ("uma construtora com 380 operários", 380),
 ])
+
 def test_quantities_with_units_measure_the_deal(text: str, quantity: float) -> None:
     assert read_signals(fold(text)).largest_quantity == quantity
+
+
+@pytest.mark.parametrize("text", ["esperei 40 min pelo operador", "coloquei 50 reais na operadora",
+                                  "vcs tem atendimento 24h com operadores?", "do you have 24/7 staff?",
+                                  "waited 40 mins for staff to answer"])
+def test_waiting_for_an_operator_counts_no_one(text: str) -> None:
+    assert read_signals(fold(text)).largest_quantity is None, text
+
+
+@pytest.mark.parametrize("text", ["posso usar meu fgts de 12.500 como entrada?",
+                                  "posso usar meu saldo de 89,90 na troca?",
+                                  "puedo usar mi aguinaldo de 1.500.000 como parte del pie?",
+                                  "posso dar meu sinal de 1.000 de entrada e o resto no boleto?"])
+def test_money_offered_as_a_down_payment_is_not_a_trade(text: str) -> None:
+    assert not read_signals(fold(text)).counter_offer, text
 
 
 @pytest.mark.parametrize("text", [
@@ -109,6 +125,12 @@ def test_quantities_with_units_measure_the_deal(text: str, quantity: float) -> N
     "faz os 2 laudos por 1.400 em vez de 1.780?", "me deja la nueva en 95 millones?",
     "would you do the 3 week hire for $200 instead of $240?", "can you do the 5L mayo for a tenner?",
     "if I take 20 cases can you do them at 27 a case?", "would you do both trusts for $5,800 together?",
+    "faz o growler por 25 pra mim?", "a clinica do lado faz a sessao a 95, vcs cobram 130",
+    "faz o 13 por 2.800 no pix?", "faz a peça a 9,90 se eu levar 1 dúzia?", "fazem 2 irmaos por 550 os dois?",
+    "can you do the 10 pack for 40 instead of 48?",
+    "na petz tá 289 o mesmo bravecto, vcs fazem esse preço?", "faz aquele precinho de sempre? 10% e parcela em 6?",
+    "se colocar os dois na mesma apólice vcs conseguem baixar o prêmio?",
+    "could you lower the rate if we sign for two years?",
 ])
 def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
     assert read_signals(fold(text)).counter_offer, text
@@ -161,7 +183,18 @@ def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
                                   "faz a festa por 3 horas?", "could you do a table for 6?",
                                   "could you do a dinner for 6 that works for both of us?",
                                   "can you do the call at 10?", "can you do the delivery at 10:30?",
-                                  "hace envíos a 5 ciudades?", "can you do it for 12 people?"])
+                                  "hace envíos a 5 ciudades?", "can you do it for 12 people?",
+                                  "faz o orçamento por 100 camisetas?", "faz a revisão por 10.000 km?",
+                                  "faz o quadro 50 por 70?", "vcs fazem escala 12 por 36?", "faz a troca do 38 por 40?",
+                                  "faz o box 1,20 por 1,90?", "vcs fazem promoção 2 por 1?", "faz o bolo por 2 quilos?",
+                                  "faz a troca por 1 tamanho maior?", "faz o rodízio por 2 no almoço?",
+                                  "me atende por 11 98765-4321?", "faz a mesa por 10?",
+                                  "me haces las zapatillas en 38?",
+                                  "deja el aire a 22?", "me deja el turno a 15?", "faz a entrega no bloco a 12?",
+                                  "can you do a table for 12 on friday?", "can you do the delivery for 10.30?",
+                                  "can you give me a quote for 200 t-shirts?", "can you do the screen for 13 pro?",
+                                  "can you do the battery for 2019 hilux?", "como faço pra baixar o app?",
+                                  "pode baixar o boleto pra mim?", "can you lower the volume on the speaker?"])
 def test_ordinary_turns_are_not_counter_offers(text: str) -> None:
     assert not read_signals(fold(text)).counter_offer, text
 
