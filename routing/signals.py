@@ -68,16 +68,17 @@ _WAIVABLE_FEE = (r"(?:tarifa|taxa|anuidade|frete|multa|juros|mensalidade|matricu
 #: Money words after a number: "por 5 mil", "en 95 millones", "for 20 bucks".
 _MONEY_WORD = (r"(?:mil|k|reais|real|reales|redondo|pesos|millones|milhoes|mi|conto|contos|paus|pila|lucas|dolares|"
                r"dollars|bucks|quid|pounds|euros)\b")
-#: What may follow a sum named as a price: the end, punctuation or one of these words ("q eu levo", "no pix", "cada",
-#: "em vez de", "instead"); any other word makes it a count ("por 200 camisetas", "por 10.000 km").
-_AFTER_A_SUM = (r"(?=\s?(?:[?!;)]|[.,](?:\s|$)|$)|\s(?:q|e|y|o|a|ao|no|na|em|en|se|si|pq|hj|ja|eu|yo|i|we|ok|"
-                r"que|cada|each|apiece|total|together|instead|rather|hoje|hoy|os|as|los|las|both|por|per|al|usd|puesto|"
-                r"today|fechado|redondo|pra|para|cash|vista|contado|efectivo|sem|sin|with|com|con|and|if|then|"
-                rf"{_MONEY_WORD})\b)")
-
-#: After "a NN", only a word or a comma says it is a price: "faz a sessao a 95, vcs cobram 130" is; "deja el aire a
-#: 22?" and "el turno a 15?" are not.
-_WORD_AFTER_A_SUM = _AFTER_A_SUM.replace(r"\s?(?:[?!;)]|[.,](?:\s|$)|$)|", r"[.,]\s|", 1)
+#: Words that may follow a sum named as a price ("q eu levo", "no pix", "cada", "em vez de", "instead"); any other
+#: word makes it a count ("por 200 camisetas", "por 10.000 km").
+_PRICE_FOLLOWER = (r"\s(?:q|e|y|o|a|ao|no|na|em|en|se|si|pq|hj|ja|eu|yo|i|we|ok|"
+                   r"que|cada|each|apiece|total|together|instead|rather|hoje|hoy|os|as|los|las|both|por|per|al|usd|"
+                   r"puesto|today|fechado|redondo|pra|para|cash|vista|contado|efectivo|sem|sin|with|com|con|and|if|then|"
+                   rf"{_MONEY_WORD})\b")
+#: What may follow a sum named as a price: the end, punctuation or a follower word.
+_AFTER_A_SUM = rf"(?=\s?(?:[?!;)]|[.,](?:\s|$)|$)|{_PRICE_FOLLOWER})"
+#: After "a NN", only a follower word or a comma says it is a price: "faz a sessao a 95, vcs cobram 130" is; "deja el
+#: aire a 22?" and "el turno a 15?" are not.
+_WORD_AFTER_A_SUM = rf"(?=[.,]\s|{_PRICE_FOLLOWER})"
 
 
 def _named_price(digits: int, after: str = _AFTER_A_SUM, cents: bool = True) -> str:
