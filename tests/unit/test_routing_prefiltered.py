@@ -10,12 +10,13 @@ from re import _parser as sre_parse  # type: ignore[attr-defined]
 
 import pytest
 
-from routing import signals
+from routing import bargaining, signals
 from routing.prefiltered import PrefilteredPattern, alternatives, leading_literals, required_literals
 from routing.text import read_text
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-PREFILTERED = [name for name in dir(signals) if isinstance(getattr(signals, name), PrefilteredPattern)]
+PREFILTERED = {name: pattern for module in (signals, bargaining) for name, pattern in vars(module).items()
+               if isinstance(pattern, PrefilteredPattern)}
 
 
 def _messages() -> list[str]:
@@ -36,9 +37,9 @@ def test_the_signal_patterns_are_prefiltered() -> None:
     assert {"_COUNTER_OFFER", "_OFFER", "_PROBLEM", "_COMPLAINT", "_PAYMENT_TERMS", "_URGENCY"} <= set(PREFILTERED)
 
 
-@pytest.mark.parametrize("name", PREFILTERED)
+@pytest.mark.parametrize("name", sorted(PREFILTERED))
 def test_a_prefiltered_signal_pattern_finds_what_re_finds(name: str) -> None:
-    prefiltered: PrefilteredPattern = getattr(signals, name)
+    prefiltered = PREFILTERED[name]
     differ = [text for text in MESSAGES if prefiltered.found_in(text) != bool(prefiltered.pattern.search(text))]
     assert not differ, differ[:5]
     assert sum(map(prefiltered.found_in, MESSAGES)) > 10  # it does match: agreeing on "no" alone proves nothing

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from routing import signals
+from routing import bargaining, signals
 from routing.signals import parse_number, read_signals
 from routing.text import fold, read_text
 
@@ -265,7 +265,7 @@ def test_amounts_searched_near_digits_are_the_amounts_re_finds_anywhere() -> Non
     def spans(matches: Iterable[re.Match[str]]) -> list[tuple[object, ...]]:
         return [(m.span(), *m.groups()) for m in matches]
     assert all(spans(signals._amounts(t)) == spans(signals._AMOUNT.finditer(t)) for t in texts)
-    longest_currency = max(len(c.replace("\\", "")) for c in signals._CURRENCY[3:-1].split("|"))
+    longest_currency = max(len(c.replace("\\", "")) for c in bargaining.CURRENCY[3:-1].split("|"))
     assert longest_currency + 1 <= signals.AMOUNT_LEAD_CHARS  # the currency and a space before the digit
 
 
