@@ -16,7 +16,7 @@ from routing.decision import ModelCandidate, RouteDecision, RouteRequest, Routin
 from routing.intent import IntentMatch, detect_intent, metadata_intent
 from routing.scorer import Scorer, turn_features
 from routing.settings import TIERS, RoutingSettings, parse_routing_settings
-from routing.signals import Signals
+from routing.signals import LARGE_AMOUNT, Signals
 from routing.stickiness import sticky_floor
 from routing.text import Found, TurnText, read_text, user_texts
 
@@ -249,7 +249,8 @@ def _extra_features(intent: IntentMatch | None, complexity: Complexity,
 
 
 _SIGNAL_WORDS = {"counter_offer": "counter-offer or price-lowering request", "chain": "a chain or multi-unit business",
-                 "problem": "something broken", "complaint": "unhappy customer"}
+                 "large_amount": f"an amount of {LARGE_AMOUNT:,} or more", "problem": "something broken",
+                 "complaint": "unhappy customer"}
 
 
 def _last_reply(messages: list[dict[str, Any]]) -> str:

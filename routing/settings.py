@@ -15,7 +15,8 @@ from routing.text import KeywordSet, Vocabulary, normalise
 
 TIERS = ("tier1", "tier2", "tier3", "tier4")
 #: Signals that set a lowest tier by default (the labelling guide's rules for negotiation and tier 3).
-DEFAULT_SIGNAL_FLOOR_NAMES = {"counter_offer": "tier4", "chain": "tier4", "problem": "tier3", "complaint": "tier3"}
+DEFAULT_SIGNAL_FLOOR_NAMES = {"counter_offer": "tier4", "chain": "tier4", "large_amount": "tier4", "problem": "tier3",
+                              "complaint": "tier3"}
 DEFAULT_SIGNAL_FLOORS = {name: int(tier.removeprefix("tier")) for name, tier in DEFAULT_SIGNAL_FLOOR_NAMES.items()}
 #: Earlier-turn intents a short follow-up keeps when the scorer decides (see ScorerSettings).
 DEFAULT_CARRIED_INTENTS = frozenset({"negotiation"})

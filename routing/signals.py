@@ -36,8 +36,7 @@ AMOUNT_LEAD_CHARS = 8
 #: Words that make "320 por pessoa" a price per head rather than a count of people.
 _PRICE_PER = r"(?:e|por|per|a|each|cada|pra|para|o|la|el|the)"
 #: Counted things that measure the size of a deal or a business: stores, seats, rooms, trucks, boxes...
-_UNIT = re.compile(
-    rf"(?P<num>{_NUMBER})\s?(?P<mag>mil\b|k\b)?\s?(?:(?!{_PRICE_PER}\s)[a-z]+\s){{0,2}}?(?P<unit>"
+_UNIT_WORDS = (
     r"loja|lojas|unidade|unidades|filia\w*|franquia\w*|ponto|pontos|quarto\w*|leito\w*|apartamento\w*|apto\w*|deptos?|"
     r"departamentos|centros|centers|centres|"
     r"licen\w*|assento\w*|seats?|usuario\w*|users?|funcionario\w*|colaborador\w*|employee\w*|empleado\w*|"
@@ -58,7 +57,10 @@ _UNIT = re.compile(
     r"choferes|drivers|medicos|doctors|professores|profesores|teachers|turmas|endpoints|dispositivos|devices|"
     r"computadores|computers|notebooks|laptops|servidores|servers|celulares|tablets|terminais|terminales|terminals|"
     r"maquininhas|sensores|sensors|camaras|cameras|casas|houses|homes|viviendas|lotes|lots|terrenos|m2|metros\squadrados|metros\scuadrados|square\s(?:meters|metres|feet)|"
-    r"sq\s?ft)\b", re.ASCII)
+    r"sq\s?ft")
+_UNIT = re.compile(
+    rf"(?P<num>{_NUMBER})\s?(?P<mag>mil\b|k\b)?\s?(?:(?!{_PRICE_PER}\s)[a-z]+\s){{0,2}}?(?P<unit>{_UNIT_WORDS})\b",
+    re.ASCII)
 #: Something broken or failing: an error message, a feature that does not work.
 _PROBLEM = PrefilteredPattern(re.compile(
     r"\b(?:erro|error|errores|erros|falha\w*|falla\w*|fail\w*|bug\w*|travou|travando|trava|caiu|cai\w*\sa\s|"
@@ -118,6 +120,7 @@ class Signals:
     problem: bool = False
     complaint: bool = False
     chain: bool = False  # a chain or multi-unit business of at least _CHAIN_MIN_UNITS units
+    large_amount: bool = False  # see _is_large_amount
 
     def features(self, prefix: str = "") -> list[str]:
         """Feature names for the scorer: magnitudes in powers of ten, the patterns present."""
@@ -159,10 +162,17 @@ class Signals:
             words.append("unhappy customer")
         if self.chain:
             words.append("multi-unit business")
+        if self.large_amount:
+            words.append("a large amount")
         return words
 
 
 _DIGIT = re.compile(r"\d")
+#: The least amount that shows a high-value lead by itself, in a currency of plain worth (see _is_large_amount).
+LARGE_AMOUNT = 300_000
+_STRONG_MONEY = re.compile(r"r\$|us\$|u\$s|usd|brl|eur|€|£|\b(?:reais|real|dolares|dollars|euros|mi|milhao|milhoes|"
+                           r"million|millions|k|thousand|bi|bilhao|bilhoes|billion)\b", re.ASCII)
+_WEAK_MONEY = re.compile(r"peso|clp|cop|ars|mxn|soles|\bpen\b", re.ASCII)
 
 
 def read_signals(folded: str) -> Signals:
@@ -170,9 +180,20 @@ def read_signals(folded: str) -> Signals:
     has_digits = _DIGIT.search(folded) is not None
     amount, amount_text = _largest_amount(folded) if has_digits else (None, None)
     quantity, quantity_text = _largest_quantity(folded) if has_digits else (None, None)
+    problem, complaint = _PROBLEM.found_in(folded), _COMPLAINT.found_in(folded)
     return Signals(amount, amount_text, quantity, quantity_text, is_counter_offer(folded),
-                   _PAYMENT_TERMS.found_in(folded), _URGENCY.found_in(folded), _PROBLEM.found_in(folded),
-                   _COMPLAINT.found_in(folded), has_digits and _is_chain(folded))
+                   _PAYMENT_TERMS.found_in(folded), _URGENCY.found_in(folded), problem, complaint,
+                   has_digits and _is_chain(folded),
+                   not (problem or complaint) and _is_large_amount(amount, amount_text))
+
+
+def _is_large_amount(amount: float | None, text: str | None) -> bool:
+    """A budget, purchase or investment "in the hundreds of thousands or millions" (the labelling guide), where the
+    amount's worth is plain: reais, dollars, euros or pounds, or a million or "k" magnitude. Pesos, and a bare
+    "mil" or "millones", may be worth a hundred times less (a million Colombian pesos is about 250 dollars)."""
+    if amount is None or amount < LARGE_AMOUNT or text is None:
+        return False
+    return _STRONG_MONEY.search(text) is not None and _WEAK_MONEY.search(text) is None
 
 
 def parse_number(text: str) -> float | None:
@@ -220,22 +241,38 @@ def _amounts(folded: str) -> Iterator[re.Match[str]]:
 
 
 def _is_money_magnitude(match: re.Match[str]) -> bool:
-    """A magnitude without a currency: "500 mil", "450k", "1,8 mi" are money; "5 m" is a length, "1400mm" too (see
-    _is_millimetres), and "20 mi away" a distance."""
-    magnitude = match.group("mag")
-    if not magnitude or magnitude == "m" or _is_millimetres(match):
+    """A magnitude without a currency: "500 mil", "450k", "1,8 mi" are money; "5 m" is a length and "20 mi away" a
+    distance; "2 mm" is a length too unless a yearly or monthly figure follows ("facturamos 50 MM al año")."""
+    magnitude, end = match.group("mag"), match.end("mag")
+    if not magnitude or magnitude == "m" or _COUNTED_AFTER.match(match.string, end):
         return False
-    return magnitude != "mi" or not _MILES.match(match.string, match.end("mag"))
+    if magnitude == "k":
+        return _is_thousands(match.group("num"))
+    if magnitude == "mm":
+        return _MILLIONS_PER.match(match.string, end) is not None
+    return magnitude != "mi" or not _MILES.match(match.string, end)
 
 
 #: What follows miles: "20 mi away", "12 mi from the port", "300 mi north", "65 mi/h".
 _MILES = re.compile(r"\s?(?:/|away|from|north|south|east|west|out|off|radius|drive|long|round|each|per|of\s|"
                     r"de\sdistancia)", re.ASCII)
+#: What a magnitude counts when it is not money: "500 mil litros", "190 mil km", "480 milhoes de celulas".
+_COUNTED_AFTER = re.compile(
+    rf"\s?(?:{_UNIT_WORDS}|(?:de\s)?(?:km|quilometros|kilometros|miles|celulas|golpes|ciclos|cycles|habitantes|"
+    r"inhabitants|seguidores|followers|views|visualizac\w+|acessos|visitas|visits|downloads|registros|records|"
+    r"mensagens|mensajes|messages|emails|copias|copies|impress\w+|horas|hours|cabecas|cabezas|head|aves|frangos|"
+    r"pollos|chickens|ovos|huevos|eggs|mudas|plantas|arvores|arboles|trees|garrafas|botellas|bottles|latas|cans))\b",
+    re.ASCII)
 
 
-def _is_millimetres(match: re.Match[str]) -> bool:
-    """ "1400mm", glued to its number, is a length; "50 mm" (no currency) is read as millions."""
-    return match.group("mag") == "mm" and match.end("num") == match.start("mag")
+def _is_thousands(number: str) -> bool:
+    """ "450k" is money; "3000K" is a colour temperature and "401k" a retirement plan."""
+    return number not in ("401", "403") and (parse_number(number) or 0) < 1000
+
+
+#: What makes "50 mm" millions rather than millimetres: a period or what was counted ("al ano", "de pesos").
+_MILLIONS_PER = re.compile(r"\s?(?:al\s(?:ano|mes)|por\s(?:ano|mes)|anuales|mensuales|(?:a|per)\s(?:year|month)|"
+                           r"de\s(?:pesos|dolares|reais|soles|euros)|en\sventas|in\s(?:sales|revenue))\b", re.ASCII)
 
 
 def _largest_quantity(folded: str) -> tuple[float | None, str | None]:

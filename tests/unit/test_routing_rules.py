@@ -48,6 +48,12 @@ def test_a_scorer_turn_names_the_amounts_and_quantities_it_read() -> None:
     assert "amount us$ 450k" in reason, reason
 
 
+def test_a_large_amount_holds_the_turn_at_tier4_and_says_so() -> None:
+    decision = decide("orçamento de 1,8 mi, quero algo entre 36 e 40 pés, zero ou seminova. oq vcs tem?")
+    assert decision.tier == "tier4", decision.reasons
+    assert "an amount of 300,000 or more: at least tier4" in decision.reasons
+
+
 def test_under_the_keyword_rules_every_decision_says_which_intent_set_the_tier() -> None:
     decision = decide("Consegue fazer um desconto se eu levar 3?", router=RULES)
     assert decision.reasons[0].startswith("intent negotiation (detected: ")

@@ -35,6 +35,9 @@ def test_numbers_are_read_in_brazilian_and_english_formats(text: str, number: fl
     ("facturamos 50 MM al año", 50e6),
     ("orçamento de 1,8 mi, quero algo entre 36 e 40 pes", 1.8e6),
     ("o imovel ta avaliado em 2 mi", 2e6),
+    ("vendemos unos 8 MM al mes", 8e6), ("una flota de 30 MM de pesos", 30e6),
+    ("qual a parcela da carta de 80 mil de carro?", 80e3), ("paguei 40 mil de entrada", 40e3),
+    ("budget is 450k", 450e3),
 ])
 def test_amounts_carry_their_currency_and_magnitude(text: str, amount: float) -> None:
     assert read_signals(fold(text)).largest_amount == pytest.approx(amount)
@@ -43,13 +46,19 @@ def test_amounts_carry_their_currency_and_magnitude(text: str, amount: float) ->
 @pytest.mark.parametrize("text", ["tenho 3 filhos e 2 cachorros", "a sala tem 5 m de largura", "pedido 48213",
                                   "chego às 14h", "CEP 01310-100", "4 km de correia 1400mm", "manta asfáltica 4mm",
                                   "we're 20 mi away from the port", "about 300 mi north of Austin", "65 mi/h max",
-                                  "it has 2 mi of fence"])
+                                  "it has 2 mi of fence", "queda como 2 mm separado de las muelas",
+                                  "is the 1.5 mm HDPE liner still available?", "ta com 9 mm/s na axial",
+                                  "choveu uns 40 mm ontem", "pozos de 89 mm. que podemos ajustar?",
+                                  "reservatorio de uns 500 mil litros", "uma Hilux com 190 mil km",
+                                  "deu 480 milhoes de celulas", "tenho 80 mil seguidores", "2700K ou 3000K?",
+                                  "I have a 401k and a Roth IRA"])
 def test_a_bare_number_is_not_money(text: str) -> None:
     assert read_signals(fold(text)).largest_amount is None
 
 
 @pytest.mark.parametrize(("text", "quantity"), [
     ("somos uma rede com 14 lojas", 14), ("need 300 seats for the sales team", 300),
+    ("apostilas pra 18 mil alunos por semestre", 18000),
     ("hotel com 120 quartos", 120), ("mandamos 2 mil caixas por mês", 2000), ("tenemos 6 sucursales", 6),
     ("licenças para 1.500 usuários", 1500), ("I own 12 organic beauty stores", 12),
     ("220 estações de trabalho e 12 salas", 220), ("tengo 5 consultorios odontológicos", 5),
@@ -131,6 +140,9 @@ def test_money_offered_as_a_down_payment_is_not_a_trade(text: str) -> None:
     "na petz tá 289 o mesmo bravecto, vcs fazem esse preço?", "faz aquele precinho de sempre? 10% e parcela em 6?",
     "se colocar os dois na mesma apólice vcs conseguem baixar o prêmio?",
     "could you lower the rate if we sign for two years?",
+    "el precio de la promo de semana santa se puede mantener pa mi pedido?",
+    "me pueden mantener la tasa del deposito q me cotizaron?", "ja foi usado ne... nao fica menos por isso?",
+    "mi mama dice que con 380 cerramos. se puede?",
 ])
 def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
     assert read_signals(fold(text)).counter_offer, text
@@ -194,7 +206,9 @@ def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
                                   "can you do a table for 12 on friday?", "can you do the delivery for 10.30?",
                                   "can you give me a quote for 200 t-shirts?", "can you do the screen for 13 pro?",
                                   "can you do the battery for 2019 hilux?", "como faço pra baixar o app?",
-                                  "pode baixar o boleto pra mim?", "can you lower the volume on the speaker?"])
+                                  "pode baixar o boleto pra mim?", "can you lower the volume on the speaker?",
+                                  "o preço pode mudar?", "el precio se puede pagar en cuotas?",
+                                  "nao fica menos de 3 dias?", "com 2 quartos fechado?", "no sale menos que eso"])
 def test_ordinary_turns_are_not_counter_offers(text: str) -> None:
     assert not read_signals(fold(text)).counter_offer, text
 
@@ -275,3 +289,16 @@ def test_numbers_match_as_the_plain_two_way_pattern_did() -> None:
     factored = re.compile(signals._NUMBER)
     texts = [*_folded_messages(), "1.250,00", "1,250.00", "10 000 000", "1,2", "850", "12.34.567", "1 2 3"]
     assert all([m.span() for m in plain.finditer(t)] == [m.span() for m in factored.finditer(t)] for t in texts)
+
+
+@pytest.mark.parametrize("text", ["orçamento de 1,8 mi, quero algo entre 36 e 40 pés", "tengo US$ 450k para invertir",
+                                  "R$ 350.000 de entrada e o resto financiado", "a budget of about $2 million"])
+def test_a_large_amount_of_plain_worth_shows_a_high_value_lead(text: str) -> None:
+    assert read_signals(fold(text)).large_amount, text
+
+
+@pytest.mark.parametrize("text", ["uns 740 mil", "presupuesto de 3 millones de pesos", "US$ 250k",
+                                  "comprei uma colheitadeira de 3 milhões e to decepcionado",
+                                  "a cobrança de R$ 400.000 veio errada, erro no sistema"])
+def test_pesos_a_bare_mil_small_sums_and_complaints_are_not_large_amounts(text: str) -> None:
+    assert not read_signals(fold(text)).large_amount, text
