@@ -48,8 +48,12 @@ def analyse(text: str, found: Found, user_turns: int, settings: ComplexitySettin
         "depth": max(0, user_turns - 1),
     }
     score = 0.0
+    caps = settings.caps
     for name, weight in settings.weights.items():
-        score += weight * min(features[name], settings.caps.get(name, float("inf")))
+        value, cap = features[name], caps.get(name)
+        if cap is not None and cap < value:  # min(value, cap), without a call per feature
+            value = cap
+        score += weight * value
     tier = next((tier for tier, minimum in settings.thresholds if score >= minimum), 1)
     return Complexity(round(score, 2), tier, _signals(chars, features), bool(features["code"]))
 

@@ -28,18 +28,26 @@ def detect_intent(found: Found, words: int, folded: str, has_code: bool,
     `found` is the vocabulary scan of the text, `words` its word count, `folded` its folded form (for quantities),
     `has_code` whether it holds code or error output.
     """
-    best: IntentMatch | None = None
+    best: tuple[str, tuple[str, ...]] | None = None  # the name and evidence of the best rule so far
     best_score = 0
     for rule in rules:
         if rule.max_words is not None and words > rule.max_words:
             continue
+        if not _can_score(rule, found, has_code):
+            continue  # it would score 0, and 0 never wins: skip building its evidence
         strong, weak = rule.strong.matches(found), rule.keywords.matches(found)
         quantities = _large_quantities(folded, rule.quantity)
         code = ["code or error output"] if has_code and rule.code_output else []
         score = 3 * (len(strong) + len(quantities) + len(code)) + len(weak)
         if score > best_score and score >= rule.min_score:
-            best, best_score = IntentMatch(rule.name, "detected", (*code, *quantities, *strong, *weak)), score
-    return best
+            best, best_score = (rule.name, (*code, *quantities, *strong, *weak)), score
+    return IntentMatch(best[0], "detected", best[1]) if best is not None else None  # one (costly) frozen instance
+
+
+def _can_score(rule: IntentRule, found: Found, has_code: bool) -> bool:
+    """Whether anything may count for the rule: a keyword found, a quantity to look for, code output it takes."""
+    return (rule.keywords.key in found or rule.strong.key in found or rule.quantity is not None
+            or (has_code and rule.code_output))
 
 
 def metadata_intent(metadata: Mapping[str, object], intent_tiers: Mapping[str, int]) -> IntentMatch | None:
