@@ -39,6 +39,8 @@ _LANE_MASK = (1 << _LANE_BITS) - 1
 _HALF_LANE = 1 << (_LANE_BITS - 1)
 #: Keys each remembered table keeps (about 25 MB each at most).
 _REMEMBERED_MAX = 1 << 18
+#: The context signals of a first turn; built once, as a frozen dataclass costs microseconds to build.
+_NO_SIGNALS = Signals()
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ def turn_features(texts: Sequence[str], extra: Iterable[str] = (), reply: str = 
     names.append(f"digits:{min(len(_DIGITS.findall(folded)), 12) // 3}")
     signals = read_signals(folded)
     names += signals.features()
-    context = Signals()
+    context = _NO_SIGNALS
     earlier = texts[-1 - CONTEXT_TURNS:-1]
     if earlier:
         earlier_folded = tail(fold(" ".join(earlier)), HEAD_CHARS)
