@@ -27,6 +27,9 @@ _MAGNITUDE_WORDS = "|".join(sorted(_MAGNITUDE, key=len, reverse=True))
 #: "1.250,00" or "1,250.00" or "10 000", else "1,2" or "850". The first digit is outside the alternation so that a
 #: pattern starting with a number has a digit as its first character: `re` then skips to digits in C.
 _NUMBER = r"\d(?:\d{0,2}(?:[.,\s]\d{3})+(?:[.,]\d{1,2})?|\d*(?:[.,]\d+)?)"
+#: The same, not starting inside a run of digits: where a number followed by no unit fails, every digit after its
+#: first would fail too (a long order or tax number costs one attempt, not one per digit).
+_WHOLE_NUMBER = _NUMBER.replace(r"\d", r"\d(?<!\d\d)", 1)
 _AMOUNT = re.compile(
     rf"(?P<pre>{CURRENCY})?\s?(?P<num>{_NUMBER})\s?(?P<mag>(?:{_MAGNITUDE_WORDS})\b)?"
     rf"(?:\s?(?:de\s)?(?P<post>{CURRENCY})\b)?", re.ASCII)
@@ -59,7 +62,7 @@ _UNIT_WORDS = (
     r"maquininhas|sensores|sensors|camaras|cameras|casas|houses|homes|viviendas|lotes|lots|terrenos|m2|metros\squadrados|metros\scuadrados|square\s(?:meters|metres|feet)|"
     r"sq\s?ft")
 _UNIT = re.compile(
-    rf"(?P<num>{_NUMBER})\s?(?P<mag>mil\b|k\b)?\s?(?:(?!{_PRICE_PER}\s)[a-z]+\s){{0,2}}?(?P<unit>{_UNIT_WORDS})\b",
+    rf"(?P<num>{_WHOLE_NUMBER})\s?(?P<mag>mil\b|k\b)?\s?(?:(?!{_PRICE_PER}\s)[a-z]+\s){{0,2}}?(?P<unit>{_UNIT_WORDS})\b",
     re.ASCII)
 #: Something broken or failing: an error message, a feature that does not work.
 _PROBLEM = PrefilteredPattern(re.compile(
