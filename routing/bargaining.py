@@ -46,8 +46,16 @@ def _named_price(digits: int, after: str = _AFTER_A_SUM, cents: bool = True) -> 
             rf"|\d[\d.,]*\s?(?={_MONEY_WORD}))")
 
 
+#: Not after "qual sai", "cual es"...: "qual sai mais em conta por xicara?" compares two products.
+_WHICH_IS = (r"(?<!qual\ssai\s)(?<!qual\sfica\s)(?<!qual\se\s)(?<!qual\seh\s)(?<!que\ssai\s)(?<!cual\ssale\s)"
+             r"(?<!cual\ses\s)(?<!cual\squeda\s)")
+
+
 _COUNTER_OFFER = PrefilteredPattern(re.compile(
-    r"\b(?<!ja\s)(?:faz|faria|fecha|fecho|fechamos|deixa|deixo|sai|pago|pagaria|levo|dou|doy|hace|haces|dejame|dejalo|"
+    # ("pago 149 por mes pra passar mal?" states what the customer pays: a complaint's fact, not an offer)
+    rf"\b(?<!ja\s)(?!pago\s(?:{CURRENCY}\s?)?\d[\d.,]*\s?(?:(?:por|ao|al|a|per)\s(?:mes|ano|month|year)\b"
+    r"(?!\s(?:se|si|if)\b)|/\s?mes))"
+    r"(?:faz|faria|fecha|fecho|fechamos|deixa|deixo|sai|pago|pagaria|levo|dou|doy|hace|haces|dejame|dejalo|"
     r"cierro|llevo|i\Wll\s(?:do|pay|take|give)|would\s(?:you|u)\s(?:do|take)|can\s(?:you|u)\sdo|will\s(?:you|u)\s(?:do|take)|"
     r"how\sabout|what\sabout)\s(?:(?:por|em|a|pra|por\so|for|at|en|tudo\spor|los|las|os|as)\s)?"
     rf"(?:{CURRENCY}\s?)?\d[\d.,]*(?!\d|[.,]?\d|\s?(?:dias?|horas?|h\b|hs\b|meses|mes|anos?|semanas?|minutos?|min\b|"
@@ -55,7 +63,7 @@ _COUNTER_OFFER = PrefilteredPattern(re.compile(
     r"|\d[\d.,]*\s?(?:k|mil)?\s?(?:reais|pesos|dolares|dollars|bucks)?\s?(?:que|y|and|e)\s(?:eu\s)?"
     r"(?:levo|fecho|fechamos|pego|compro|llevo|cierro|cerramos|take\sit|buy|close)"
     r"|\d+\s?%\s?(?:off|de\sdesconto|de\sdescuento|desconto|descuento|menos|discount)"
-    r"|\b(?:mais\sbarato|menor\spreco|melhor\spreco|mejor\sprecio|precio\sespecial|best\sprice|better\sprice|"
+    rf"|\b(?:{_WHICH_IS}mais\sbarato|menor\spreco|melhor\spreco|mejor\sprecio|precio\sespecial|best\sprice|better\sprice|"
     r"cobr\w+\smenos|(?:nao|no)\s(?:fica|sai|sale|queda|faz|hace|deixa|deja)\s(?:por\s|en\s)?menos\b"
     r"(?!\s(?:de|que|q|tempo|tiempo|dias))|(?:com|con|with)\s(?:r\$\s?|\$\s?)?\d[\d.,]*\s(?:mil\s|k\s)?(?:reais\s|pesos\s)?"
     r"(?:cerramos|cierro|cerrado|fechamos|fecho|fechado|we\Wre\sdone|it\Ws\sa\sdeal)|baixa\w*\so\svalor|abaixa\w*|rebaixa\w*|chorinho|desconto\w*|descuento\w*|discount\w*|"
@@ -67,8 +75,9 @@ _COUNTER_OFFER = PrefilteredPattern(re.compile(
     r"(?:[a-z]+\s){0,4}?(?:por|a|en|for|at)\s(?:r\$\s?|us\$\s?|\$\s?)?(?:\d[\d.,]*\d|\d)"
     r"(?![.,]?\d|\s?(?:dias?|semanas?|meses|anos?|horas?|minutos?|km|days?|weeks?|months?|years?|hours?))|"
     r"concorrente\w*|competidor\w*|competitor\w*|cancel\w*\sse|cancelar\so\scontrato|otherwise\si\W?ll\scancel|"
-    # ("nada muito caro", "que nao fique muito caro" ask for something cheap, not for a lower price)
-    r"(?<!seja\s)(?<!sea\s)(?<!fique\s)(?<!ficar\s)(?<!fosse\s)(?<!nada\s)(?<!quede\s)(?<!nothing\s)"
+    # ("nada muito caro", "que nao fique muito caro", "nao muito caro" ask for something cheap, not for a lower price)
+    r"(?<!seja\s)(?<!sea\s)(?<!fique\s)(?<!ficar\s)(?<!fosse\s)(?<!nada\s)(?<!quede\s)(?<!nothing\s)(?<!nao\s)"
+    r"(?<!\bno\s)(?<!not\s)(?<!nem\s)"
     r"(?:ta|esta|muito|mto|mt|meio|bem|tao|muy|un\spoco|demasiado|too|so|very|bit|little|still|"
     r"ainda)\s(?:caro|cara|"
     r"salgad[oa]|expensive|pricey|steep)|"
@@ -108,7 +117,7 @@ _COUNTER_OFFER = PrefilteredPattern(re.compile(
     r"not\sa\s(?:penny|cent|dollar)\smore|nem\sum\s(?:centavo|real|tostao)\sa\smais|ni\sun\s(?:peso|centavo|sol|dolar)\smas|"
     r"on\sthe\shouse|rola\s(?:um|uma|algum|alguma|algo)\s?(?:condic\w*|precinho|preco\sespecial|coisa|a\smais)?"
     r"(?=\s?\?|\spra\s(?:mim|nos|gente|eles))|"
-    r"mais\sem\sconta|da\spra\s(?:baixar(?!\s(?:(?:as|os|o|a|um|uma|pelo|pela|no|na)\s)?(?:aulas?|app|aplicativo|arquivos?|"
+    rf"{_WHICH_IS}mais\sem\sconta|da\spra\s(?:baixar(?!\s(?:(?:as|os|o|a|um|uma|pelo|pela|no|na)\s)?(?:aulas?|app|aplicativo|arquivos?|"
     r"videos?|fotos?|musicas?|pdf|boleto|nota|certificado|relatorio))|melhorar|fazer\s(?:um|uma|algo|melhor|por|mais))|"
     r"puede\w*\s(?:bajar|mejorar|hacer\salgo)|"
     # how much less, if something is dropped: "se eu tirar o DJ, baixa quanto?"
@@ -139,7 +148,8 @@ _COUNTER_OFFER = PrefilteredPattern(re.compile(
     r"(?:meu|minha|mi)\s(?:[a-z0-9]+\s){0,3}?(?:na\stroca|como\s(?:parte|entrada)|de\sentrada|a\scuenta)|"
     r"trade\W?in|part\W?exchange|"
     # the old price or last year's deal, asked to be kept: "mantem esse valor?", "ano passado vcs fizeram 10%"
-    r"(?:manter|mantem|mantenham|manterem|mantiverem|segurar|segura|sostiene\w*|mantener|mantienen|mantengan|"
+    r"(?:manter|mantem|mantenham|manterem|mantiverem|manteria|manteriam|segurar|segura|seguram|segurem|segurarem|"
+    r"seguraria|segurariam|sostiene\w*|mantener|mantienen|mantengan|"
     r"keep|hold)\s(?:[a-z]+\s){0,3}?(?:preco|valor|precio|taxa|tasa|tarifa|rate|pricing|price|desconto|descuento|"
     r"discount|condic\w+)|"
     # the same, the price named first: "el precio de la promo se puede mantener?", "o valor da proposta da pra manter?"
@@ -160,7 +170,10 @@ _COUNTER_OFFER = PrefilteredPattern(re.compile(
     r"(?:repetir|repete|repitan|repeat)\s"
     r"(?:[a-z]+\s){0,2}?(?:desconto|descuento|promo\w*|\d+x\d+|condic\w+|discount|deal|preco|precio|price)|"
     # something given in exchange: "divulgo vcs em troca de assinatura", "a post in exchange for a free shoot"
-    r"a\scambio\sde|em\stroca\sde|in\sexchange\sfor|"
+    r"a\scambio\sde|em\stroca\sd[aeo]s?\b|in\sexchange\sfor|"
+    # a price asked for again: "can you do the trio for 99 like last Christmas?", "faz por 80 como no ano passado?"
+    r"(?:for|por|a|en)\s(?:r\$\s?|\$\s?|£\s?)?\d[\d.,]*\s(?:like|as|como)\s(?:(?:o|el|no|en\sel)\s)?"
+    r"(?:last\s(?:year|time|christmas|month)|ano\spassado|ano\spasado|a\sultima|la\sultima)|"
     # more for the same money: "could you upgrade us to the suite at the same rate?"
     # (not "is it the same price for kids?", a lookup)
     r"(?<!\se\so\s)(?<!^e\so\s)(?<!es\sel\s)(?<!it\sthe\s)(?<!is\sthe\s)(?<!sao\so\s)(?<!no\s)(?<!entra\s)"
@@ -238,7 +251,10 @@ _OFFER = PrefilteredPattern(re.compile(
 #: a negotiation when an ownership cue is in the turn too, else often a one-line policy question ("aceitam troca?").
 _TRADE = PrefilteredPattern(re.compile(
     r"\b(?:como\sparte\s(?:do|de|da|del)\s(?:pagamento|pago|valor|preco|precio)|parte\sdo\spagamento|"
-    r"as\spart\sof\s(?:the\s|my\s)?(?:payment|price)|(?:dar|dou|daria|aceita\w*|pega\w*|entra\w*|usar|vale)\s"
+    r"as\spart\sof\s(?:the\s|my\s)?(?:payment|price)|"
+    # ("60 mil pra dar de entrada" is money down, not a trade)
+    r"(?<!mil\spra\s)(?<!mil\spara\s)(?<!reais\spra\s)(?<!reais\spara\s)(?<!k\spra\s)"
+    r"(?:dar|dou|daria|aceita\w*|pega\w*|entra\w*|usar|vale)\s"
     r"(?:[a-z]+\s){0,3}?(?:de|como|na)\s(?:entrada|troca)|(?:aceptan|aceptarian|toman|reciben|tomarian)\s"
     r"(?:[a-z]+\s){0,3}?(?:a\scuenta|como\sparte|en\sparte)|permuta\w*|canje\w*|barter\w*|"
     r"(?:consider|accept|open\sto)\s(?:a\s)?(?:trade|swap)|topa\w*\strocar|"

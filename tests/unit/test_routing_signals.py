@@ -143,6 +143,10 @@ def test_money_offered_as_a_down_payment_is_not_a_trade(text: str) -> None:
     "el precio de la promo de semana santa se puede mantener pa mi pedido?",
     "me pueden mantener la tasa del deposito q me cotizaron?", "ja foi usado ne... nao fica menos por isso?",
     "mi mama dice que con 380 cerramos. se puede?",
+    "ou vcs seguram o preço do pão de queijo até dezembro ou vou comprar direto da fábrica",
+    "posso dar plantão pras turmas do extensivo em troca da mensalidade?",
+    "can you do the trio for 99 like last Christmas?", "pago 150 por mes se incluir o suporte",
+    "se eu ficar com ela 6 meses direto vc faz 200 por mes?",
 ])
 def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
     assert read_signals(fold(text)).counter_offer, text
@@ -208,7 +212,11 @@ def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
                                   "can you do the battery for 2019 hilux?", "como faço pra baixar o app?",
                                   "pode baixar o boleto pra mim?", "can you lower the volume on the speaker?",
                                   "o preço pode mudar?", "el precio se puede pagar en cuotas?",
-                                  "nao fica menos de 3 dias?", "com 2 quartos fechado?", "no sale menos que eso"])
+                                  "nao fica menos de 3 dias?", "com 2 quartos fechado?", "no sale menos que eso",
+                                  "ta um forno. Pago 149 por mês pra passar mal?", "pago 1.400/mes pra isso",
+                                  "qual sai mais em conta por xícara?", "qual sai mais barato no fim?",
+                                  "queria praia bonita, sossego, não muito caro",
+                                  "tenho uns 60 mil pra dar de entrada, quero parcela até 1.500"])
 def test_ordinary_turns_are_not_counter_offers(text: str) -> None:
     assert not read_signals(fold(text)).counter_offer, text
 
