@@ -77,19 +77,32 @@ _COMPLAINT = PrefilteredPattern(re.compile(
     r"(?:absurdo|absurda|pessim\w*|horrivel|horrible|terrible|awful|ridicul\w*|inaceitavel|inaceptable|"
     r"unacceptable|vergonha|verguenza|descaso|desrespeito|falta\sde\srespeto|decepcionad\w*|decepcion\w*|"
     r"disappointed|frustrad\w*|furious|irritad\w*|indignad\w*|reclam\w*|complain\w*|queja\w*|procon|"
-    r"reclame\saqui|reembols\w*(?!\s(?:d[oa]s?|pelo|via|de)\s(?:plano|convenio|seguro))|refund\w*|estorno|devolu\w+\sdo\sdinheiro|dinheiro\sde\svolta|money\sback|"
+    r"reclame\saqui|(?<!empresa\s)(?<!firma\s)(?<!banco\s)(?<!plano\s)(?<!seguro\s)reembols(?!able|avel)\w*"
+    # (a claim to a health plan, an insurer or an employer is paperwork: "pedir reembolso no plano", "reembolso da
+    # empresa", "a empresa reembolsa", "tarifa no reembolsable")
+    r"(?!\s(?:[a-z]+\s){0,2}?(?:plano|convenio|seguro|seguradora|aseguradora|empresa|firma|trabalho|banco|operadora|"
+    r"unimed|amil|bradesco|sulamerica|isapre|eps)\b)|refund\w*|estorno|devolu\w+\sdo\sdinheiro|dinheiro\sde\svolta|money\sback|"
     r"nunca\smais|never\sagain|nunca\smas|(?:ja|already)\s(?:e\sa|is\sthe)?\s?(?:segunda|terceira|second|third)|"
     r"ninguem\sresponde|nobody\s(?:answers|replies)|nadie\sresponde)\b", re.ASCII))
 _PAYMENT_TERMS = PrefilteredPattern(re.compile(
     r"\b(?:\d{2,3}\s?(?:dias|days|dias\s(?:no|de)|ddl)|\d{2}/(?:1[3-9]|[2-9]\d|\d{3})\b(?:/\d{2,3})?\s?(?:dias)?|net\W?\d{2}|"
     r"prazo\w*|plazo\w*|parcel\w*|cuotas|installments?|boleto\w*\sfaturado|faturad\w*|a\scredito|credito|"
     r"consignad\w*|consignment|sin\sinteres\w*|sem\sjuros|entrada\sde|pie\sde|down\spayment)\b", re.ASCII))
+#: Counts of units written as words ("we've got four stores", "temos quatro lojas"), three and up.
+_COUNT_WORDS_VALUES = {
+    "three": 3, "tres": 3, "four": 4, "quatro": 4, "cuatro": 4, "five": 5, "cinco": 5, "six": 6, "seis": 6,
+    "seven": 7, "sete": 7, "siete": 7, "eight": 8, "oito": 8, "ocho": 8, "nine": 9, "nove": 9, "nueve": 9,
+    "ten": 10, "dez": 10, "diez": 10, "twelve": 12, "doze": 12, "doce": 12, "fifteen": 15, "quinze": 15,
+    "quince": 15, "twenty": 20, "vinte": 20, "veinte": 20,
+}
+_COUNT_WORDS = "|".join(_COUNT_WORDS_VALUES)
+_COUNT_WORD = re.compile(rf"\b(?:{_COUNT_WORDS})\b", re.ASCII)
 #: A chain or multi-unit business the customer has: "temos 8 lojas", "I own 12 beauty stores", "red de 5 sucursales".
 _CHAIN = re.compile(
     r"\b(?:tenho|temos|somos|possuo|possuimos|administro|administramos|gerencio|gerenciamos|tengo|tenemos|"
     r"manejo|manejamos|we\s(?:have|own|run|manage|operate)|i\s(?:have|own|run|manage|operate)|i\Wve\sgot|"
     r"we\Wve\sgot|(?:rede|red|chain|network|grupo|group)\s(?:de|of|com|con|with)|com|con|with)\s(?:[a-z]+\s){0,4}?"
-    rf"(?P<num>{_NUMBER})\s(?:[a-z]+\s){{0,2}}?"
+    rf"(?P<num>{_NUMBER}|{_COUNT_WORDS})\s(?:[a-z]+\s){{0,2}}?"
     r"(?:lojas|filiais|franquias|sucursales|tiendas|locales|stores|shops|branches|locations|restaurantes|"
     r"restaurants|hoteis|hoteles|hotels|pousadas|clinicas|clinics|consultorios|farmacias|pharmacies|escolas|"
     r"colegios|schools|academias|gyms|saloes|salones|salons|padarias|panaderias|bakeries|mercados|supermercados|"
@@ -186,7 +199,7 @@ def read_signals(folded: str) -> Signals:
     problem, complaint = _PROBLEM.found_in(folded), _COMPLAINT.found_in(folded)
     return Signals(amount, amount_text, quantity, quantity_text, is_counter_offer(folded),
                    _PAYMENT_TERMS.found_in(folded), _URGENCY.found_in(folded), problem, complaint,
-                   has_digits and _is_chain(folded),
+                   (has_digits or _COUNT_WORD.search(folded) is not None) and _is_chain(folded),
                    not (problem or complaint) and _is_large_amount(amount, amount_text))
 
 
@@ -300,8 +313,12 @@ def _is_year(match: re.Match[str]) -> bool:
 
 
 def _is_chain(folded: str) -> bool:
-    return any((parse_number(match.group("num")) or 0) >= _CHAIN_MIN_UNITS
+    return any(_count(match.group("num")) >= _CHAIN_MIN_UNITS
                for pattern in (_CHAIN, _OWNER_OF) for match in pattern.finditer(folded))
+
+
+def _count(number: str) -> float:
+    return _COUNT_WORDS_VALUES.get(number) or parse_number(number) or 0
 
 
 def _decade(value: float) -> int:

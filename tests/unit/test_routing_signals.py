@@ -147,6 +147,9 @@ def test_money_offered_as_a_down_payment_is_not_a_trade(text: str) -> None:
     "posso dar plantão pras turmas do extensivo em troca da mensalidade?",
     "can you do the trio for 99 like last Christmas?", "pago 150 por mes se incluir o suporte",
     "se eu ficar com ela 6 meses direto vc faz 200 por mes?",
+    "Quero ressarcimento ou cancelo tudo", "qual o menor valor que vcs fazem a diária de domingo?",
+    "consigo continuar no valor antigo até terminar o tratamento?",
+    "any chance of honouring what I paid last time?", "can we do it at what you charged me back then?",
 ])
 def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
     assert read_signals(fold(text)).counter_offer, text
@@ -216,7 +219,8 @@ def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
                                   "ta um forno. Pago 149 por mês pra passar mal?", "pago 1.400/mes pra isso",
                                   "qual sai mais em conta por xícara?", "qual sai mais barato no fim?",
                                   "queria praia bonita, sossego, não muito caro",
-                                  "tenho uns 60 mil pra dar de entrada, quero parcela até 1.500"])
+                                  "tenho uns 60 mil pra dar de entrada, quero parcela até 1.500",
+                                  "qual o menor valor da parcela?", "posso pausar o plano ou cancelo?"])
 def test_ordinary_turns_are_not_counter_offers(text: str) -> None:
     assert not read_signals(fold(text)).counter_offer, text
 
@@ -254,6 +258,7 @@ def test_a_chain_is_a_customer_with_three_or_more_business_units(text: str, chai
     ("el sistema no funciona desde ayer", "problem"),
     ("I want a refund, this is unacceptable", "complaint"),
     ("pessimo servico, nunca mais compro aqui", "complaint"),
+    ("cade meu reembolso? ja faz 20 dias", "complaint"), ("quero reembolso do ingresso", "complaint"),
 ])
 def test_terms_urgency_problems_and_complaints_are_signals(text: str, field: str) -> None:
     signals = read_signals(fold(text))
@@ -262,6 +267,10 @@ def test_terms_urgency_problems_and_complaints_are_signals(text: str, field: str
 
 @pytest.mark.parametrize("text", ["sou péssimo com tecnologia, me ajuda a configurar?",
                                   "o reembolso do plano cobre consulta com especialista?",
+                                  "preciso do recibo da consulta pra pedir reembolso no plano",
+                                  "manda a 2a via da nota, preciso pro reembolso da firma",
+                                  "pode mandar o recibo de janeiro? minha empresa reembolsa",
+                                  "qué diferencia hay entre la tarifa flexible y la no reembolsable?",
                                   "i'm terrible at picking sizes, which one fits?"])
 def test_a_customer_who_is_not_unhappy_is_not_a_complaint(text: str) -> None:
     assert not read_signals(fold(text)).complaint, text
@@ -310,3 +319,14 @@ def test_a_large_amount_of_plain_worth_shows_a_high_value_lead(text: str) -> Non
                                   "a cobrança de R$ 400.000 veio errada, erro no sistema"])
 def test_pesos_a_bare_mil_small_sums_and_complaints_are_not_large_amounts(text: str) -> None:
     assert not read_signals(fold(text)).large_amount, text
+
+
+@pytest.mark.parametrize("text", ["yeah we've got four stores now", "temos quatro lojas em BH",
+                                  "tenemos tres sucursales de la ferretería"])
+def test_a_chain_counted_in_words_is_a_chain(text: str) -> None:
+    assert read_signals(fold(text)).chain, text
+
+
+@pytest.mark.parametrize("text", ["i have three kids", "tengo dos tiendas", "somos tres hermanos con dos tiendas"])
+def test_fewer_than_three_units_or_no_units_are_not_a_chain(text: str) -> None:
+    assert not read_signals(fold(text)).chain, text
