@@ -26,10 +26,12 @@ _MAGNITUDE = {
 _MAGNITUDE_WORDS = "|".join(sorted(_MAGNITUDE, key=len, reverse=True))
 #: "1.250,00" or "1,250.00" or "10 000", else "1,2" or "850". The first digit is outside the alternation so that a
 #: pattern starting with a number has a digit as its first character: `re` then skips to digits in C.
-_NUMBER = r"\d(?:\d{0,2}(?:[.,\s]\d{3})+(?:[.,]\d{1,2})?|\d*(?:[.,]\d+)?)"
+_AFTER_FIRST_DIGIT = r"(?:\d{0,2}(?:[.,\s]\d{3})+(?:[.,]\d{1,2})?|\d*(?:[.,]\d+)?)"
+_NUMBER = rf"\d{_AFTER_FIRST_DIGIT}"
 #: The same, not starting inside a run of digits: where a number followed by no unit fails, every digit after its
 #: first would fail too (a long order or tax number costs one attempt, not one per digit).
-_WHOLE_NUMBER = _NUMBER.replace(r"\d", r"\d(?<!\d\d)", 1)
+#: The look-behind sits after the first digit so that the pattern still starts with a digit (which `re` skips to in C).
+_WHOLE_NUMBER = rf"\d(?<!\d\d){_AFTER_FIRST_DIGIT}"
 _AMOUNT = re.compile(
     rf"(?P<pre>{CURRENCY})?\s?(?P<num>{_NUMBER})\s?(?P<mag>(?:{_MAGNITUDE_WORDS})\b)?"
     rf"(?:\s?(?:de\s)?(?P<post>{CURRENCY})\b)?", re.ASCII)
@@ -80,8 +82,8 @@ _COMPLAINT = PrefilteredPattern(re.compile(
     r"reclame\saqui|(?<!empresa\s)(?<!firma\s)(?<!banco\s)(?<!plano\s)(?<!seguro\s)reembols(?!able|avel)\w*"
     # (a claim to a health plan, an insurer or an employer is paperwork: "pedir reembolso no plano", "reembolso da
     # empresa", "a empresa reembolsa", "tarifa no reembolsable")
-    r"(?!\s(?:[a-z]+\s){0,2}?(?:plano|convenio|seguro|seguradora|aseguradora|empresa|firma|trabalho|banco|operadora|"
-    r"unimed|amil|bradesco|sulamerica|isapre|eps)\b)|refund\w*|estorno|devolu\w+\sdo\sdinheiro|dinheiro\sde\svolta|money\sback|"
+    r"(?!\s(?:d[oa]s?|pelo|pela|no|na|via|com|con|de|del)\s(?:meu\s|minha\s|mi\s)?(?:plano|convenio|seguro|"
+    r"seguradora|aseguradora|empresa|firma|trabalho|banco|isapre|eps|unimed|amil|bradesco|sulamerica)\b)|refund\w*|estorno|devolu\w+\sdo\sdinheiro|dinheiro\sde\svolta|money\sback|"
     r"nunca\smais|never\sagain|nunca\smas|(?:ja|already)\s(?:e\sa|is\sthe)?\s?(?:segunda|terceira|second|third)|"
     r"ninguem\sresponde|nobody\s(?:answers|replies)|nadie\sresponde)\b", re.ASCII))
 _PAYMENT_TERMS = PrefilteredPattern(re.compile(
@@ -98,18 +100,26 @@ _COUNT_WORDS_VALUES = {
 _COUNT_WORDS = "|".join(_COUNT_WORDS_VALUES)
 _COUNT_WORD = re.compile(rf"\b(?:{_COUNT_WORDS})\b", re.ASCII)
 #: A chain or multi-unit business the customer has: "temos 8 lojas", "I own 12 beauty stores", "red de 5 sucursales".
-_CHAIN = re.compile(
-    r"\b(?:tenho|temos|somos|possuo|possuimos|administro|administramos|gerencio|gerenciamos|tengo|tenemos|"
-    r"manejo|manejamos|we\s(?:have|own|run|manage|operate)|i\s(?:have|own|run|manage|operate)|i\Wve\sgot|"
-    r"we\Wve\sgot|(?:rede|red|chain|network|grupo|group)\s(?:de|of|com|con|with)|com|con|with)\s(?:[a-z]+\s){0,4}?"
-    rf"(?P<num>{_NUMBER}|{_COUNT_WORDS})\s(?:[a-z]+\s){{0,2}}?"
+#: The units of a chain or multi-unit business.
+_CHAIN_UNITS = (
     r"(?:lojas|filiais|franquias|sucursales|tiendas|locales|stores|shops|branches|locations|restaurantes|"
     r"restaurants|hoteis|hoteles|hotels|pousadas|clinicas|clinics|consultorios|farmacias|pharmacies|escolas|"
     r"colegios|schools|academias|gyms|saloes|salones|salons|padarias|panaderias|bakeries|mercados|supermercados|"
     r"supermarkets|postos|condominios|predios|edificios|buildings|hospitais|hospitales|hospitals|oficinas|"
     r"escritorios|offices|cafeterias|bares|bars|concessionarias|dealerships|fazendas|farms|unidades|units|sedes|"
     r"apartamentos|aptos|deptos|apartments|flats|imoveis|properties|propiedades|departamentos|casas|"
-    r"houses)\b", re.ASCII)
+    r"houses)\b")
+_CHAIN = re.compile(
+    r"\b(?:tenho|temos|somos|possuo|possuimos|administro|administramos|gerencio|gerenciamos|tengo|tenemos|"
+    r"manejo|manejamos|we\s(?:have|own|run|manage|operate)|i\s(?:have|own|run|manage|operate)|i\Wve\sgot|"
+    r"we\Wve\sgot|(?:rede|red|chain|network|grupo|group)\s(?:de|of|com|con|with)|com|con|with)\s(?:[a-z]+\s){0,4}?"
+    rf"(?P<num>{_NUMBER})\s(?:[a-z]+\s){{0,2}}?{_CHAIN_UNITS}", re.ASCII)
+#: The same counted in words, right after an owner's verb: "we've got four stores now", "temos quatro lojas" (not
+#: "comparei com tres lojas", "I have visited three stores").
+_CHAIN_IN_WORDS = re.compile(
+    r"\b(?:tenho|temos|tengo|tenemos|somos|we\s(?:have|own|run)|i\s(?:have|own|run)|i\Wve\sgot|we\Wve\sgot)\s"
+    r"(?:(?:ja|ya|now|already|agora|ahora|about|like|unas|umas|unos|uns)\s)?"
+    rf"(?P<num>{_COUNT_WORDS})\s(?:[a-z]+\s){{0,2}}?{_CHAIN_UNITS}", re.ASCII)
 #: "sou dono de 9 bares", "soy dueno de 4 cafeterias", "owner of 12 salons": whatever the units are.
 _OWNER_OF = re.compile(
     r"\b(?:(?:sou|soy)\s(?:o\s|a\s|el\s|la\s)?(?:dono|dona|dueno|duena|proprietari[oa]|socio|socia)\s"
@@ -186,9 +196,9 @@ class Signals:
 _DIGIT = re.compile(r"\d")
 #: The least amount that shows a high-value lead by itself, in a currency of plain worth (see _is_large_amount).
 LARGE_AMOUNT = 300_000
-_STRONG_MONEY = re.compile(r"r\$|us\$|u\$s|usd|brl|eur|€|£|\b(?:reais|real|dolares|dollars|euros|mi|milhao|milhoes|"
+_STRONG_MONEY = re.compile(r"r\$|us\$|u\$s|usd|brl|eur|(?<![a-z])(?:reais|real|dolares|dollars|euros|mi|milhao|milhoes|"
                            r"million|millions|k|thousand|bi|bilhao|bilhoes|billion)\b", re.ASCII)
-_WEAK_MONEY = re.compile(r"peso|clp|cop|ars|mxn|soles|\bpen\b", re.ASCII)
+_WEAK_MONEY = re.compile(r"peso|\b(?:clp|cop|ars|mxn|soles|pen)\b", re.ASCII)
 
 
 def read_signals(folded: str) -> Signals:
@@ -239,6 +249,8 @@ def _largest_amount(folded: str) -> tuple[float | None, str | None]:
         if value is None:
             continue
         value *= _MAGNITUDE.get(magnitude or "", 1.0)
+        if not math.isfinite(value):
+            continue  # a number of hundreds of digits
         if best[0] is None or value > best[0]:
             best = (value, match.group(0).strip())
     return best
@@ -257,8 +269,9 @@ def _amounts(folded: str) -> Iterator[re.Match[str]]:
 
 
 def _is_money_magnitude(match: re.Match[str]) -> bool:
-    """A magnitude without a currency: "500 mil", "450k", "1,8 mi" are money; "5 m" is a length and "20 mi away" a
-    distance; "2 mm" is a length too unless a yearly or monthly figure follows ("facturamos 50 MM al año")."""
+    """A magnitude without a currency: "500 mil", "450k", "1,8 mi" are money; "5 m" is a length, "20 mi away" a
+    distance and "305 mi consulta" a possessive; "2 mm" is a length too unless a yearly or monthly figure follows
+    ("facturamos 50 MM al año")."""
     magnitude, end = match.group("mag"), match.end("mag")
     if not magnitude or magnitude == "m" or _COUNTED_AFTER.match(match.string, end):
         return False
@@ -266,15 +279,22 @@ def _is_money_magnitude(match: re.Match[str]) -> bool:
         return _is_thousands(match.group("num"))
     if magnitude == "mm":
         return _MILLIONS_PER.match(match.string, end) is not None
-    return magnitude != "mi" or not _MILES.match(match.string, end)
+    return magnitude != "mi" or not (_MILES.match(match.string, end) or _POSSESSIVE_MI.match(match.string, end))
 
 
+#: The Spanish possessive after a number ("depto 305 mi consulta es...", "pedido 10234 mi correo"), not millions.
+_POSSESSIVE_MI = re.compile(
+    r"\s(?:consulta|pregunta|numero|correo|nombre|pedido|orden|hijo|hija|hijos|esposo|esposa|mama|papa|madre|padre|"
+    r"cuenta|tarjeta|direccion|celular|telefono|duda|problema|auto|carro|coche|perro|perra|gato|gata|mascota|negocio|"
+    r"familia|casa|depto|departamento|email|mail|whatsapp|factura|boleta|rut|cedula|dni|cita|turno|reserva|vuelo|"
+    r"novia|novio|hermano|hermana|jefe|empresa|local|tienda|idea|opinion|caso|queja|reclamo)\b", re.ASCII)
 #: What follows miles: "20 mi away", "12 mi from the port", "300 mi north", "65 mi/h".
 _MILES = re.compile(r"\s?(?:/|away|from|north|south|east|west|out|off|radius|drive|long|round|each|per|of\s|"
                     r"de\sdistancia)", re.ASCII)
 #: What a magnitude counts when it is not money: "500 mil litros", "190 mil km", "480 milhoes de celulas".
 _COUNTED_AFTER = re.compile(
-    rf"\s?(?:{_UNIT_WORDS}|(?:de\s)?(?:km|quilometros|kilometros|miles|celulas|golpes|ciclos|cycles|habitantes|"
+    rf"\s?(?:{_UNIT_WORDS}|(?:de\s)?(?:usuarios|users|clientes|customers|pessoas|personas|people|linhas|lineas|rows|"
+    r"lines|assinantes|suscriptores|subscribers|inscritos|km|quilometros|kilometros|miles|celulas|golpes|ciclos|cycles|habitantes|"
     r"inhabitants|seguidores|followers|views|visualizac\w+|acessos|visitas|visits|downloads|registros|records|"
     r"mensagens|mensajes|messages|emails|copias|copies|impress\w+|horas|hours|cabecas|cabezas|head|aves|frangos|"
     r"pollos|chickens|ovos|huevos|eggs|mudas|plantas|arvores|arboles|trees|garrafas|botellas|bottles|latas|cans))\b",
@@ -314,7 +334,7 @@ def _is_year(match: re.Match[str]) -> bool:
 
 def _is_chain(folded: str) -> bool:
     return any(_count(match.group("num")) >= _CHAIN_MIN_UNITS
-               for pattern in (_CHAIN, _OWNER_OF) for match in pattern.finditer(folded))
+               for pattern in (_CHAIN, _OWNER_OF, _CHAIN_IN_WORDS) for match in pattern.finditer(folded))
 
 
 def _count(number: str) -> float:

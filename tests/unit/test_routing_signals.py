@@ -150,6 +150,8 @@ def test_money_offered_as_a_down_payment_is_not_a_trade(text: str) -> None:
     "Quero ressarcimento ou cancelo tudo", "qual o menor valor que vcs fazem a diária de domingo?",
     "consigo continuar no valor antigo até terminar o tratamento?",
     "any chance of honouring what I paid last time?", "can we do it at what you charged me back then?",
+    "pago 150 por mes, fechado?", "eu pago 200 por mes, topa?",
+    "divulgo a linha nos stories em troca dos produtos",
 ])
 def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
     assert read_signals(fold(text)).counter_offer, text
@@ -220,6 +222,12 @@ def test_counter_offers_are_seen_without_the_word_discount(text: str) -> None:
                                   "qual sai mais em conta por xícara?", "qual sai mais barato no fim?",
                                   "queria praia bonita, sossego, não muito caro",
                                   "tenho uns 60 mil pra dar de entrada, quero parcela até 1.500",
+                                  "a cor nao fica menos viva depois de lavar?", "vem com 12 fechado e 2 abertos?",
+                                  "qual o menor valor que vcs fazem entrega?", "a fatura continua com o valor antigo",
+                                  "can I get a receipt for what you charged me last time?",
+                                  "não sei se pauso ou cancelo a assinatura",
+                                  "posso mandar a bota em troca do tamanho 40?",
+                                  "can we book a table for 6 like last year?", "o bolo da promoção pode congelar?",
                                   "qual o menor valor da parcela?", "posso pausar o plano ou cancelo?"])
 def test_ordinary_turns_are_not_counter_offers(text: str) -> None:
     assert not read_signals(fold(text)).counter_offer, text
@@ -259,6 +267,7 @@ def test_a_chain_is_a_customer_with_three_or_more_business_units(text: str, chai
     ("I want a refund, this is unacceptable", "complaint"),
     ("pessimo servico, nunca mais compro aqui", "complaint"),
     ("cade meu reembolso? ja faz 20 dias", "complaint"), ("quero reembolso do ingresso", "complaint"),
+    ("cade o reembolso que a empresa prometeu?", "complaint"), ("nao recebi o reembolso da operadora", "complaint"),
 ])
 def test_terms_urgency_problems_and_complaints_are_signals(text: str, field: str) -> None:
     signals = read_signals(fold(text))
@@ -309,6 +318,7 @@ def test_numbers_match_as_the_plain_two_way_pattern_did() -> None:
 
 
 @pytest.mark.parametrize("text", ["orçamento de 1,8 mi, quero algo entre 36 e 40 pés", "tengo US$ 450k para invertir",
+                                  "our budget is 500,000 dollars", "budget is 450k", "a fazenda ta 12 mi ne?",
                                   "R$ 350.000 de entrada e o resto financiado", "a budget of about $2 million"])
 def test_a_large_amount_of_plain_worth_shows_a_high_value_lead(text: str) -> None:
     assert read_signals(fold(text)).large_amount, text
@@ -316,7 +326,8 @@ def test_a_large_amount_of_plain_worth_shows_a_high_value_lead(text: str) -> Non
 
 @pytest.mark.parametrize("text", ["uns 740 mil", "presupuesto de 3 millones de pesos", "US$ 250k",
                                   "comprei uma colheitadeira de 3 milhões e to decepcionado",
-                                  "a cobrança de R$ 400.000 veio errada, erro no sistema"])
+                                  "a cobrança de R$ 400.000 veio errada, erro no sistema",
+                                  "soy del depto 305 mi consulta es sobre el gas", "o app tem 2 milhoes de usuarios"])
 def test_pesos_a_bare_mil_small_sums_and_complaints_are_not_large_amounts(text: str) -> None:
     assert not read_signals(fold(text)).large_amount, text
 
@@ -327,6 +338,14 @@ def test_a_chain_counted_in_words_is_a_chain(text: str) -> None:
     assert read_signals(fold(text)).chain, text
 
 
-@pytest.mark.parametrize("text", ["i have three kids", "tengo dos tiendas", "somos tres hermanos con dos tiendas"])
+@pytest.mark.parametrize("text", ["i have three kids", "tengo dos tiendas", "somos tres hermanos con dos tiendas",
+                                  "comparei com tres lojas e vcs estao mais caros",
+                                  "I have visited three stores already"])
 def test_fewer_than_three_units_or_no_units_are_not_a_chain(text: str) -> None:
     assert not read_signals(fold(text)).chain, text
+
+
+def test_a_number_too_long_for_a_float_is_not_an_amount() -> None:
+    signals = read_signals(fold("R$ " + "9" * 400))
+    assert signals.largest_amount is None
+    assert signals.features() == []
