@@ -209,7 +209,7 @@ def read_signals(folded: str) -> Signals:
     problem, complaint = _PROBLEM.found_in(folded), _COMPLAINT.found_in(folded)
     return Signals(amount, amount_text, quantity, quantity_text, is_counter_offer(folded),
                    _PAYMENT_TERMS.found_in(folded), _URGENCY.found_in(folded), problem, complaint,
-                   (has_digits or _COUNT_WORD.search(folded) is not None) and _is_chain(folded),
+                   _is_chain(folded, has_digits),
                    not (problem or complaint) and _is_large_amount(amount, amount_text))
 
 
@@ -332,9 +332,13 @@ def _is_year(match: re.Match[str]) -> bool:
     return re.fullmatch(r"(?:19|20)\d\d", match.group("num")) is not None and bool(words_between.strip())
 
 
-def _is_chain(folded: str) -> bool:
+def _is_chain(folded: str, has_digits: bool) -> bool:
+    """A chain counted in digits (only where there are digits) or in words (only where a count word is)."""
+    patterns = (_CHAIN, _OWNER_OF) if has_digits else ()
+    if _COUNT_WORD.search(folded):
+        patterns += (_CHAIN_IN_WORDS,)
     return any(_count(match.group("num")) >= _CHAIN_MIN_UNITS
-               for pattern in (_CHAIN, _OWNER_OF, _CHAIN_IN_WORDS) for match in pattern.finditer(folded))
+               for pattern in patterns for match in pattern.finditer(folded))
 
 
 def _count(number: str) -> float:
